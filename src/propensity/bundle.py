@@ -1,0 +1,172 @@
+"""Save, load and verify model bundles.
+
+A bundle is a folder::
+
+    manifest.json   the contract (see propensity.manifest), with an integrity block
+    model.joblib    the fitted ScoringPipeline (encoder, estimator, calibrator)
+
+plus outputs written beside them by training (``metrics.json``, ``quarantine.csv``,
+``report.html``, ``evaluation.json``) that are not needed to score.
+
+**A bundle is code.** ``model.joblib`` is a pickle: loading it can run arbitrary code, so
+only load bundles from a source you trust. The integrity block (SHA-256 of every scoring
+file and of the manifest) catches edits, truncation and mix-ups — it is a checksum, not a
+signature, and does not stop someone who can rewrite the whole folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import joblib
+from pydantic import ValidationError
+
+from propensity.errors import BundleError
+from propensity.manifest import BUNDLE_FORMAT, SCHEMA_VERSION, Integrity, Manifest
+from propensity.pipeline import TrainedModel
+from propensity.sources import file_sha256
+
+__all__ = ["MANIFEST_FILE", "MODEL_FILE", "load_model", "read_manifest", "save_model", "verify_bundle"]
+
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.joblib"
+SCORING_FILES = (MODEL_FILE,)
+
+
+def _canonical(manifest: Manifest) -> bytes:
+    data = manifest.model_dump(mode="json", exclude={"integrity", "model_version"})
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _bundle_hash(manifest: Manifest, files: dict[str, str]) -> str:
+    digest = hashlib.sha256(_canonical(manifest))
+    for name in sorted(files):
+        digest.update(f"\n{name}:{files[name]}".encode())
+    return digest.hexdigest()
+
+
+def save_model(model: TrainedModel, path: str | Path) -> Path:
+    """Write ``model`` as a bundle folder at ``path`` (created if needed) and return the path.
+
+    The model's ``manifest.model_version`` becomes the first 12 hex digits of the bundle hash.
+    Writing is atomic per file (temporary file, then rename).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / (MODEL_FILE + ".tmp")
+    joblib.dump(model.pipeline, tmp, compress=3)
+    os.replace(tmp, path / MODEL_FILE)
+    files = {name: file_sha256(path / name) for name in SCORING_FILES}
+    manifest = model.manifest.model_copy(deep=True)
+    manifest.integrity = None
+    digest = _bundle_hash(manifest, files)
+    manifest.model_version = digest[:12]
+    manifest.integrity = Integrity(files=files, bundle_sha256=digest)
+    tmp = path / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2))
+    os.replace(tmp, path / MANIFEST_FILE)
+    model.manifest = manifest
+    model.path = path
+    return path
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read and validate ``manifest.json`` of a bundle folder (no integrity check).
+
+    Raises
+    ------
+    BundleError
+        If the folder or manifest is missing, not a propensity bundle, or of a newer schema.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"No model at '{path}': the folder does not exist.")
+    file = path / MANIFEST_FILE if path.is_dir() else path
+    if not file.exists():
+        raise BundleError(f"'{path}' is not a propensity model bundle: it has no {MANIFEST_FILE}.")
+    try:
+        data: Any = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"'{file}' is not valid JSON ({exc}); the bundle is damaged.") from exc
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"'{path}' is not a propensity model bundle (its manifest has no format '{BUNDLE_FORMAT}')."
+        )
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
+        raise BundleError(
+            f"'{path}' has manifest schema version {version!r}; this propensity reads version {SCHEMA_VERSION}. "
+            "Upgrade propensity (or retrain the model)."
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise BundleError(
+            f"'{file}' does not match the manifest schema at '{where}': {first['msg']}."
+        ) from exc
+
+
+def verify_bundle(path: str | Path) -> Manifest:
+    """Check a bundle's integrity block against its files; return the manifest.
+
+    Raises
+    ------
+    BundleError
+        If any scoring file or the manifest was changed after the bundle was written.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    if manifest.integrity is None:
+        raise BundleError(f"'{path}' has no integrity block; it was not written by propensity.save_model.")
+    expected = manifest.integrity.files
+    for name in SCORING_FILES:
+        if name not in expected:
+            raise BundleError(f"'{path}': the integrity block does not cover {name}.")
+        file = path / name
+        if not file.exists():
+            raise BundleError(f"'{path}' is incomplete: {name} is missing.")
+        actual = file_sha256(file)
+        if actual != expected[name]:
+            raise BundleError(
+                f"'{file}' was modified after the bundle was written (sha256 {actual[:12]}…, expected "
+                f"{expected[name][:12]}…). Refusing to load it; retrain or restore the original."
+            )
+    digest = _bundle_hash(manifest, expected)
+    if digest != manifest.integrity.bundle_sha256 or not digest.startswith(manifest.model_version):
+        raise BundleError(
+            f"'{path / MANIFEST_FILE}' was edited after the bundle was written (content hash mismatch). "
+            "Refusing to load it; retrain or restore the original."
+        )
+    return manifest
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """Load a verified bundle from a folder.
+
+    A registry reference (``models:/name/3``, ``models:/name@champion``) is resolved by
+    :func:`propensity.resolve_model`; this function takes local folders.
+
+    Raises
+    ------
+    BundleError
+        Missing, foreign, newer-schema or modified bundle.
+    """
+    path = Path(path)
+    manifest = verify_bundle(path)
+    try:
+        pipeline = joblib.load(path / MODEL_FILE)
+    except Exception as exc:  # a verified file that does not unpickle: wrong library versions
+        raise BundleError(
+            f"'{path / MODEL_FILE}' passed its checksum but cannot be loaded ({type(exc).__name__}: {exc}). "
+            f"It was written with {manifest.provenance.versions}; install matching versions."
+        ) from exc
+    from propensity.config import get_settings
+
+    pipeline.n_jobs = get_settings().n_jobs
+    return TrainedModel(manifest, pipeline, path=path)

@@ -1,0 +1,467 @@
+"""The ``propensity`` command line: thin wrappers over the public API.
+
+Errors a user can fix print one line on stderr and exit with code 2 (no traceback);
+set ``PROPENSITY_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from propensity.errors import PropensityError
+
+app = typer.Typer(
+    name="propensity",
+    help="Predict which customers will buy (or churn), explain why, and decide whom to contact.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(
+    help="Export known public data sets in a ready-to-train layout.", no_args_is_help=True
+)
+app.add_typer(datasets_app, name="datasets")
+
+# Rich falls back to 80 columns when output is not a terminal (CI logs, pipes), which
+# squeezes the candidate table into unreadable stubs; logs get a wide page instead.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Translate expected errors into one stderr line and exit code 2."""
+    try:
+        yield
+    except PropensityError as exc:
+        if os.environ.get("PROPENSITY_DEBUG"):
+            raise
+        err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def print_roles(model: Any) -> None:
+    run = getattr(model, "run", None)
+    if run is None:
+        return
+    table = Table(title="Columns", title_justify="left", show_lines=False)
+    for col in ("column", "role", "distinct", "missing", "note"):
+        table.add_column(col)
+    for c in run.roles.columns:
+        role = str(c.role) + (" (output id)" if c.name == run.roles.id_column else "")
+        style = (
+            "dim" if not (c.is_feature or c.role.value == "target" or c.name == run.roles.id_column) else None
+        )
+        table.add_row(c.name, role, str(c.n_unique), f"{c.missing_share:.1%}", c.note, style=style)
+    out.print(table)
+
+
+def print_training_summary(model: Any, out_dir: Path | None) -> None:
+    m = model.manifest
+    table = Table(
+        title="Candidates (out-of-fold on the training part; test = held-out)", title_justify="left"
+    )
+    for col in (
+        "candidate",
+        "ROC-AUC",
+        "PR-AUC",
+        "Brier",
+        "LogLoss",
+        "F1",
+        "Prec",
+        "Recall",
+        "Lift10",
+        "test ROC",
+        "test PR",
+        "calib",
+        "fit s",
+    ):
+        table.add_column(col, justify="right" if col != "candidate" else "left", no_wrap=True)
+    for c in m.candidates:
+        if c.error:
+            table.add_row(c.name, f"failed: {c.error}", *[""] * 11, style="red")
+            continue
+        o, t = c.oof, c.test or {}
+        style = "bold green" if c.name == m.winner else None
+        table.add_row(
+            c.name + (" *" if c.name == m.winner else ""),
+            _fmt(o.get("roc_auc")),
+            _fmt(o.get("pr_auc")),
+            _fmt(o.get("brier")),
+            _fmt(o.get("log_loss")),
+            _fmt(o.get("f1")),
+            _fmt(o.get("precision")),
+            _fmt(o.get("recall")),
+            _fmt(o.get("lift_top10"), 2),
+            _fmt(t.get("roc_auc")),
+            _fmt(t.get("pr_auc")),
+            c.calibration,
+            _fmt(c.fit_seconds, 1),
+            style=style,
+        )
+    out.print(table)
+    test = m.metrics.get("test") or {}
+    p = m.policy
+    prov = m.provenance
+    out.print(
+        f"[bold]Winner:[/] {m.winner} (by out-of-fold {prov.metric}); calibration: {m.calibration.method} "
+        f"(log loss {m.calibration.before['log_loss']:.4f} → {m.calibration.after['log_loss']:.4f})."
+    )
+    out.print(f"[bold]Threshold:[/] {p.threshold:.4f} — {p.rationale}.")
+    exp = p.expected
+    if exp:
+        out.print(
+            f"  On out-of-fold rows this contacts {exp['contacted_share']:.1%} of customers, reaching "
+            f"{_fmt(exp.get('recall'), 3)} of buyers at precision {_fmt(exp.get('precision'), 3)}"
+            + (
+                f"; profit {exp['profit']:.2f} vs {exp['profit_contact_all']:.2f} contacting everyone."
+                if "profit" in exp
+                else "."
+            )
+        )
+    bands = ", ".join(
+        f"{b.name} ≥ {b.lower:.3f} ({b.share:.0%} of customers, {_fmt(b.observed_rate, 3)} converted)"
+        for b in p.bands
+    )
+    out.print(f"[bold]Bands:[/] {bands}")
+    out.print(
+        f"[bold]Test[/] ({prov.rows_test} rows, {prov.test_source}): ROC-AUC {_fmt(test.get('roc_auc'))}, "
+        f"PR-AUC {_fmt(test.get('pr_auc'))}, Brier {_fmt(test.get('brier'))}, F1 {_fmt(test.get('f1'))} at the threshold."
+    )
+    reasons = ", ".join(f"{k}: {v}" for k, v in prov.quarantine_reasons.items())
+    out.print(
+        f"[bold]Rows:[/] {prov.rows_in} read, {prov.rows_quarantined} quarantined"
+        + (f" ({reasons})" if reasons else "")
+        + f", {prov.rows_train} train, {prov.rows_test} test."
+    )
+    if out_dir is not None:
+        out.print(
+            f"[bold]Written:[/] {out_dir}/ (bundle, version {m.model_version}) — manifest.json, model.joblib, "
+            f"metrics.json, quarantine.csv" + (", report.html" if (out_dir / "report.html").exists() else "")
+        )
+
+
+Target = Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")]
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path,
+        typer.Argument(help="CSV (any delimiter, .gz ok) or Parquet table; one row per customer/session."),
+    ],
+    target: Target,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the model bundle and outputs.")
+    ] = Path("models/model"),
+    id_column: Annotated[str | None, typer.Option("--id", help="Column to keep as the output id.")] = None,
+    roles: Annotated[
+        Path | None, typer.Option(help="YAML file of column roles that override inference.")
+    ] = None,
+    positive: Annotated[str | None, typer.Option(help="Target value that counts as positive.")] = None,
+    test: Annotated[
+        Path | None, typer.Option(help="Separate test table (else a stratified hold-out).")
+    ] = None,
+    test_size: Annotated[float, typer.Option(help="Hold-out share when no --test is given.")] = 0.2,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    metric: Annotated[
+        str, typer.Option(help="Selection metric: pr_auc, roc_auc, log_loss, brier, lift_top10.")
+    ] = "pr_auc",
+    policy: Annotated[str, typer.Option(help="Decision policy: f1, profit, top, precision, recall.")] = "f1",
+    value: Annotated[float | None, typer.Option(help="Profit policy: margin of one conversion.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Profit policy: cost of one contact.")] = None,
+    fraction: Annotated[float | None, typer.Option(help="Top policy: share of customers to contact.")] = None,
+    min_score: Annotated[
+        float | None, typer.Option("--min", help="Precision/recall policy: the minimum to reach.")
+    ] = None,
+    time_budget: Annotated[
+        float, typer.Option(help="Seconds of Optuna tuning for the leading family.")
+    ] = 0.0,
+    trials: Annotated[int, typer.Option(help="Optuna trials for the leading family (reproducible).")] = 0,
+    candidates: Annotated[
+        str | None, typer.Option(help="Comma-separated families (default: all installed).")
+    ] = None,
+    class_weight: Annotated[str, typer.Option(help="auto, balanced or none.")] = "auto",
+    resample: Annotated[str, typer.Option(help="none, under or over (inside training folds only).")] = "none",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
+) -> None:
+    """Train, calibrate and choose a decision threshold on a labelled table."""
+    from propensity.api import train as train_model
+    from propensity.training.trainer import ProgressEvent
+
+    with user_errors(), _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(ev: ProgressEvent) -> None:
+            key = "fold" if ev.stage == "fold" else ev.stage
+            label = {
+                "fold": f"  {ev.message} folds",
+                "cross-validate": "candidates",
+                "trial": "  tuning trials",
+            }.get(key, key)
+            if key not in tasks:
+                tasks[key] = bar.add_task(label, total=ev.total or None)
+            if key == "fold" and ev.done == 1:
+                bar.reset(tasks[key], total=ev.total, description=f"  {ev.message} folds")
+            bar.update(tasks[key], completed=ev.done, total=ev.total or None)
+
+        model = train_model(
+            data,
+            target,
+            out=out_dir,
+            test=test,
+            id_column=id_column,
+            roles=roles,
+            positive=positive,
+            test_size=test_size,
+            folds=folds,
+            metric=metric,
+            policy=policy,
+            value=value,
+            cost=cost,
+            fraction=fraction,
+            min_score=min_score,
+            time_budget=time_budget,
+            trials=trials,
+            candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
+            class_weight=class_weight,
+            resample=resample,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=on_progress,
+        )
+    if not quiet:
+        print_roles(model)
+        print_training_summary(model, out_dir)
+    else:
+        t = model.manifest.metrics.get("test") or {}
+        out.print(
+            f"{model.manifest.winner}: test ROC-AUC {_fmt(t.get('roc_auc'))}, PR-AUC {_fmt(t.get('pr_auc'))} → {out_dir}"
+        )
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Argument(help="Bundle folder, or models:/name/version, models:/name@alias.")],
+    input: Annotated[Path, typer.Argument(help="CSV or Parquet file to score.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output CSV or Parquet file.")] = Path(
+        "scores.csv"
+    ),
+    batch_rows: Annotated[int, typer.Option(help="Rows per chunk (memory stays flat).")] = 200_000,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Impute required columns that are absent instead of failing.")
+    ] = False,
+) -> None:
+    """Score a file in chunks: id, probability, decision, band, model_version, scored_at."""
+    from propensity.api import resolve_model, score_file
+
+    with user_errors():
+        loaded = resolve_model(model)
+        with _progress() as bar:
+            task = bar.add_task("scoring rows", total=None)
+            summary = score_file(
+                loaded,
+                input,
+                output,
+                batch_rows=batch_rows,
+                allow_missing=allow_missing,
+                progress=lambda done, total: bar.update(task, completed=done, total=total or None),
+            )
+    line = (
+        f"Scored {summary.rows_scored:,} of {summary.rows_in:,} rows in {summary.seconds:.2f}s "
+        f"({summary.rows_per_second:,.0f} rows/s) → {summary.output}; {summary.contacted:,} to contact "
+        f"(threshold {summary.threshold:.4f}); bands {summary.bands}."
+    )
+    out.print(line, highlight=False)
+    if summary.rows_quarantined:
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.items())
+        err.print(
+            f"{summary.rows_quarantined} row(s) quarantined ({reasons}) → {summary.quarantine}",
+            style="yellow",
+            markup=False,
+        )
+    if summary.unknown_categories:
+        err.print(
+            f"Unseen categories (scored as 'other'): {summary.unknown_categories}",
+            style="yellow",
+            markup=False,
+        )
+    if summary.missing_optional:
+        err.print(
+            f"Columns absent and imputed: {', '.join(summary.missing_optional)}", style="yellow", markup=False
+        )
+
+
+@app.command("roles")
+def roles_cmd(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet table.")],
+    target: Target,
+    id_column: Annotated[str | None, typer.Option("--id", help="Column to keep as the output id.")] = None,
+    roles: Annotated[Path | None, typer.Option(help="YAML file of role overrides.")] = None,
+    positive: Annotated[str | None, typer.Option(help="Target value that counts as positive.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the inferred role of every column (without training)."""
+    from propensity.schema import infer_roles, load_roles_file, missing_column_error, parse_target
+    from propensity.sources import read_table
+
+    with user_errors():
+        frame = read_table(data)
+        if target not in frame.columns:
+            raise missing_column_error("target", target, list(map(str, frame.columns)), "--target")
+        overrides, roles_id = load_roles_file(roles) if roles else ({}, None)
+        y, spec = parse_target(frame[target], positive=positive)
+        table = infer_roles(frame, target, id_column=id_column or roles_id, overrides=overrides, y=y)
+    if as_json:
+        out.print_json(json.dumps({**table.to_dict(), "target_spec": spec.to_dict()}))
+        return
+
+    class _Shim:
+        run = type("R", (), {"roles": table})
+
+    print_roles(_Shim())
+    out.print(f"Target '{target}': positive = {spec.positive!r} ({spec.positive_rate:.2%}). {spec.note}")
+
+
+@app.command()
+def info(model: Annotated[str, typer.Argument(help="Bundle folder or models:/ URI.")]) -> None:
+    """Print what a model bundle holds: task, inputs, policy, metrics, provenance."""
+    from propensity.api import resolve_model
+
+    with user_errors():
+        loaded = resolve_model(model)
+    m = loaded.manifest
+    out.print(
+        f"[bold]{m.winner}[/] predicting {m.task.target} = {m.task.positive!r}, version {m.model_version}"
+    )
+    table = Table(title="Inputs", title_justify="left")
+    for col in ("feature", "role", "required", "missing", "range / levels"):
+        table.add_column(col)
+    for f in m.input_schema.features:
+        extent = (
+            f"{f.min:g} … {f.max:g}"
+            if f.min is not None and f.max is not None
+            else ", ".join(f.categories[:6]) + (" …" if f.categories and len(f.categories) > 6 else "")
+            if f.categories
+            else ""
+        )
+        table.add_row(f.name, f.role, "yes" if f.required else "no", f"{f.missing_share:.1%}", extent)
+    out.print(table)
+    print_training_summary(loaded, None)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the demo's data and model.")
+    ] = Path("demo"),
+    customers: Annotated[int, typer.Option(help="Synthetic customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """The main job end to end on synthetic data: generate, train, score, summarise."""
+    from propensity.api import score_file
+    from propensity.api import train as train_model
+    from propensity.datasets import make_customer_table
+
+    with user_errors():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        table = make_customer_table(customers, seed=seed)
+        data = out_dir / "customers.csv"
+        table.to_csv(data, index=False)
+        out.print(f"[bold]Data:[/] {len(table):,} synthetic customers → {data}")
+        with _progress() as bar:
+            task = bar.add_task("training", total=None)
+            model = train_model(
+                data,
+                "purchased",
+                out=out_dir / "model",
+                seed=seed,
+                progress=lambda ev: bar.update(task, description=f"training: {ev.stage} {ev.message}"),
+            )
+        print_training_summary(model, out_dir / "model")
+        summary = score_file(model, data, out_dir / "scores.csv")
+        out.print(
+            f"[bold]Scored[/] {summary.rows_scored:,} customers → {summary.output}: contact {summary.contacted:,} "
+            f"({summary.contacted / max(summary.rows_scored, 1):.1%})."
+        )
+
+
+@datasets_app.command("coil2000")
+def datasets_coil2000(
+    folder: Annotated[Path, typer.Argument(help="Folder with ticdata2000.txt(.gz) and dictionary.txt.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write (with a header).")] = Path(
+        "coil2000.csv"
+    ),
+) -> None:
+    """Write the headerless CoIL 2000 training file as a CSV with column names (target CARAVAN)."""
+    from propensity.datasets import load_coil2000
+
+    with user_errors():
+        frame = load_coil2000(folder)
+    frame.to_csv(output, index=False)
+    out.print(f"Wrote {len(frame):,} rows × {frame.shape[1]} columns → {output} (target: CARAVAN)")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from propensity import __version__
+
+        out.print(f"propensity {__version__}", highlight=False)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help())
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Entry point of the ``propensity`` script."""
+    app(prog_name="propensity")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

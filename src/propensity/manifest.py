@@ -1,0 +1,184 @@
+"""The manifest: everything needed to use a trained model safely, as typed data.
+
+A bundle is a folder with ``manifest.json`` (this schema) and ``model.joblib`` (the fitted
+pipeline). Serving, scoring, the report and the dashboard all read the manifest; none of
+them needs the training code. ``SCHEMA_VERSION`` changes whenever a reader of an older
+manifest could misread a newer one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "SCHEMA_VERSION",
+    "Band",
+    "CalibrationReport",
+    "CandidateReport",
+    "DecisionPolicy",
+    "FeatureSpec",
+    "InputSchema",
+    "Integrity",
+    "Manifest",
+    "Provenance",
+    "TaskSpec",
+]
+
+BUNDLE_FORMAT: Literal["propensity-bundle"] = "propensity-bundle"
+SCHEMA_VERSION = 1
+
+FeatureRole = Literal["numeric", "boolean", "categorical", "datetime"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class FeatureSpec(_Model):
+    """One model input as the caller provides it (before encoding)."""
+
+    name: str
+    role: FeatureRole
+    dtype: str = Field(description="Type of the column in the training data.")
+    required: bool = Field(
+        description="True when the column was never missing in training; scoring input must have it."
+    )
+    missing_share: float = Field(ge=0, le=1)
+    description: str = ""
+    categories: list[str] | None = Field(default=None, description="Known levels, most frequent first.")
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    datetime_parts: list[str] | None = None
+
+
+class ExcludedColumn(_Model):
+    name: str
+    role: str
+    note: str = ""
+
+
+class InputSchema(_Model):
+    id_column: str | None
+    features: list[FeatureSpec]
+    excluded: list[ExcludedColumn] = []
+    unknown_category_policy: str = (
+        "A category not seen in training is scored like the rare categories of training (one 'other' level)."
+    )
+    missing_value_policy: str = (
+        "A missing cell is imputed by the model (trees route it to their learned missing branch; the linear "
+        "model uses the training median plus a missing indicator). A column marked required must be present."
+    )
+
+
+class TaskSpec(_Model):
+    kind: Literal["binary"] = "binary"
+    target: str
+    positive: str
+    negative: str
+    positive_rate: float
+    note: str = ""
+    label_definition: str | None = None
+
+
+class Band(_Model):
+    name: Literal["high", "medium", "low"]
+    lower: float = Field(description="Inclusive lower bound on the probability.")
+    upper: float = Field(description="Exclusive upper bound (1.0 is inclusive for the top band).")
+    share: float = Field(description="Share of out-of-fold rows in the band.")
+    observed_rate: float | None = Field(description="Observed positive rate of out-of-fold rows in the band.")
+    meaning: str = ""
+
+
+class DecisionPolicy(_Model):
+    kind: Literal["f1", "profit", "top", "precision", "recall"]
+    params: dict[str, float] = {}
+    threshold: float = Field(ge=0, le=1)
+    rationale: str
+    expected: dict[str, Any] = Field(
+        default_factory=dict, description="Out-of-fold figures at the threshold."
+    )
+    bands: list[Band]
+
+
+class CalibrationReport(_Model):
+    method: Literal["none", "sigmoid", "isotonic"]
+    scores: dict[str, dict[str, float]] = Field(
+        description="Cross-fitted out-of-fold log loss and Brier per method."
+    )
+    before: dict[str, float]
+    after: dict[str, float]
+
+
+class CandidateReport(_Model):
+    name: str
+    family: str
+    params: dict[str, Any] = {}
+    oof: dict[str, Any]
+    test: dict[str, Any] | None = None
+    test_source: str | None = None
+    fit_seconds: float
+    calibration: str = "none"
+    tuned: bool = False
+    error: str | None = None
+
+
+class Provenance(_Model):
+    data_source: str
+    data_hash: str
+    rows_in: int
+    rows_quarantined: int
+    rows_used: int
+    rows_train: int
+    rows_test: int
+    test_source: str
+    folds: int
+    seed: int
+    metric: str
+    time_budget: float
+    trials: int = 0
+    versions: dict[str, str]
+    created_at: str
+    python: str
+    platform: str
+    git_commit: str | None = None
+    quarantine_reasons: dict[str, int] = {}
+
+
+class Integrity(_Model):
+    algorithm: Literal["sha256"] = "sha256"
+    files: dict[str, str]
+    bundle_sha256: str
+
+
+class Manifest(_Model):
+    format: Literal["propensity-bundle"] = BUNDLE_FORMAT
+    schema_version: int = SCHEMA_VERSION
+    propensity_version: str
+    name: str | None = None
+    model_version: str = ""
+    task: TaskSpec
+    roles: dict[str, Any]
+    input_schema: InputSchema
+    policy: DecisionPolicy
+    calibration: CalibrationReport
+    winner: str
+    metrics: dict[str, dict[str, Any] | None]
+    candidates: list[CandidateReport]
+    profile: dict[str, dict[str, Any]]
+    provenance: Provenance
+    events: dict[str, Any] | None = None
+    integrity: Integrity | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.input_schema.features]
+
+    def feature(self, name: str) -> FeatureSpec:
+        for f in self.input_schema.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)

@@ -1,0 +1,399 @@
+"""The fitted model as used after training: encoder → estimator → calibrator → decision.
+
+Nothing here imports the training code, so batch scoring, the API and the dashboard can
+load a bundle without it. :class:`TrainedModel` pairs the fitted :class:`ScoringPipeline`
+with its :class:`~propensity.manifest.Manifest` and validates every input against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from propensity.errors import DataError, SchemaError
+from propensity.manifest import DecisionPolicy, Manifest
+from propensity.schema import Quarantine, Role, coerce_features
+
+__all__ = [
+    "Calibrator",
+    "IdentityCalibrator",
+    "IsotonicCalibrator",
+    "PreparedInput",
+    "ScoringPipeline",
+    "SigmoidCalibrator",
+    "TabularEncoder",
+    "TrainedModel",
+    "band_of",
+    "positive_proba",
+]
+
+DATETIME_PARTS = ("year", "month", "day", "weekday", "hour")
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class TabularEncoder:
+    """Typed feature columns → one float matrix, identical at training and scoring time.
+
+    Numeric and boolean columns pass through; categorical columns become integer codes of
+    their ``max_levels`` most frequent levels (those seen at least ``min_level_count`` times),
+    with every other level — rare in training or never seen — sharing one "other" code;
+    datetime columns expand to year, month, day, weekday and (when times vary) hour.
+    Missing values stay ``NaN``.
+
+    Parameters
+    ----------
+    roles
+        ``{column: role}`` for the feature columns, in output order.
+    max_levels, min_level_count
+        Cap on the levels a categorical column keeps.
+    """
+
+    def __init__(self, roles: Mapping[str, str], max_levels: int = 64, min_level_count: int = 5) -> None:
+        self.roles = dict(roles)
+        self.max_levels = max_levels
+        self.min_level_count = min_level_count
+
+    def fit(self, frame: pd.DataFrame) -> TabularEncoder:
+        self.levels_: dict[str, list[str]] = {}
+        self.datetime_parts_: dict[str, list[str]] = {}
+        names: list[str] = []
+        cat_idx: list[int] = []
+        for col, role in self.roles.items():
+            if role == Role.CATEGORICAL:
+                counts = frame[col].value_counts(dropna=True)
+                keep = counts[counts >= min(self.min_level_count, max(1, int(counts.max())))]
+                self.levels_[col] = [str(v) for v in keep.index[: self.max_levels]]
+                cat_idx.append(len(names))
+                names.append(col)
+            elif role == Role.DATETIME:
+                ts = frame[col]
+                parts = ["year", "month", "day", "weekday"]
+                valid = ts.dropna()
+                if len(valid) and ((valid.dt.hour != 0) | (valid.dt.minute != 0)).any():
+                    parts.append("hour")
+                self.datetime_parts_[col] = parts
+                names.extend(f"{col}__{p}" for p in parts)
+            else:
+                names.append(col)
+        self.output_names_ = names
+        self.categorical_outputs_ = cat_idx
+        return self
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_names_)
+
+    def category_codes(self, col: str, values: pd.Series) -> np.ndarray:
+        levels = self.levels_[col]
+        codes = pd.Categorical(values, categories=levels).codes.astype("float64")
+        missing = values.isna().to_numpy()
+        codes[(codes < 0) & ~missing] = len(levels)  # rare or unseen level -> "other"
+        codes[missing] = np.nan
+        return codes
+
+    def unknown_counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Per categorical column, how many non-missing values are not a kept training level."""
+        out = {}
+        for col, levels in self.levels_.items():
+            values = frame[col]
+            n = int((values.notna() & ~values.isin(levels)).sum())
+            if n:
+                out[col] = n
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), self.n_outputs), dtype="float64")
+        j = 0
+        for col, role in self.roles.items():
+            if role == Role.CATEGORICAL:
+                out[:, j] = self.category_codes(col, frame[col])
+                j += 1
+            elif role == Role.DATETIME:
+                ts = frame[col]
+                for part in self.datetime_parts_[col]:
+                    values = ts.dt.dayofweek if part == "weekday" else getattr(ts.dt, part)
+                    out[:, j] = values.to_numpy(dtype="float64", na_value=np.nan)
+                    j += 1
+            else:
+                out[:, j] = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+                j += 1
+        return out
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
+
+
+class Calibrator(Protocol):
+    """Maps raw probabilities to calibrated ones; ``method`` names the technique."""
+
+    method: str
+
+    def __call__(self, p: np.ndarray) -> np.ndarray: ...
+
+
+class IdentityCalibrator:
+    method = "none"
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(p, dtype="float64")
+
+
+@dataclass
+class SigmoidCalibrator:
+    """Platt scaling on the log-odds: ``sigmoid(a * logit(p) + b)``."""
+
+    a: float
+    b: float
+    method: str = "sigmoid"
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b)))
+
+
+@dataclass
+class IsotonicCalibrator:
+    """Isotonic regression stored as its breakpoints, applied with linear interpolation.
+
+    A tiny multiple of the raw score is added so that calibration never merges customers
+    the model ranked apart: ranking metrics (ROC-AUC, PR-AUC, lift) are unchanged by it.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    tie_break: float = 1e-6
+    method: str = "isotonic"
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype="float64")
+        out = np.interp(p, self.x, self.y) + self.tie_break * (p - 0.5)
+        return np.clip(out, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- fitted pipeline
+
+
+def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+    """Uncalibrated probability of the positive class from any fitted candidate."""
+    booster = getattr(estimator, "booster_", None)
+    if booster is not None and hasattr(booster, "num_trees"):  # LightGBM: skip the sklearn wrapper's checks
+        kwargs = {"num_threads": n_jobs} if n_jobs else {}
+        return np.asarray(booster.predict(X, **kwargs), dtype="float64")
+    return np.asarray(estimator.predict_proba(X)[:, 1], dtype="float64")
+
+
+@dataclass
+class ScoringPipeline:
+    """Encoder, fitted estimator and calibrator: raw features in, calibrated probability out."""
+
+    encoder: TabularEncoder
+    estimator: Any
+    calibrator: Calibrator = field(default_factory=IdentityCalibrator)
+    family: str = ""
+    n_jobs: int | None = None
+
+    def raw_proba_encoded(self, X: np.ndarray) -> np.ndarray:
+        return positive_proba(self.estimator, X, self.n_jobs)
+
+    def proba_encoded(self, X: np.ndarray) -> np.ndarray:
+        return self.calibrator(self.raw_proba_encoded(X))
+
+    def proba(self, typed: pd.DataFrame) -> np.ndarray:
+        return self.proba_encoded(self.encoder.transform(typed))
+
+
+def band_of(p: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
+    """Band name per probability ("high", "medium", "low")."""
+    bounds = {b.name: b.lower for b in policy.bands}
+    out = np.full(len(p), "low", dtype=object)
+    out[p >= bounds.get("medium", np.inf)] = "medium"
+    out[p >= bounds.get("high", np.inf)] = "high"
+    return out
+
+
+@dataclass
+class PreparedInput:
+    """Scoring input after validation: typed features for the good rows and what was wrong."""
+
+    features: pd.DataFrame
+    ids: pd.Series
+    good: np.ndarray
+    quarantine: Quarantine
+    unknown_categories: dict[str, int]
+    missing_optional: list[str]
+
+
+class TrainedModel:
+    """A trained model: the fitted pipeline plus its manifest.
+
+    Obtain one from :func:`propensity.train` or :func:`propensity.load_model`.
+
+    Example
+    -------
+    >>> model = propensity.load_model("models/shoppers")  # doctest: +SKIP
+    >>> model.decide(new_sessions).head()                # doctest: +SKIP
+    """
+
+    def __init__(self, manifest: Manifest, pipeline: ScoringPipeline, path: Path | None = None) -> None:
+        self.manifest = manifest
+        self.pipeline = pipeline
+        self.path = path
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"TrainedModel(winner={m.winner!r}, target={m.task.target!r}, version={m.model_version!r})"
+
+    @property
+    def version(self) -> str:
+        return self.manifest.model_version
+
+    @property
+    def threshold(self) -> float:
+        return self.manifest.policy.threshold
+
+    @property
+    def features(self) -> list[str]:
+        return self.manifest.feature_names
+
+    @property
+    def id_column(self) -> str | None:
+        return self.manifest.input_schema.id_column
+
+    def _roles(self) -> dict[str, Role]:
+        return {f.name: Role(f.role) for f in self.manifest.input_schema.features}
+
+    def check_columns(self, columns: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """Return (missing required, missing optional, unexpected) column names."""
+        have = set(map(str, columns))
+        specs = self.manifest.input_schema.features
+        missing_req = [f.name for f in specs if f.required and f.name not in have]
+        missing_opt = [f.name for f in specs if not f.required and f.name not in have]
+        known = (
+            {f.name for f in specs}
+            | {self.id_column, self.manifest.task.target}
+            | {c.name for c in self.manifest.input_schema.excluded}
+        )
+        unexpected = [c for c in columns if c not in known]
+        return missing_req, missing_opt, unexpected
+
+    def prepare(
+        self, frame: pd.DataFrame, *, row_offset: int = 0, allow_missing: bool = False
+    ) -> PreparedInput:
+        """Validate scoring input against the manifest.
+
+        Raises
+        ------
+        SchemaError
+            If a required feature column is absent (unless ``allow_missing``).
+        """
+        missing_req, missing_opt, _ = self.check_columns(list(frame.columns))
+        if missing_req and not allow_missing:
+            raise SchemaError(
+                f"The input is missing required column(s) {', '.join(map(repr, missing_req))} that the model "
+                f"was trained on (it has: {', '.join(map(repr, list(frame.columns)[:20]))}). Add them, or pass "
+                "--allow-missing to impute them (scores will be less accurate)."
+            )
+        frame = frame.copy() if (missing_req or missing_opt) else frame
+        for col in missing_req + missing_opt:
+            frame[col] = np.nan
+        quarantine = Quarantine(len(frame), row_offset=row_offset)
+        roles = self._roles()
+        typed = coerce_features(frame, roles, quarantine)
+        for spec in self.manifest.input_schema.features:
+            if spec.role == "numeric" and spec.min is not None and spec.min >= 0:
+                values = typed[spec.name].to_numpy()
+                neg = values < 0
+                if neg.any():
+                    quarantine.add(
+                        neg,
+                        spec.name,
+                        values[neg],
+                        "negative value in a column that was never negative in training",
+                    )
+        if self.id_column and self.id_column in frame.columns:
+            ids = frame[self.id_column]
+        else:
+            ids = pd.Series(
+                np.arange(row_offset + 1, row_offset + len(frame) + 1), index=frame.index, name="row"
+            )
+        good = ~quarantine.bad
+        unknown = self.pipeline.encoder.unknown_counts(typed[good] if not good.all() else typed)
+        return PreparedInput(typed, ids, good, quarantine, unknown, missing_req + missing_opt)
+
+    def _strict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        prepared = self.prepare(frame)
+        if not prepared.good.all():
+            problems = prepared.quarantine.to_frame().head(5)
+            listed = "; ".join(
+                f"row {r.row} column '{r.column}' value {r.value!r}: {r.reason}"
+                for r in problems.itertuples()
+            )
+            raise DataError(
+                f"{prepared.quarantine.n_bad_rows} row(s) cannot be scored: {listed}. "
+                "Use score_frame() or `propensity score` to quarantine them and score the rest."
+            )
+        return prepared.features
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of the positive class for each row.
+
+        Raises
+        ------
+        DataError
+            If a row has a value that cannot be read (use :meth:`score_frame` to quarantine instead).
+        """
+        return self.pipeline.proba(self._strict(frame))
+
+    def decide(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Id, probability, decision (contact or not) and band for each row."""
+        typed = self._strict(frame)
+        p = self.pipeline.proba(typed)
+        ids = frame[self.id_column] if self.id_column and self.id_column in frame.columns else None
+        return self._result_frame(p, ids, index=frame.index)
+
+    def _result_frame(self, p: np.ndarray, ids: pd.Series | None, index: Any = None) -> pd.DataFrame:
+        out = pd.DataFrame(index=index)
+        if ids is not None:
+            out[ids.name if ids.name else "id"] = ids.to_numpy()
+        out["probability"] = p
+        out["decision"] = p >= self.threshold
+        out["band"] = band_of(p, self.manifest.policy)
+        return out
+
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        row_offset: int = 0,
+        allow_missing: bool = False,
+        scored_at: str | None = None,
+    ) -> tuple[pd.DataFrame, PreparedInput]:
+        """Score the valid rows of a chunk; invalid rows go to the returned quarantine.
+
+        Returns
+        -------
+        (scores, prepared)
+            ``scores`` has the id column, ``probability``, ``decision``, ``band``,
+            ``model_version`` and ``scored_at`` for every valid row, in input order.
+        """
+        prepared = self.prepare(frame, row_offset=row_offset, allow_missing=allow_missing)
+        good = prepared.good
+        typed = prepared.features if good.all() else prepared.features[good]
+        p = self.pipeline.proba(typed) if len(typed) else np.zeros(0)
+        ids = prepared.ids if good.all() else prepared.ids[good]
+        out = self._result_frame(p, ids.reset_index(drop=True))
+        out["model_version"] = self.version
+        out["scored_at"] = scored_at or datetime.now(UTC).isoformat(timespec="seconds")
+        return out, prepared

@@ -1,0 +1,340 @@
+"""Candidate model families: how each is built, fitted (with early stopping) and tuned.
+
+Every family works on the encoder's float matrix (categoricals as integer codes). The
+linear model one-hot encodes those codes and scales the numbers itself; tree models take
+them as they are (LightGBM natively as categoricals). Thread counts are always explicit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from propensity.errors import ParameterError
+
+__all__ = ["FAMILIES", "Family", "FitContext", "available_families", "get_family"]
+
+
+@dataclass
+class FitContext:
+    """What every family needs to know about the data and the run."""
+
+    n_rows: int
+    n_features: int
+    categorical: Sequence[int]
+    n_jobs: int
+    seed: int
+    class_weight: str = "auto"
+    positive_rate: float = 0.5
+    numeric: Sequence[int] = field(default_factory=list)
+
+
+class Family:
+    """One model family. Subclasses set ``name`` and implement ``build``."""
+
+    name: ClassVar[str]
+    early_stopping: ClassVar[bool] = False
+
+    def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        return {}
+
+    def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
+        return {}
+
+    def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
+        raise NotImplementedError
+
+    def fit(
+        self,
+        model: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        ctx: FitContext,
+        X_es: np.ndarray | None = None,
+        y_es: np.ndarray | None = None,
+    ) -> tuple[Any, int | None]:
+        """Fit; return the model and, for boosted families, the best iteration."""
+        model.fit(X, y)
+        return model, None
+
+    def final_params(self, params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
+        """Parameters for the refit on all training rows (no early-stopping set there)."""
+        return dict(params)
+
+    def available(self) -> bool:
+        return True
+
+
+class LogisticFamily(Family):
+    name = "logistic_regression"
+
+    def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        return {"C": 1.0}
+
+    def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
+        return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+
+    def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline, make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
+
+        numeric = [i for i in range(ctx.n_features) if i not in set(ctx.categorical)]
+        parts: list[tuple[str, Any, list[int]]] = []
+        if numeric:
+            # Quantile-normal scaling: shop data are heavy-tailed (durations, spend), which a
+            # linear model on raw or standardised values handles badly. Missing values get the
+            # median plus an indicator column, so "missing" can carry its own weight.
+            parts.append(
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                        QuantileTransformer(
+                            output_distribution="normal",
+                            n_quantiles=min(1000, max(10, ctx.n_rows // 2)),
+                            subsample=100_000,
+                            random_state=ctx.seed,
+                        ),
+                    ),
+                    numeric,
+                )
+            )
+        if ctx.categorical:
+            parts.append(
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
+                        OneHotEncoder(handle_unknown="ignore", sparse_output=True),
+                    ),
+                    list(ctx.categorical),
+                )
+            )
+        pre = ColumnTransformer(parts, sparse_threshold=0.3)
+        clf = LogisticRegression(
+            C=params["C"],
+            class_weight=_sk_weight(ctx),
+            max_iter=2000,
+            tol=1e-4,
+            random_state=ctx.seed,
+        )
+        return Pipeline([("pre", pre), ("clf", clf)])
+
+
+class RandomForestFamily(Family):
+    name = "random_forest"
+
+    def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        # Large tables: each tree sees a bootstrap of at most ~80k rows; accuracy barely moves
+        # while time and memory stay bounded.
+        return {
+            "n_estimators": 300 if ctx.n_rows <= 50_000 else 120,
+            "min_samples_leaf": 3 if ctx.n_rows <= 50_000 else 10,
+            "max_features": "sqrt",
+            "max_samples": None if ctx.n_rows <= 80_000 else round(80_000 / ctx.n_rows, 4),
+        }
+
+    def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
+        base = self.default_params(ctx)
+        base.update(
+            min_samples_leaf=trial.suggest_int("min_samples_leaf", 1, 50, log=True),
+            max_features=trial.suggest_float("max_features", 0.1, 0.9),
+        )
+        return base
+
+    def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(
+            criterion="gini",
+            class_weight="balanced_subsample" if _sk_weight(ctx) else None,
+            n_jobs=ctx.n_jobs,
+            random_state=ctx.seed,
+            **params,
+        )
+
+
+class LightGBMFamily(Family):
+    name = "lightgbm"
+    early_stopping = True
+
+    def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        return {
+            "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
+            "num_leaves": 31,
+            "min_child_samples": 20,
+            "colsample_bytree": 0.8,
+            "subsample": 0.8,
+            "reg_lambda": 1.0,
+            "n_estimators": 2000,
+        }
+
+    def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 128, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 5, 300, log=True),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+            "n_estimators": 2000,
+        }
+
+    def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(
+            objective="binary",
+            subsample_freq=1,
+            class_weight=_sk_weight(ctx, boosted=True),
+            n_jobs=ctx.n_jobs,
+            random_state=ctx.seed,
+            verbose=-1,
+            deterministic=True,
+            force_col_wise=True,
+            cat_smooth=10.0,
+            min_data_per_group=50,
+            **params,
+        )
+
+    def fit(
+        self,
+        model: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        ctx: FitContext,
+        X_es: np.ndarray | None = None,
+        y_es: np.ndarray | None = None,
+    ) -> tuple[Any, int | None]:
+        import lightgbm as lgb
+
+        cats = list(ctx.categorical) or "auto"
+        if X_es is None:
+            model.fit(X, y, categorical_feature=cats)
+            return model, None
+        model.fit(
+            X,
+            y,
+            eval_X=(X_es,),
+            eval_y=(y_es,),
+            eval_metric="binary_logloss",
+            categorical_feature=cats,
+            callbacks=[lgb.early_stopping(50, first_metric_only=True, verbose=False)],
+        )
+        return model, int(model.best_iteration_ or model.n_estimators)
+
+    def final_params(self, params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
+        return _final_rounds(params, best_iterations)
+
+
+class XGBoostFamily(Family):
+    name = "xgboost"
+    early_stopping = True
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("xgboost") is not None
+
+    def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        return {
+            "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
+            "max_depth": 6,
+            "min_child_weight": 1.0,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+            "n_estimators": 2000,
+        }
+
+    def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+            "n_estimators": 2000,
+        }
+
+    def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
+        from xgboost import XGBClassifier
+
+        weight = 1.0
+        if _sk_weight(ctx, boosted=True) and 0 < ctx.positive_rate < 1:
+            weight = (1 - ctx.positive_rate) / ctx.positive_rate
+        return XGBClassifier(
+            tree_method="hist",
+            scale_pos_weight=weight,
+            n_jobs=ctx.n_jobs,
+            random_state=ctx.seed,
+            eval_metric="logloss",
+            verbosity=0,
+            **params,
+        )
+
+    def fit(
+        self,
+        model: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        ctx: FitContext,
+        X_es: np.ndarray | None = None,
+        y_es: np.ndarray | None = None,
+    ) -> tuple[Any, int | None]:
+        if X_es is None:
+            model.fit(X, y, verbose=False)
+            return model, None
+        model.set_params(early_stopping_rounds=50)
+        model.fit(X, y, eval_set=[(X_es, y_es)], verbose=False)
+        best = getattr(model, "best_iteration", None)
+        model.set_params(early_stopping_rounds=None)
+        return model, (int(best) + 1 if best is not None else None)
+
+    def final_params(self, params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
+        return _final_rounds(params, best_iterations)
+
+
+def _final_rounds(params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
+    # Folds saw (K-1)/K of the rows minus the early-stopping slice; a refit on all rows
+    # supports slightly more rounds.
+    found = [b for b in best_iterations if b]
+    out = dict(params)
+    if found:
+        out["n_estimators"] = max(10, round(float(np.median(found)) * 1.1))
+    return out
+
+
+def _sk_weight(ctx: FitContext, boosted: bool = False) -> str | None:
+    """Class weights: ``auto`` weights the linear model and the forest, not boosted trees.
+
+    Measured on out-of-fold PR-AUC (online shoppers, e-commerce churn, social ads), balanced
+    weights cost boosted trees up to 0.01 while helping the linear model; calibration
+    repairs the probabilities either way.
+    """
+    if ctx.class_weight == "balanced" or (ctx.class_weight == "auto" and not boosted):
+        return "balanced"
+    return None
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (LogisticFamily(), RandomForestFamily(), LightGBMFamily(), XGBoostFamily())
+}
+
+
+def available_families() -> list[str]:
+    """Names of families whose libraries are installed, in default order."""
+    return [name for name, fam in FAMILIES.items() if fam.available()]
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ParameterError(f"Unknown candidate '{name}'; choose from {', '.join(FAMILIES)}.") from None

@@ -1,0 +1,601 @@
+"""Honest training: validate, hold out a test set, compare candidates on the same folds, tune,
+calibrate, choose a decision policy, refit the winner, and only then look at the test set.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from propensity.config import get_settings
+from propensity.errors import InsufficientDataError, ParameterError, PropensityError, SchemaError
+from propensity.manifest import (
+    CalibrationReport,
+    CandidateReport,
+    ExcludedColumn,
+    FeatureSpec,
+    InputSchema,
+    Manifest,
+    Provenance,
+    TaskSpec,
+)
+from propensity.metrics import HIGHER_IS_BETTER, METRICS, binary_metrics
+from propensity.pipeline import ScoringPipeline, TabularEncoder, TrainedModel
+from propensity.schema import (
+    Quarantine,
+    Role,
+    RoleTable,
+    TargetSpec,
+    coerce_features,
+    infer_roles,
+    missing_column_error,
+    parse_target,
+)
+from propensity.training.calibration import CalibrationChoice, choose_calibration
+from propensity.training.candidates import FitContext, available_families, get_family
+from propensity.training.cv import CVResult, cross_validate
+from propensity.training.policy import PolicySpec, choose_policy
+from propensity.training.tuning import tune_family
+
+__all__ = ["ProgressEvent", "TrainConfig", "TrainingRun", "fit"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A step of training, for progress bars: ``done`` of ``total`` in ``stage``."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def _check(name: str, ok: bool, expected: str, got: Any) -> None:
+    if not ok:
+        raise ParameterError(f"The '{name}' parameter of train must be {expected}. Got {got!r} instead.")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (validated on creation).
+
+    Parameters
+    ----------
+    target
+        Name of the 0/1 (or two-valued) outcome column.
+    id_column
+        Column kept as the output id (inferred when ``None``).
+    roles
+        ``{column: role}`` overrides of the inferred roles.
+    positive
+        The target value that counts as positive (default: the true/yes/1 value, else the rarer).
+    test_size
+        Share of rows held out for the final test when no test table is given.
+    folds
+        Cross-validation folds (stratified).
+    metric
+        Selection metric: ``pr_auc`` (default; positives are rare), ``roc_auc``, ``log_loss``, ``brier``, ``lift_top10``.
+    policy
+        Decision policy, see :class:`~propensity.training.policy.PolicySpec`.
+    time_budget
+        Seconds of Optuna tuning for the leading family (0 = no time limit when ``trials`` is set).
+    trials
+        Number of Optuna trials for the leading family (0 = no limit when ``time_budget`` is set).
+        With neither, there is no tuning. A trial count is reproducible; a time budget is not.
+    candidates
+        Families to compare (default: every installed one).
+    class_weight
+        ``auto`` (default: balanced weights for the linear model and the forest, none for
+        boosted trees), ``balanced`` (all) or ``none``.
+    resample
+        ``none`` (default), ``under`` or ``over``, applied inside training folds only.
+    seed
+        Random seed for splits, models and tuning.
+    n_jobs
+        Threads per model (default from settings).
+    min_rows
+        Fewest usable rows to train on.
+    leak_auc
+        Single-column ROC-AUC above which a column is a leak suspect and excluded.
+    """
+
+    target: str
+    id_column: str | None = None
+    roles: Mapping[str, str] = field(default_factory=dict)
+    positive: str | None = None
+    test_size: float = 0.2
+    folds: int = 5
+    metric: str = "pr_auc"
+    policy: PolicySpec = field(default_factory=PolicySpec)
+    time_budget: float = 0.0
+    trials: int = 0
+    candidates: Sequence[str] | None = None
+    class_weight: str = "auto"
+    resample: str = "none"
+    seed: int = 42
+    n_jobs: int | None = None
+    min_rows: int = 50
+    leak_auc: float = 0.99
+
+    def __post_init__(self) -> None:
+        _check(
+            "folds", isinstance(self.folds, int) and 2 <= self.folds <= 20, "an int in [2, 20]", self.folds
+        )
+        _check("test_size", 0 < self.test_size < 0.9, "a float in (0, 0.9)", self.test_size)
+        _check("metric", self.metric in METRICS, f"one of {', '.join(METRICS)}", self.metric)
+        _check("time_budget", self.time_budget >= 0, "a number of seconds >= 0", self.time_budget)
+        _check("trials", isinstance(self.trials, int) and self.trials >= 0, "an int >= 0", self.trials)
+        _check(
+            "class_weight",
+            self.class_weight in ("auto", "balanced", "none"),
+            "'auto', 'balanced' or 'none'",
+            self.class_weight,
+        )
+        _check(
+            "resample", self.resample in ("none", "under", "over"), "'none', 'under' or 'over'", self.resample
+        )
+        _check("leak_auc", 0.5 < self.leak_auc <= 1.0, "a float in (0.5, 1]", self.leak_auc)
+        _check("min_rows", self.min_rows >= 10, "an int >= 10", self.min_rows)
+        if self.candidates is not None:
+            for name in self.candidates:
+                fam = get_family(name)
+                if not fam.available():
+                    raise ParameterError(
+                        f"Candidate '{name}' needs an extra: pip install 'propensity[{name}]'."
+                    )
+
+
+@dataclass
+class TrainingRun:
+    """Everything a report needs from training, beyond the bundle itself."""
+
+    roles: RoleTable
+    target: TargetSpec
+    quarantine: Quarantine
+    test_quarantine: Quarantine | None
+    y_train: np.ndarray
+    oof_raw: np.ndarray
+    oof: np.ndarray
+    y_test: np.ndarray
+    test_proba: np.ndarray
+    test_raw: np.ndarray
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    ids_test: pd.Series | None
+    candidates: list[CVResult]
+    calibrations: dict[str, CalibrationChoice]
+    tuning: dict[str, Any] | None
+    timings: dict[str, float]
+
+
+def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int, message: str = "") -> None:
+    if progress is not None:
+        progress(ProgressEvent(stage, done, total, message))
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("propensity", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "pyarrow", "optuna"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _prepare(
+    frame: pd.DataFrame, config: TrainConfig
+) -> tuple[RoleTable, TargetSpec, np.ndarray, pd.DataFrame, Quarantine]:
+    if config.target not in frame.columns:
+        raise missing_column_error("target", config.target, [str(c) for c in frame.columns], "--target")
+    quarantine = Quarantine(len(frame))
+    y, target = parse_target(frame[config.target], positive=config.positive, quarantine=quarantine)
+    roles = infer_roles(
+        frame,
+        config.target,
+        id_column=config.id_column,
+        overrides=dict(config.roles),
+        y=y,
+        leak_auc=config.leak_auc,
+    )
+    features = {name: roles[name].role for name in roles.features}
+    if not features:
+        excluded = "; ".join(f"{c.name}: {c.role} ({c.note})" for c in roles.excluded())
+        raise SchemaError(f"No usable feature columns remain besides the target. Excluded: {excluded}.")
+    typed = coerce_features(frame, features, quarantine)
+    if roles.id_column:
+        ids = frame[roles.id_column]
+        dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+        quarantine.add(dup, roles.id_column, ids[dup], "duplicate id (the first row with this id is kept)")
+        quarantine.add(ids.isna().to_numpy(), roles.id_column, "", "missing id")
+    return roles, target, y, typed, quarantine
+
+
+def _enough(y: np.ndarray, good: np.ndarray, config: TrainConfig, quarantine: Quarantine, where: str) -> None:
+    n = int(good.sum())
+    pos = int(y[good].sum())
+    need_class = max(config.folds, 5)
+    if n < config.min_rows or min(pos, n - pos) < need_class:
+        reasons = ", ".join(f"{k}: {v}" for k, v in quarantine.counts_by_reason().items()) or "none"
+        raise InsufficientDataError(
+            f"Too few usable rows {where}: {n} rows ({pos} positive, {n - pos} negative) after quarantining "
+            f"{quarantine.n_bad_rows} (reasons: {reasons}). Need at least {config.min_rows} rows and {need_class} of each class."
+        )
+
+
+def _profile(typed: pd.DataFrame, roles: Mapping[str, Role]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, role in roles.items():
+        col = typed[name]
+        entry: dict[str, Any] = {"role": str(role), "missing_share": float(col.isna().mean())}
+        valid = col.dropna()
+        if role in (Role.NUMERIC, Role.BOOLEAN) and len(valid):
+            qs = [0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1]
+            entry["quantiles"] = {str(q): float(v) for q, v in zip(qs, np.quantile(valid, qs), strict=True)}
+            entry["mean"], entry["std"] = float(valid.mean()), float(valid.std(ddof=0))
+            edges = np.unique(np.quantile(valid, np.linspace(0, 1, 11)))
+            if len(edges) > 1:
+                counts, _ = np.histogram(valid, bins=edges)
+                entry["histogram"] = {"edges": edges.tolist(), "shares": (counts / counts.sum()).tolist()}
+        elif role is Role.CATEGORICAL and len(valid):
+            shares = valid.value_counts(normalize=True)
+            entry["top"] = {str(k): float(v) for k, v in shares.head(20).items()}
+            entry["other_share"] = float(shares.iloc[20:].sum())
+        elif role is Role.DATETIME and len(valid):
+            entry["min"], entry["max"] = str(valid.min()), str(valid.max())
+        out[name] = entry
+    return out
+
+
+def _feature_specs(
+    frame: pd.DataFrame,
+    typed: pd.DataFrame,
+    roles: RoleTable,
+    encoder: TabularEncoder,
+    descriptions: Mapping[str, str],
+) -> list[FeatureSpec]:
+    specs = []
+    for name in roles.features:
+        info = roles[name]
+        col = typed[name]
+        spec: dict[str, Any] = {
+            "name": name,
+            "role": str(info.role),
+            "dtype": str(frame[name].dtype),
+            "missing_share": float(col.isna().mean()),
+            "required": bool(col.notna().all()),
+            "description": descriptions.get(name, ""),
+        }
+        valid = col.dropna()
+        if info.role in (Role.NUMERIC,) and len(valid):
+            spec.update(
+                min=float(valid.min()),
+                max=float(valid.max()),
+                integer=bool(np.all(np.mod(valid.to_numpy(), 1) == 0)),
+            )
+        elif info.role is Role.CATEGORICAL:
+            spec["categories"] = encoder.levels_[name]
+        elif info.role is Role.DATETIME:
+            spec["datetime_parts"] = encoder.datetime_parts_[name]
+        specs.append(FeatureSpec(**spec))
+    return specs
+
+
+def _round(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def _better(metric: str, a: float | None, b: float | None) -> bool:
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a > b if HIGHER_IS_BETTER[metric] else a < b
+
+
+def fit(
+    frame: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    test_frame: pd.DataFrame | None = None,
+    data_source: str = "DataFrame",
+    data_hash: str = "",
+    descriptions: Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> TrainedModel:
+    """Train on a labelled table; return the trained model (its ``run`` holds the evidence).
+
+    See :func:`propensity.train` for the user-facing entry point.
+    """
+    settings = get_settings()
+    n_jobs = config.n_jobs or settings.n_jobs
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    _emit(progress, "validate", 0, 1, "reading roles and validating rows")
+    roles, target, y_all, typed, quarantine = _prepare(frame, config)
+    good = ~quarantine.bad & (y_all >= 0)
+    _enough(y_all, good, config, quarantine, "in the training data")
+    feature_roles = {name: roles[name].role for name in roles.features}
+    ids_all = frame[roles.id_column] if roles.id_column else None
+    test_quarantine: Quarantine | None = None
+    if test_frame is not None:
+        missing = [c for c in [config.target, *roles.features] if c not in test_frame.columns]
+        if missing:
+            raise SchemaError(
+                f"The test table lacks column(s) {', '.join(map(repr, missing))} of the training table."
+            )
+        test_quarantine = Quarantine(len(test_frame))
+        y_test_all, _ = parse_target(
+            test_frame[config.target], positive=target.positive, quarantine=test_quarantine
+        )
+        typed_test_all = coerce_features(test_frame, feature_roles, test_quarantine)
+        tgood = ~test_quarantine.bad & (y_test_all >= 0)
+        X_tr_df, y_tr = typed[good].reset_index(drop=True), y_all[good]
+        X_te_df, y_te = typed_test_all[tgood].reset_index(drop=True), y_test_all[tgood]
+        ids_te = (
+            test_frame[roles.id_column][tgood].reset_index(drop=True)
+            if roles.id_column in test_frame.columns
+            else None
+        )
+        test_source = "given test table"
+    else:
+        idx = np.flatnonzero(good)
+        tr_idx, te_idx = train_test_split(
+            idx, test_size=config.test_size, stratify=y_all[idx], random_state=config.seed
+        )
+        tr_idx, te_idx = np.sort(tr_idx), np.sort(te_idx)
+        X_tr_df, y_tr = typed.iloc[tr_idx].reset_index(drop=True), y_all[tr_idx]
+        X_te_df, y_te = typed.iloc[te_idx].reset_index(drop=True), y_all[te_idx]
+        ids_te = ids_all.iloc[te_idx].reset_index(drop=True) if ids_all is not None else None
+        test_source = f"stratified {config.test_size:.0%} hold-out"
+    if len(y_te) == 0 or y_te.min() == y_te.max():
+        log.warning("the test set has a single class; test ROC-AUC and PR-AUC are undefined")
+    timings["validate"] = time.perf_counter() - t0
+
+    encoder = TabularEncoder(feature_roles).fit(X_tr_df)
+    X_tr, X_te = encoder.transform(X_tr_df), encoder.transform(X_te_df)
+    ctx = FitContext(
+        n_rows=len(y_tr),
+        n_features=encoder.n_outputs,
+        categorical=encoder.categorical_outputs_,
+        n_jobs=n_jobs,
+        seed=config.seed,
+        class_weight=config.class_weight,
+        positive_rate=float(y_tr.mean()),
+    )
+    folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(X_tr, y_tr))
+
+    # 1. every candidate on the same folds
+    names = list(config.candidates or available_families())
+    results: list[CVResult] = []
+    errors: dict[str, str] = {}
+    t1 = time.perf_counter()
+    for k, name in enumerate(names):
+        family = get_family(name)
+        _emit(progress, "cross-validate", k, len(names), name)
+        try:
+            results.append(
+                cross_validate(
+                    family,
+                    family.default_params(ctx),
+                    X_tr,
+                    y_tr,
+                    folds,
+                    ctx,
+                    X_test=X_te,
+                    resample=config.resample,
+                    on_fold=_fold_progress(progress, config.folds, name),
+                )
+            )
+        except (ValueError, MemoryError, RuntimeError) as exc:  # one broken family must not sink the run
+            log.warning("candidate %s failed: %s", name, exc)
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    if not results:
+        raise PropensityError(f"Every candidate failed to train: {errors}")
+    _emit(progress, "cross-validate", len(names), len(names))
+    timings["cross_validate"] = time.perf_counter() - t1
+
+    # 2. optional tuning of the leading family, on the same folds
+    tuning = None
+    if config.time_budget > 0 or config.trials > 0:
+        t2 = time.perf_counter()
+        leader = max(results, key=lambda r: _score_for_rank(config.metric, y_tr, r.oof))
+        family = get_family(leader.family)
+        _emit(progress, "tune", 0, config.trials, family.name)
+        tuned, tuning = tune_family(
+            family,
+            X_tr,
+            y_tr,
+            folds,
+            ctx,
+            metric=config.metric,
+            seconds=config.time_budget or None,
+            trials=config.trials or None,
+            X_test=X_te,
+            resample=config.resample,
+            on_trial=lambda n, v: _emit(progress, "trial", n + 1, config.trials, f"{family.name}: {v}"),
+        )
+        if tuned is not None:
+            results.append(tuned)
+        timings["tune"] = time.perf_counter() - t2
+        _emit(progress, "tune", 1, 1)
+
+    # 3. calibration and policy per candidate, on out-of-fold predictions only
+    t3 = time.perf_counter()
+    calibrations: dict[str, CalibrationChoice] = {}
+    reports: list[CandidateReport] = []
+    oof_metrics: dict[str, dict[str, Any]] = {}
+    for res in results:
+        choice = choose_calibration(res.oof, y_tr, folds)
+        calibrations[res.name] = choice
+        pol = choose_policy(config.policy, y_tr, choice.oof)
+        oof_metrics[res.name] = _round(binary_metrics(y_tr, choice.oof, pol.threshold))
+    winner = results[0]
+    for res in results[1:]:
+        if _better(
+            config.metric, oof_metrics[res.name][config.metric], oof_metrics[winner.name][config.metric]
+        ):
+            winner = res
+    win_cal = calibrations[winner.name]
+    policy = choose_policy(config.policy, y_tr, win_cal.oof)
+    timings["calibrate_and_policy"] = time.perf_counter() - t3
+
+    # 4. refit the winner on every training row
+    _emit(progress, "refit", 0, 1, winner.name)
+    t4 = time.perf_counter()
+    family = get_family(winner.family)
+    final_params = family.final_params(winner.params, winner.best_iterations)
+    estimator, _ = family.fit(family.build(final_params, ctx), X_tr, y_tr, ctx)
+    refit_seconds = time.perf_counter() - t4
+    timings["refit"] = refit_seconds
+    pipeline = ScoringPipeline(encoder, estimator, win_cal.calibrator, family=family.name, n_jobs=n_jobs)
+    _emit(progress, "refit", 1, 1)
+
+    # 5. now, and only now, the test set
+    test_raw = pipeline.raw_proba_encoded(X_te)
+    test_proba = win_cal.calibrator(test_raw)
+    test_metrics = _round(binary_metrics(y_te, test_proba, policy.threshold))
+    for res in results:
+        cal = calibrations[res.name]
+        is_winner = res is winner
+        if is_winner:
+            test, source = test_metrics, "refit on all training rows"
+        elif res.test_raw is not None:
+            pol = choose_policy(config.policy, y_tr, cal.oof)
+            test, source = (
+                _round(binary_metrics(y_te, cal.calibrator(res.test_raw), pol.threshold)),
+                "mean of the fold models",
+            )
+        else:
+            test, source = None, None
+        reports.append(
+            CandidateReport(
+                name=res.name,
+                family=res.family,
+                params=_jsonable(final_params if is_winner else res.params),
+                oof=oof_metrics[res.name],
+                test=test,
+                test_source=source,
+                fit_seconds=round(res.fit_seconds + (refit_seconds if is_winner else 0.0), 3),
+                calibration=cal.method,
+                tuned=res.tuned,
+            )
+        )
+    for name, err in errors.items():
+        reports.append(CandidateReport(name=name, family=name, oof={}, fit_seconds=0.0, error=err))
+
+    raw_scores = win_cal.scores["none"]
+    manifest = Manifest(
+        propensity_version=_versions().get("propensity", "0"),
+        task=TaskSpec(
+            target=config.target,
+            positive=target.positive,
+            negative=target.negative,
+            positive_rate=float(y_tr.mean()),
+            note=target.note,
+        ),
+        roles=roles.to_dict(),
+        input_schema=InputSchema(
+            id_column=roles.id_column,
+            features=_feature_specs(frame, X_tr_df, roles, encoder, descriptions or {}),
+            excluded=[ExcludedColumn(name=c.name, role=str(c.role), note=c.note) for c in roles.excluded()],
+        ),
+        policy=policy,
+        calibration=CalibrationReport(
+            method=win_cal.method,
+            scores=win_cal.scores,
+            before=raw_scores,
+            after=win_cal.scores[win_cal.method],
+        ),
+        winner=winner.name,
+        metrics={"oof": oof_metrics[winner.name], "test": test_metrics},
+        candidates=reports,
+        profile=_profile(X_tr_df, feature_roles),
+        provenance=Provenance(
+            data_source=data_source,
+            data_hash=data_hash,
+            rows_in=len(frame),
+            rows_quarantined=quarantine.n_bad_rows,
+            rows_used=int(good.sum()),
+            rows_train=len(y_tr),
+            rows_test=len(y_te),
+            test_source=test_source,
+            folds=config.folds,
+            seed=config.seed,
+            metric=config.metric,
+            time_budget=config.time_budget,
+            trials=config.trials,
+            versions=_versions(),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            python=sys.version.split()[0],
+            platform=platform.platform(),
+            quarantine_reasons=quarantine.counts_by_reason(),
+        ),
+    )
+    model = TrainedModel(manifest, pipeline)
+    timings["total"] = time.perf_counter() - t0
+    model.run = TrainingRun(  # type: ignore[attr-defined]
+        roles=roles,
+        target=target,
+        quarantine=quarantine,
+        test_quarantine=test_quarantine,
+        y_train=y_tr,
+        oof_raw=winner.oof,
+        oof=win_cal.oof,
+        y_test=y_te,
+        test_proba=test_proba,
+        test_raw=test_raw,
+        X_train=X_tr_df,
+        X_test=X_te_df,
+        ids_test=ids_te,
+        candidates=results,
+        calibrations=calibrations,
+        tuning=tuning,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
+    return model
+
+
+def _fold_progress(
+    progress: ProgressCallback | None, folds: int, name: str
+) -> Callable[[int, Any, Any], None]:
+    def report(i: int, _done: Any, _oof: Any) -> None:
+        _emit(progress, "fold", i + 1, folds, name)
+
+    return report
+
+
+def _score_for_rank(metric: str, y: np.ndarray, p: np.ndarray) -> float:
+    from propensity.metrics import metric_value
+
+    value = metric_value(metric, y, p)
+    if value is None:
+        return -np.inf
+    return value if HIGHER_IS_BETTER[metric] else -value
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, (np.floating,)):
+            v = float(v)
+        out[k] = v
+    return out

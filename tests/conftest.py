@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny hand-made tables, the seeded synthetic table, and the public data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROPENSITY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+ARTIFACTS = ROOT / "test-artifacts"
+
+# Fast, deterministic and never tempted to use every core of a shared box.
+os.environ.setdefault("PROPENSITY_N_JOBS", "2")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def shared_file(*parts: str) -> Path:
+    """Path of a public data file in ../shared/data, or skip the test with the reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"public data not available: {path} (../shared is absent on this machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def customer_table() -> pd.DataFrame:
+    from propensity.datasets import make_customer_table
+
+    return make_customer_table(3000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, customer_table: pd.DataFrame):
+    """One small model trained once per session and saved as a bundle."""
+    import propensity
+
+    out = tmp_path_factory.mktemp("bundle") / "model"
+    model = propensity.train(
+        customer_table,
+        target="purchased",
+        out=out,
+        candidates=["logistic_regression", "lightgbm"],
+        seed=1,
+    )
+    return model, out
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from propensity.api import score_file
+from propensity.errors import DataError, SchemaError
+from propensity.sources import read_table
+
+
+def test_chunked_scoring_equals_in_memory_prediction(trained, customer_table, tmp_path):
+    model, out = trained
+    src = tmp_path / "in.parquet"
+    customer_table.to_parquet(src)
+    summary = score_file(out, src, tmp_path / "scores.parquet", batch_rows=700)
+    scores = read_table(tmp_path / "scores.parquet")
+    assert list(scores.columns) == [
+        "customer_id",
+        "probability",
+        "decision",
+        "band",
+        "model_version",
+        "scored_at",
+    ]
+    assert summary.rows_in == summary.rows_scored == len(customer_table)
+    np.testing.assert_allclose(scores["probability"], model.predict_proba(customer_table))
+    assert (scores["model_version"] == model.version).all()
+    assert scores["customer_id"].tolist() == customer_table["customer_id"].tolist()
+    written = json.loads((tmp_path / "scores.summary.json").read_text())
+    assert written["rows_scored"] == len(customer_table)
+
+
+def test_invalid_rows_are_quarantined_with_reasons_and_the_rest_scored(trained, customer_table, tmp_path):
+    _, out = trained
+    rows = customer_table.head(50).astype({"visits_30d": object, "days_since_last_visit": object})
+    rows.loc[3, "visits_30d"] = "lots"
+    rows.loc[7, "days_since_last_visit"] = -4  # never negative in training
+    rows.loc[9, "device"] = "smart-fridge"  # unseen category: scored, counted
+    src = tmp_path / "in.csv"
+    rows.to_csv(src, index=False)
+    summary = score_file(out, src, tmp_path / "s.csv")
+    assert summary.rows_in == 50 and summary.rows_scored == 48 and summary.rows_quarantined == 2
+    assert summary.unknown_categories == {"device": 1}
+    q = pd.read_csv(summary.quarantine)
+    assert q[["row", "column"]].values.tolist() == [[4, "visits_30d"], [8, "days_since_last_visit"]]
+    assert "not a number" in q["reason"].iloc[0] and "never negative" in q["reason"].iloc[1]
+
+
+def test_missing_required_column_is_named(trained, customer_table, tmp_path):
+    _, out = trained
+    src = tmp_path / "in.csv"
+    customer_table.drop(columns=["cart_adds_30d"]).head(20).to_csv(src, index=False)
+    with pytest.raises(SchemaError, match="missing required column\\(s\\) 'cart_adds_30d'"):
+        score_file(out, src, tmp_path / "s.csv")
+    summary = score_file(out, src, tmp_path / "s.csv", allow_missing=True)
+    assert summary.rows_scored == 20 and summary.missing_optional == ["cart_adds_30d"]
+
+
+def test_optional_columns_may_be_absent(trained, customer_table):
+    model, _ = trained
+    assert not model.manifest.feature("age").required  # age had gaps in training
+    out = model.decide(customer_table.drop(columns=["age"]).head(10))
+    assert out["probability"].between(0, 1).all()
+
+
+def test_strict_prediction_explains_bad_rows(trained, customer_table):
+    model, _ = trained
+    rows = customer_table.head(5).astype({"visits_30d": object})
+    rows.loc[1, "visits_30d"] = "n/a?"
+    with pytest.raises(DataError, match="row 2 column 'visits_30d'"):
+        model.predict_proba(rows)

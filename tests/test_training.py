@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import propensity
+from propensity.bundle import load_model
+from propensity.errors import BundleError, InsufficientDataError, ParameterError
+
+
+def test_training_finds_real_signal_and_writes_a_complete_bundle(trained):
+    model, out = trained
+    m = model.manifest
+    assert 0.7 < m.metrics["test"]["roc_auc"] < 0.99
+    assert {c.name for c in m.candidates} == {"logistic_regression", "lightgbm"}
+    assert all(c.oof["roc_auc"] > 0.6 and c.test is not None for c in m.candidates)
+    assert m.input_schema.id_column == "customer_id"
+    names = {f.name for f in m.input_schema.features}
+    assert "last_review" not in names and "customer_id" not in names  # text and id are excluded
+    assert {e.name for e in m.input_schema.excluded} >= {"last_review"}
+    assert m.provenance.rows_train + m.provenance.rows_test == m.provenance.rows_used == 3000
+    assert m.calibration.method in {"none", "sigmoid", "isotonic"}
+    assert 0 < m.policy.threshold < 1 and [b.name for b in m.policy.bands] == ["high", "medium", "low"]
+    for name in ("manifest.json", "model.joblib", "metrics.json", "quarantine.csv"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["winner"] == m.winner and summary["model_version"] == m.model_version
+    assert len(m.model_version) == 12
+
+
+def test_reload_predicts_identically(trained, customer_table):
+    model, out = trained
+    again = load_model(out)
+    rows = customer_table.head(200)
+    np.testing.assert_allclose(again.predict_proba(rows), model.predict_proba(rows))
+    decided = again.decide(rows)
+    assert list(decided.columns) == ["customer_id", "probability", "decision", "band"]
+    assert (decided["decision"] == (decided["probability"] >= again.threshold)).all()
+
+
+def test_the_test_set_is_not_used_for_selection_or_threshold(customer_table):
+    """Flipping every test label changes test metrics but nothing chosen before the test."""
+    train_part, test_part = customer_table.iloc[:2200], customer_table.iloc[2200:]
+    flipped = test_part.assign(purchased=1 - test_part["purchased"])
+    kw = {"candidates": ["logistic_regression", "lightgbm"], "seed": 5}
+    a = propensity.train(train_part, "purchased", test=test_part, **kw)
+    b = propensity.train(train_part, "purchased", test=flipped, **kw)
+    assert a.manifest.winner == b.manifest.winner
+    assert a.manifest.policy == b.manifest.policy
+    assert a.manifest.metrics["oof"] == b.manifest.metrics["oof"]
+    assert a.manifest.metrics["test"]["roc_auc"] == pytest.approx(1 - b.manifest.metrics["test"]["roc_auc"])
+
+
+def test_same_seed_same_metrics(customer_table):
+    kw = {"candidates": ["lightgbm", "random_forest"], "seed": 9}
+    a = propensity.train(customer_table, "purchased", **kw)
+    b = propensity.train(customer_table, "purchased", **kw)
+    assert a.manifest.metrics == b.manifest.metrics
+    assert [c.oof for c in a.manifest.candidates] == [c.oof for c in b.manifest.candidates]
+
+
+def test_cart_adds_never_lower_the_score(trained, customer_table):
+    """Behavioural check: the same customers with more cart adds score at least as high on average."""
+    model, _ = trained
+    base = customer_table.head(300).copy()
+    more = base.copy()
+    more["cart_adds_30d"] = base["cart_adds_30d"] + 3
+    assert model.predict_proba(more).mean() > model.predict_proba(base).mean()
+
+
+def test_tuning_adds_a_tuned_candidate(customer_table):
+    model = propensity.train(
+        customer_table, "purchased", candidates=["logistic_regression"], trials=4, seed=2
+    )
+    names = [c.name for c in model.manifest.candidates]
+    assert names == ["logistic_regression", "logistic_regression_tuned"]
+    assert model.run.tuning["trials"] == 4
+
+
+def test_resampling_and_policies_are_honoured(customer_table):
+    model = propensity.train(
+        customer_table,
+        "purchased",
+        candidates=["logistic_regression"],
+        resample="under",
+        policy="top",
+        fraction=0.1,
+    )
+    assert model.manifest.policy.kind == "top"
+    assert model.manifest.policy.expected["contacted_share"] == pytest.approx(0.1, abs=0.01)
+
+
+def test_bad_parameters_are_named():
+    frame = pd.DataFrame({"x": range(100), "y": [0, 1] * 50})
+    with pytest.raises(
+        ParameterError, match="'folds' parameter of train must be an int in \\[2, 20\\]. Got 1"
+    ):
+        propensity.train(frame, "y", folds=1)
+    with pytest.raises(ParameterError, match="Unknown candidate 'svm'"):
+        propensity.train(frame, "y", candidates=["svm"])
+
+
+def test_too_few_usable_rows_is_one_clear_error():
+    frame = pd.DataFrame({"x": ["a", "b", "c", "d"] * 5 + ["junk"] * 40, "y": [0, 1] * 30})
+    frame["x"] = ["1"] * 20 + ["oops"] * 40
+    with pytest.raises(InsufficientDataError, match="Too few usable rows"):
+        propensity.train(frame, "y", roles={"x": "numeric"})
+
+
+def test_tampered_bundles_are_refused(trained, tmp_path):
+    import shutil
+
+    _, out = trained
+    edited = tmp_path / "edited"
+    shutil.copytree(out, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["policy"]["threshold"] = 0.01
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="edited after the bundle was written"):
+        load_model(edited)
+
+    swapped = tmp_path / "swapped"
+    shutil.copytree(out, swapped)
+    with (swapped / "model.joblib").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="model.joblib' was modified"):
+        load_model(swapped)
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(BundleError, match="not a propensity model bundle"):
+        load_model(foreign)
+
+    future = tmp_path / "future"
+    shutil.copytree(out, future)
+    manifest = json.loads((future / "manifest.json").read_text())
+    manifest["schema_version"] = 99
+    (future / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="schema version 99"):
+        load_model(future)
