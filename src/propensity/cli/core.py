@@ -1,186 +1,26 @@
-"""The ``propensity`` command line: thin wrappers over the public API.
-
-Errors a user can fix print one line on stderr and exit with code 2 (no traceback);
-set ``PROPENSITY_DEBUG=1`` to see tracebacks.
-"""
+"""Core commands: train, score, roles, info, demo, datasets."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from propensity.errors import PropensityError
-
-app = typer.Typer(
-    name="propensity",
-    help="Predict which customers will buy (or churn), explain why, and decide whom to contact.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from propensity.cli._common import (
+    Target,
+    _fmt,
+    _progress,
+    app,
+    datasets_app,
+    err,
+    out,
+    print_roles,
+    print_training_summary,
+    user_errors,
 )
-datasets_app = typer.Typer(
-    help="Export known public data sets in a ready-to-train layout.", no_args_is_help=True
-)
-app.add_typer(datasets_app, name="datasets")
-
-# Rich falls back to 80 columns when output is not a terminal (CI logs, pipes), which
-# squeezes the candidate table into unreadable stubs; logs get a wide page instead.
-_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
-out = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Translate expected errors into one stderr line and exit code 2."""
-    try:
-        yield
-    except PropensityError as exc:
-        if os.environ.get("PROPENSITY_DEBUG"):
-            raise
-        err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-
-
-def print_roles(model: Any) -> None:
-    run = getattr(model, "run", None)
-    if run is None:
-        return
-    table = Table(title="Columns", title_justify="left", show_lines=False)
-    for col in ("column", "role", "distinct", "missing", "note"):
-        table.add_column(col)
-    for c in run.roles.columns:
-        role = str(c.role) + (" (output id)" if c.name == run.roles.id_column else "")
-        style = (
-            "dim" if not (c.is_feature or c.role.value == "target" or c.name == run.roles.id_column) else None
-        )
-        table.add_row(c.name, role, str(c.n_unique), f"{c.missing_share:.1%}", c.note, style=style)
-    out.print(table)
-
-
-def print_training_summary(model: Any, out_dir: Path | None) -> None:
-    m = model.manifest
-    table = Table(
-        title="Candidates (out-of-fold on the training part; test = held-out)", title_justify="left"
-    )
-    for col in (
-        "candidate",
-        "ROC-AUC",
-        "PR-AUC",
-        "Brier",
-        "LogLoss",
-        "F1",
-        "Prec",
-        "Recall",
-        "Lift10",
-        "test ROC",
-        "test PR",
-        "calib",
-        "fit s",
-    ):
-        table.add_column(col, justify="right" if col != "candidate" else "left", no_wrap=True)
-    for c in m.candidates:
-        if c.error:
-            table.add_row(c.name, f"failed: {c.error}", *[""] * 11, style="red")
-            continue
-        o, t = c.oof, c.test or {}
-        style = "bold green" if c.name == m.winner else None
-        table.add_row(
-            c.name + (" *" if c.name == m.winner else ""),
-            _fmt(o.get("roc_auc")),
-            _fmt(o.get("pr_auc")),
-            _fmt(o.get("brier")),
-            _fmt(o.get("log_loss")),
-            _fmt(o.get("f1")),
-            _fmt(o.get("precision")),
-            _fmt(o.get("recall")),
-            _fmt(o.get("lift_top10"), 2),
-            _fmt(t.get("roc_auc")),
-            _fmt(t.get("pr_auc")),
-            c.calibration,
-            _fmt(c.fit_seconds, 1),
-            style=style,
-        )
-    out.print(table)
-    test = m.metrics.get("test") or {}
-    p = m.policy
-    prov = m.provenance
-    out.print(
-        f"[bold]Winner:[/] {m.winner} (by out-of-fold {prov.metric}); calibration: {m.calibration.method} "
-        f"(log loss {m.calibration.before['log_loss']:.4f} → {m.calibration.after['log_loss']:.4f})."
-    )
-    out.print(f"[bold]Threshold:[/] {p.threshold:.4f} — {p.rationale}.")
-    exp = p.expected
-    if exp:
-        out.print(
-            f"  On out-of-fold rows this contacts {exp['contacted_share']:.1%} of customers, reaching "
-            f"{_fmt(exp.get('recall'), 3)} of buyers at precision {_fmt(exp.get('precision'), 3)}"
-            + (
-                f"; profit {exp['profit']:.2f} vs {exp['profit_contact_all']:.2f} contacting everyone."
-                if "profit" in exp
-                else "."
-            )
-        )
-    bands = ", ".join(
-        f"{b.name} ≥ {b.lower:.3f} ({b.share:.0%} of customers, {_fmt(b.observed_rate, 3)} converted)"
-        for b in p.bands
-    )
-    out.print(f"[bold]Bands:[/] {bands}")
-    out.print(
-        f"[bold]Test[/] ({prov.rows_test} rows, {prov.test_source}): ROC-AUC {_fmt(test.get('roc_auc'))}, "
-        f"PR-AUC {_fmt(test.get('pr_auc'))}, Brier {_fmt(test.get('brier'))}, F1 {_fmt(test.get('f1'))} at the threshold."
-    )
-    reasons = ", ".join(f"{k}: {v}" for k, v in prov.quarantine_reasons.items())
-    out.print(
-        f"[bold]Rows:[/] {prov.rows_in} read, {prov.rows_quarantined} quarantined"
-        + (f" ({reasons})" if reasons else "")
-        + f", {prov.rows_train} train, {prov.rows_test} test."
-    )
-    if out_dir is not None:
-        out.print(
-            f"[bold]Written:[/] {out_dir}/ (bundle, version {m.model_version}) — manifest.json, model.joblib, "
-            f"metrics.json, quarantine.csv" + (", report.html" if (out_dir / "report.html").exists() else "")
-        )
-
-
-Target = Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")]
 
 
 @app.command()
@@ -441,27 +281,3 @@ def datasets_coil2000(
         frame = load_coil2000(folder)
     frame.to_csv(output, index=False)
     out.print(f"Wrote {len(frame):,} rows × {frame.shape[1]} columns → {output} (target: CARAVAN)")
-
-
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        from propensity import __version__
-
-        out.print(f"propensity {__version__}", highlight=False)
-        raise typer.Exit()
-    if ctx.invoked_subcommand is None:
-        out.print(ctx.get_help())
-        raise typer.Exit()
-
-
-def main() -> None:
-    """Entry point of the ``propensity`` script."""
-    app(prog_name="propensity")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
