@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks; see benchmarks/README.md."""

@@ -1,0 +1,138 @@
+"""Helpers shared by the benchmarks: machine facts, isolated runs with peak memory, figures.
+
+A benchmark module is ``benchmarks/bench_<name>.py`` with
+
+- ``QUICK: bool`` — part of ``make bench-quick`` (the quick set must finish in 5 minutes);
+- ``run(quick: bool) -> list[Figure]`` — measures and returns figures.
+
+Each :class:`Figure` carries its value, unit, which direction is better, and — for speed —
+a baseline measured *in the same run* and the ratio to it, so figures stay meaningful on a
+shared, noisy machine. ``python -m benchmarks.bench_<name>`` runs one module alone and
+prints its JSON; ``python -m benchmarks.run`` runs the suite and records the results.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROPENSITY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WORK = ROOT / "benchmarks" / ".work"
+
+
+@dataclass
+class Figure:
+    """One measured number."""
+
+    name: str
+    value: float | None
+    unit: str
+    better: str  # "higher" or "lower"
+    baseline: float | None = None
+    baseline_name: str | None = None
+    ratio: float | None = None
+    target: float | None = None
+    published: float | None = None
+    note: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+
+    @property
+    def meets_target(self) -> bool | None:
+        if self.target is None or self.value is None:
+            return None
+        return self.value >= self.target if self.better == "higher" else self.value <= self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["meets_target"] = self.meets_target
+        return out
+
+
+def speed_ratio(ours: float, baseline: float, better: str) -> float:
+    """How many times better ours is than the baseline (>1 = ours is better)."""
+    if not ours or not baseline:
+        return float("nan")
+    return baseline / ours if better == "lower" else ours / baseline
+
+
+def shared(*parts: str) -> Path | None:
+    """A public data file, or ``None`` when ../shared is absent (the benchmark then says so)."""
+    path = SHARED.joinpath(*parts)
+    return path if path.exists() else None
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU model, Python and the versions that matter."""
+    mem_gb = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    mem_gb = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("propensity", "numpy", "pandas", "pyarrow", "duckdb", "scikit-learn", "lightgbm", "xgboost",
+                "fastapi", "uvicorn", "mlflow", "pyspark"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cores": os.cpu_count(), "memory_gb": mem_gb, "cpu": cpu, "python": sys.version.split()[0],
+        "platform": platform.platform(), "versions": versions,
+    }
+
+
+def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+        conn.send(("ok", result, seconds, peak))
+    except BaseException as exc:  # report, do not hang the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0))
+    finally:
+        conn.close()
+
+
+def isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    """Run ``fn`` in a fresh (spawned) process; return (result, seconds inside fn, peak RSS MiB of that process).
+
+    A spawned process starts empty, so its peak RSS is the stage's own memory plus the
+    interpreter and imports — not whatever the parent had allocated.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
+    proc.start()
+    child.close()
+    status, result, seconds, peak = parent.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(result)
+    return result, seconds, peak
+
+
+def emit(name: str, figures: list[Figure]) -> None:
+    """Print one benchmark's figures as JSON (what ``python -m benchmarks.bench_x`` shows)."""
+    print(json.dumps({"benchmark": name, "machine": machine(), "figures": [f.to_dict() for f in figures]}, indent=2))
