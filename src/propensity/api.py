@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -14,14 +17,24 @@ import numpy as np
 import pandas as pd
 
 from propensity.bundle import load_model, save_model
-from propensity.errors import DataError
+from propensity.config import get_settings
+from propensity.errors import DataError, PropensityError, PropensityWarning
 from propensity.pipeline import TrainedModel
 from propensity.schema import Quarantine, load_roles_file
 from propensity.sources import TableWriter, file_sha256, frame_sha256, iter_table, read_table, table_format
 from propensity.training.policy import PolicyKind, PolicySpec
 from propensity.training.trainer import ProgressEvent, TrainConfig, fit
 
-__all__ = ["ScoreSummary", "resolve_model", "score_file", "train", "write_training_outputs"]
+__all__ = [
+    "ScoreSummary",
+    "resolve_model",
+    "score_file",
+    "track_saved_model",
+    "train",
+    "write_training_outputs",
+]
+
+log = logging.getLogger(__name__)
 
 DataLike = pd.DataFrame | str | Path
 
@@ -61,6 +74,10 @@ def train(
     seed: int = 42,
     n_jobs: int | None = None,
     descriptions: Mapping[str, str] | None = None,
+    name: str | None = None,
+    tracking: bool | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> TrainedModel:
     """Train a calibrated propensity model on a labelled table.
@@ -83,21 +100,44 @@ def train(
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
         ``precision`` or ``recall`` with ``min_score``.
+    name
+        Registered-model name (default: the name of the ``out`` folder); also stored as
+        ``manifest.name``.
+    tracking
+        Record the run in MLflow and register the bundle (default: ``PROPENSITY_TRACKING``,
+        true; a ``tracking_uri`` turns it on). Needs ``out``: the bundle is always written first, and a tracking failure never
+        loses it — it becomes a :class:`~propensity.errors.PropensityWarning`, ``model.tracking``
+        says what happened and how to register the bundle later, and ``<out>/tracking.json``
+        records it for scripts.
+    tracking_uri
+        MLflow store (default: ``PROPENSITY_TRACKING_URI``, ``MLFLOW_TRACKING_URI``, else the
+        embedded ``.propensity/mlflow.db``); see :mod:`propensity.tracking`.
+    experiment
+        MLflow experiment (default: the model name).
 
     Returns
     -------
     TrainedModel
-        Call ``predict_proba``/``decide`` on new rows; ``model.manifest`` holds everything learned.
+        Call ``predict_proba``/``decide`` on new rows; ``model.manifest`` holds everything learned;
+        ``model.tracking`` is a :class:`~propensity.tracking.TrackingResult` (registered as
+        ``model.tracking.model_uri``), a :class:`~propensity.tracking.TrackingFailure`, or
+        ``None`` when tracking was off.
 
     Raises
     ------
     DataError, SchemaError, InsufficientDataError
         For unusable input, with a message naming the problem and the fix.
+    ParameterError
+        For an out-of-range setting, or a ``name`` MLflow cannot register.
 
     Example
     -------
     >>> model = propensity.train("shoppers.csv.gz", target="Revenue", out="models/shoppers")  # doctest: +SKIP
     """
+    if name is not None:
+        from propensity.tracking import validate_model_name
+
+        validate_model_name(name)  # before hours of training, not after
     frame, source, digest = _load(data, "training")
     overrides: dict[str, str] = {}
     if isinstance(roles, (str, Path)):
@@ -146,10 +186,68 @@ def train(
         descriptions=descriptions,
         progress=progress,
     )
+    model.tracking = None  # type: ignore[attr-defined]
     if out is not None:
+        from propensity.tracking import default_model_name, git_state
+
+        out = Path(out)
+        model.manifest.name = name or default_model_name(out)
+        model.manifest.provenance.git_commit = git_state()[0]
         save_model(model, out)
-        write_training_outputs(model, Path(out))
+        write_training_outputs(model, out)
+        # An explicit tracking URI asks for tracking even where PROPENSITY_TRACKING=false.
+        enabled = tracking if tracking is not None else (tracking_uri is not None or get_settings().tracking)
+        if enabled:
+            if progress is not None:
+                progress(ProgressEvent("tracking", 0, 1, "MLflow"))
+            model.tracking = track_saved_model(  # type: ignore[attr-defined]
+                model, out, tracking_uri=tracking_uri, experiment=experiment, train_params=asdict(config)
+            )
+            if progress is not None:
+                progress(ProgressEvent("tracking", 1, 1, "MLflow"))
     return model
+
+
+def track_saved_model(
+    model: TrainedModel,
+    out: Path,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    train_params: Mapping[str, Any] | None = None,
+) -> Any:
+    """Log a just-saved bundle to MLflow; on failure warn and say how to register it later.
+
+    Returns a :class:`~propensity.tracking.TrackingResult` or a
+    :class:`~propensity.tracking.TrackingFailure` and writes it to ``<out>/tracking.json``.
+    """
+    from propensity.tracking import TRACKING_FILE, TrackingFailure, log_training, resolve_tracking_uri
+
+    name = model.manifest.name
+    outcome: Any
+    try:
+        outcome = log_training(
+            model, out, name=name, tracking_uri=tracking_uri, experiment=experiment, train_params=train_params
+        )
+    except Exception as exc:  # tracking must never cost the user a trained model
+        log.debug("tracking failed", exc_info=True)
+        try:
+            uri = resolve_tracking_uri(tracking_uri)
+        except Exception:
+            uri = tracking_uri or "?"
+        command = f"propensity models register {shlex.quote(str(out))} --name {shlex.quote(str(name))}"
+        if tracking_uri:
+            command += f" --tracking-uri {shlex.quote(tracking_uri)}"
+        reason = str(exc) if isinstance(exc, PropensityError) else f"{type(exc).__name__}: {exc}"
+        outcome = TrackingFailure(tracking_uri=uri, error=reason, bundle=str(out), register_command=command)
+        warnings.warn(
+            f"The model is saved in {out}, but it was not recorded in MLflow: {reason} "
+            f"Register it later with: {command}",
+            PropensityWarning,
+            stacklevel=3,
+        )
+    (out / TRACKING_FILE).write_text(json.dumps(outcome.to_dict(), indent=2, default=str))
+    return outcome
 
 
 def write_training_outputs(model: TrainedModel, out: Path) -> dict[str, Path]:
@@ -194,15 +292,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def resolve_model(ref: str | Path | TrainedModel) -> TrainedModel:
-    """Load a model from a bundle folder or a registry URI (``models:/name/3``, ``models:/name@alias``)."""
+def resolve_model(ref: str | Path | TrainedModel, *, tracking_uri: str | None = None) -> TrainedModel:
+    """Load a model from a bundle folder or a registry URI (``models:/name/3``, ``models:/name@alias``).
+
+    Registry URIs are looked up in ``tracking_uri`` (default: ``PROPENSITY_TRACKING_URI``,
+    ``MLFLOW_TRACKING_URI``, else the embedded store); see
+    :func:`propensity.tracking.load_registered_model`.
+    """
     if isinstance(ref, TrainedModel):
         return ref
     text = str(ref)
     if text.startswith("models:/"):
         from propensity.tracking import load_registered_model
 
-        return load_registered_model(text)
+        return load_registered_model(text, tracking_uri=tracking_uri)
     return load_model(Path(text))
 
 

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI (else MLFLOW_TRACKING_URI, else embedded SQLite)."
     )
+    tracking: bool = Field(
+        default=True,
+        description="Record every training run with a bundle folder in MLflow (false: like --no-tracking).",
+    )
     api_keys: SecretStr | None = Field(
         default=None, description="Comma-separated API keys for the scoring service."
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+import propensity.cli.models  # noqa: F401  (registers models list|show|promote|register, tracking ui|info)
 from propensity.cli import core  # noqa: F401  (registers train, score, roles, info, demo, datasets)
 from propensity.cli._common import app, out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from propensity.errors import PropensityError
+from propensity.errors import PropensityError, PropensityWarning
 
 app = typer.Typer(
     name="propensity",
@@ -51,6 +52,15 @@ def user_errors() -> Iterator[None]:
             raise
         err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
+
+
+def show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print recorded warnings: ours as one ``warning:`` line each, others as Python would."""
+    for w in caught:
+        if issubclass(w.category, PropensityWarning):
+            err.print(f"warning: {w.message}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -173,6 +183,19 @@ def print_training_summary(model: Any, out_dir: Path | None) -> None:
             f"[bold]Written:[/] {out_dir}/ (bundle, version {m.model_version}) — manifest.json, model.joblib, "
             f"metrics.json, quarantine.csv" + (", report.html" if (out_dir / "report.html").exists() else "")
         )
+
+
+def print_tracking(result: Any) -> None:
+    """One line about where a run was recorded (used by ``train`` and ``models register``)."""
+    where = result.run_url or f"{result.tracking_uri} (browse: propensity tracking ui)"
+    alias = f", {result.alias} → version {result.version}" if result.alias else ""
+    out.print(
+        f"Tracked: run {result.run_id[:8]} in experiment '{result.experiment_name}', registered as "
+        f"{result.model_uri}{alias} ({result.seconds:.1f} s) — {where}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 Target = Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")]

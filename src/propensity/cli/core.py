@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +19,12 @@ from propensity.cli._common import (
     err,
     out,
     print_roles,
+    print_tracking,
     print_training_summary,
+    show_warnings,
     user_errors,
 )
+from propensity.errors import PropensityWarning
 
 
 @app.command()
@@ -64,13 +68,35 @@ def train(
     resample: Annotated[str, typer.Option(help="none, under or over (inside training folds only).")] = "none",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Registered model name (default: the --out folder's name).")
+    ] = None,
+    tracking: Annotated[
+        bool | None,
+        typer.Option(
+            "--tracking/--no-tracking",
+            help="Record the run in MLflow and register the model (default: on; PROPENSITY_TRACKING=false).",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow store (default: PROPENSITY_TRACKING_URI, else MLFLOW_TRACKING_URI, else .propensity/mlflow.db).",
+        ),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment for the run (default: the model name).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
 ) -> None:
-    """Train, calibrate and choose a decision threshold on a labelled table."""
+    """Train, calibrate and choose a decision threshold on a labelled table; record it in MLflow."""
     from propensity.api import train as train_model
     from propensity.training.trainer import ProgressEvent
 
-    with user_errors(), _progress() as bar:
+    with user_errors(), _progress() as bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PropensityWarning)
         tasks: dict[str, Any] = {}
 
         def on_progress(ev: ProgressEvent) -> None:
@@ -109,16 +135,28 @@ def train(
             resample=resample,
             seed=seed,
             n_jobs=n_jobs,
+            name=name,
+            tracking=tracking,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
             progress=on_progress,
         )
+    from propensity.tracking import TrackingResult
+
+    tracked = getattr(model, "tracking", None)
     if not quiet:
         print_roles(model)
         print_training_summary(model, out_dir)
     else:
         t = model.manifest.metrics.get("test") or {}
+        registered = f" ({tracked.model_uri})" if isinstance(tracked, TrackingResult) else ""
         out.print(
-            f"{model.manifest.winner}: test ROC-AUC {_fmt(t.get('roc_auc'))}, PR-AUC {_fmt(t.get('pr_auc'))} → {out_dir}"
+            f"{model.manifest.winner}: test ROC-AUC {_fmt(t.get('roc_auc'))}, PR-AUC {_fmt(t.get('pr_auc'))} "
+            f"→ {out_dir}{registered}"
         )
+    show_warnings(caught)
+    if isinstance(tracked, TrackingResult) and not quiet:
+        print_tracking(tracked)
 
 
 @app.command()
@@ -132,12 +170,15 @@ def score(
     allow_missing: Annotated[
         bool, typer.Option(help="Impute required columns that are absent instead of failing.")
     ] = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow registry for models:/ references.")
+    ] = None,
 ) -> None:
     """Score a file in chunks: id, probability, decision, band, model_version, scored_at."""
     from propensity.api import resolve_model, score_file
 
     with user_errors():
-        loaded = resolve_model(model)
+        loaded = resolve_model(model, tracking_uri=tracking_uri)
         with _progress() as bar:
             task = bar.add_task("scoring rows", total=None)
             summary = score_file(
@@ -205,12 +246,17 @@ def roles_cmd(
 
 
 @app.command()
-def info(model: Annotated[str, typer.Argument(help="Bundle folder or models:/ URI.")]) -> None:
+def info(
+    model: Annotated[str, typer.Argument(help="Bundle folder or models:/ URI.")],
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow registry for models:/ references.")
+    ] = None,
+) -> None:
     """Print what a model bundle holds: task, inputs, policy, metrics, provenance."""
     from propensity.api import resolve_model
 
     with user_errors():
-        loaded = resolve_model(model)
+        loaded = resolve_model(model, tracking_uri=tracking_uri)
     m = loaded.manifest
     out.print(
         f"[bold]{m.winner}[/] predicting {m.task.target} = {m.task.positive!r}, version {m.model_version}"
