@@ -479,6 +479,7 @@ def test_unreachable_server_keeps_the_bundle_and_says_how_to_register_it(
             tracking=True,
             tracking_uri=dead,
             candidates=["logistic_regression"],
+            folds=3,
         )
     assert load_model(tmp_path / "m").version == model.version
     failure = model.tracking
@@ -501,7 +502,8 @@ def test_cli_train_warns_but_succeeds_when_tracking_fails(small_table, tmp_path,
     Path("not-a-folder").write_text("a file where the store's folder should be")
     broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'mlflow.db'}"
     result = invoke(
-        "train", "t.csv", "-t", "purchased", "--out", "m", "--candidates", "logistic_regression", "-q",
+        "train", "t.csv", "-t", "purchased", "--out", "m", "--candidates", "logistic_regression",
+        "--folds", "3", "-q",
         "--tracking", "--tracking-uri", broken,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -527,6 +529,7 @@ def test_cli_train_with_name_and_tracking_uri_prints_where_it_went(
     small_table.head(600).to_csv("t.csv", index=False)
     result = invoke(
         "train", "t.csv", "-t", "purchased", "--out", "out/x", "--candidates", "logistic_regression",
+        "--folds", "3",
         "--name", "q3-buyers", "--experiment", "q3", "--tracking-uri", store,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -537,7 +540,8 @@ def test_cli_train_with_name_and_tracking_uri_prints_where_it_went(
     assert experiment.artifact_location.startswith((folder / ".propensity" / "mlartifacts").as_uri())
     assert json.loads(Path("out/x/tracking.json").read_text())["model_uri"] == "models:/q3-buyers/1"
     skipped = invoke(
-        "train", "t.csv", "-t", "purchased", "--out", "out/y", "--candidates", "logistic_regression", "-q",
+        "train", "t.csv", "-t", "purchased", "--out", "out/y", "--candidates", "logistic_regression",
+        "--folds", "3", "-q",
         "--no-tracking",
     )  # fmt: skip
     assert skipped.exit_code == 0 and not (tmp_path / "out" / "y" / "tracking.json").exists()

@@ -106,6 +106,7 @@ def trained_on_server(server, workdir):
     url, _ = server
     result = invoke(
         "train", "t.csv", "-t", "purchased", "--out", "models/web", "--candidates", "logistic_regression",
+        "--folds", "3",
         "--tracking-uri", url,
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -221,7 +221,13 @@ def track_saved_model(
     Returns a :class:`~propensity.tracking.TrackingResult` or a
     :class:`~propensity.tracking.TrackingFailure` and writes it to ``<out>/tracking.json``.
     """
-    from propensity.tracking import TRACKING_FILE, TrackingFailure, log_training, resolve_tracking_uri
+    from propensity.tracking import (
+        TRACKING_FILE,
+        TrackingFailure,
+        display_uri,
+        log_training,
+        resolve_tracking_uri,
+    )
 
     name = model.manifest.name
     outcome: Any
@@ -232,12 +238,12 @@ def track_saved_model(
     except Exception as exc:  # tracking must never cost the user a trained model
         log.debug("tracking failed", exc_info=True)
         try:
-            uri = resolve_tracking_uri(tracking_uri)
+            uri = display_uri(resolve_tracking_uri(tracking_uri))
         except Exception:
-            uri = tracking_uri or "?"
+            uri = "?"
         command = f"propensity models register {shlex.quote(str(out))} --name {shlex.quote(str(name))}"
-        if tracking_uri:
-            command += f" --tracking-uri {shlex.quote(tracking_uri)}"
+        if tracking_uri:  # environment settings apply again by themselves; credentials are never echoed
+            command += f" --tracking-uri {shlex.quote(display_uri(tracking_uri))}"
         reason = str(exc) if isinstance(exc, PropensityError) else f"{type(exc).__name__}: {exc}"
         outcome = TrackingFailure(tracking_uri=uri, error=reason, bundle=str(out), register_command=command)
         warnings.warn(

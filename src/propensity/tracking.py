@@ -49,6 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from propensity.bundle import MANIFEST_FILE, MODEL_FILE, load_model, read_manifest
 from propensity.config import get_settings
@@ -71,6 +72,7 @@ __all__ = [
     "TrackingFailure",
     "TrackingResult",
     "default_model_name",
+    "display_uri",
     "embedded_tracking_uri",
     "git_state",
     "list_models",
@@ -274,7 +276,7 @@ def _artifact_location(uri: str) -> str | None:
     return (db.parent / "mlartifacts").as_uri() if db is not None else None
 
 
-def _display_uri(uri: str) -> str:
+def display_uri(uri: str) -> str:
     """A URI without credentials, for messages."""
     parsed = urlparse(uri)
     if parsed.password:
@@ -428,6 +430,8 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
     parsed = urlparse(uri)
     host = parsed.hostname or "localhost"
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if parsed.scheme in getproxies() and not proxy_bypass(host):
+        return  # reached through a proxy: a direct connection says nothing; MLflow's own (bounded) retries decide
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
@@ -438,7 +442,7 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         reason = f"{exc.strerror or exc} at {host}:{port}"
     raise TrackingError(
-        f"Cannot reach the MLflow tracking server at {_display_uri(uri)}: {reason}. Start it, fix "
+        f"Cannot reach the MLflow tracking server at {display_uri(uri)}: {reason}. Start it, fix "
         "--tracking-uri / PROPENSITY_TRACKING_URI / MLFLOW_TRACKING_URI, or pass --no-tracking."
     )
 
@@ -458,7 +462,7 @@ def _session(uri: str, *, create: bool = True) -> Iterator[_Session]:
     put back (a notebook's own ``mlflow.set_tracking_uri`` survives a ``propensity.train``).
     Any failure becomes a :class:`TrackingError` naming the store.
     """
-    shown = _display_uri(uri)
+    shown = display_uri(uri)
     db = _sqlite_path(uri)
     if db is not None and not create and not db.exists():
         raise ModelNotFoundError(
@@ -493,7 +497,11 @@ def _session(uri: str, *, create: bool = True) -> Iterator[_Session]:
     except PropensityError:
         raise
     except Exception as exc:
-        raise TrackingError(f"MLflow tracking at {shown} failed: {_first_line(exc)}") from exc
+        reason = _first_line(exc)
+        password = urlparse(uri).password
+        if password:
+            reason = reason.replace(password, "***")
+        raise TrackingError(f"MLflow tracking at {shown} failed: {reason}") from exc
     finally:
         # Assign the saved globals directly: set_tracking_uri(None) would also delete the
         # user's MLFLOW_TRACKING_URI from the environment.
@@ -927,7 +935,7 @@ def log_training(
                 client.set_terminated(run_id, "FAILED")
             raise
     return TrackingResult(
-        tracking_uri=_display_uri(uri),
+        tracking_uri=display_uri(uri),
         experiment_id=experiment_id,
         experiment_name=experiment_name,
         run_id=run_id,
@@ -998,7 +1006,7 @@ def _log_model(session: _Session, run_id: str, staged_bundle: Path, manifest: Ma
     mlflow = session.mlflow
     signature, example = _signature_and_example(manifest)
     # Fluent logging needs the run active; nested=True keeps a caller's own active run intact.
-    with mlflow.start_run(run_id=run_id, nested=True):
+    with mlflow.start_run(run_id=run_id, nested=True), _no_package_scan():
         return mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(MODEL_CODE),
@@ -1008,6 +1016,29 @@ def _log_model(session: _Session, run_id: str, staged_bundle: Path, manifest: Ma
             pip_requirements=_pip_requirements(manifest),
             metadata=_model_metadata(manifest),
         )
+
+
+@contextlib.contextmanager
+def _no_package_scan() -> Iterator[None]:
+    """Skip MLflow's module-to-package scan of every installed distribution while logging a model.
+
+    With explicit pins, MLflow still checks them against the environment and, to do so, first
+    maps every module of every installed distribution to its package (about 1-3 s in a full
+    environment, measured). Our pins are all distribution names, which it resolves with
+    ``importlib.metadata.version`` without that map, so an empty map is given for the duration
+    (and only when the process has not built the real one; it is put back afterwards).
+    """
+    from mlflow.utils import requirements_utils
+
+    unset = getattr(requirements_utils, "_MODULES_TO_PACKAGES", "missing") is None
+    if unset:
+        setattr(requirements_utils, "_MODULES_TO_PACKAGES", {})  # noqa: B010 (private, typed None)
+    try:
+        yield
+    finally:
+        if unset:
+            setattr(requirements_utils, "_MODULES_TO_PACKAGES", None)  # noqa: B010
+            setattr(requirements_utils, "_PACKAGES_TO_MODULES", None)  # noqa: B010
 
 
 def _register(
@@ -1077,7 +1108,7 @@ def register_bundle(
             experiment_id = session.client.get_run(run_id).info.experiment_id if run_id else ""
             experiment_name = session.client.get_experiment(experiment_id).name if experiment_id else ""
             return TrackingResult(
-                tracking_uri=_display_uri(uri),
+                tracking_uri=display_uri(uri),
                 experiment_id=experiment_id,
                 experiment_name=experiment_name,
                 run_id=run_id,
@@ -1200,7 +1231,7 @@ def list_models(*, tracking_uri: str | None = None, include_all: bool = False) -
 
 def _not_found_names(session: _Session, name: str) -> ModelNotFoundError:
     names = sorted(rm.name for rm in _all_models(session))
-    shown = _display_uri(session.uri)
+    shown = display_uri(session.uri)
     if not names:
         return ModelNotFoundError(
             f"No registered model '{name}' at {shown}: no models are registered there yet."
@@ -1349,7 +1380,7 @@ def load_registered_model(ref: str, *, tracking_uri: str | None = None) -> Train
             f"models:/{name}/{version} was registered with bundle {expected}, but its artifacts hold bundle "
             f"{model.version}. Refusing to load it; re-register the model."
         )
-    log.info("Loaded models:/%s/%s (bundle %s) from %s", name, version, model.version, _display_uri(uri))
+    log.info("Loaded models:/%s/%s (bundle %s) from %s", name, version, model.version, display_uri(uri))
     return model
 
 
@@ -1392,7 +1423,7 @@ def ui_command(*, tracking_uri: str | None = None, port: int = 5000) -> tuple[li
     uri = resolve_tracking_uri(tracking_uri)
     if _is_http(uri):
         raise ParameterError(
-            f"The tracking URI {_display_uri(uri)} is a tracking server, which serves its own UI: open it in a "
+            f"The tracking URI {display_uri(uri)} is a tracking server, which serves its own UI: open it in a "
             "browser. `propensity tracking ui` is for local stores such as the embedded .propensity/mlflow.db."
         )
     if not 1 <= port <= 65535:

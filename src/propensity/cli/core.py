@@ -296,16 +296,22 @@ def demo(
         data = out_dir / "customers.csv"
         table.to_csv(data, index=False)
         out.print(f"[bold]Data:[/] {len(table):,} synthetic customers → {data}")
-        with _progress() as bar:
+        with _progress() as bar, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PropensityWarning)
             task = bar.add_task("training", total=None)
             model = train_model(
                 data,
                 "purchased",
                 out=out_dir / "model",
                 seed=seed,
+                name="demo",
                 progress=lambda ev: bar.update(task, description=f"training: {ev.stage} {ev.message}"),
             )
         print_training_summary(model, out_dir / "model")
+        show_warnings(caught)
+        tracked = getattr(model, "tracking", None)
+        if tracked is not None and hasattr(tracked, "run_id"):
+            print_tracking(tracked)
         summary = score_file(model, data, out_dir / "scores.csv")
         out.print(
             f"[bold]Scored[/] {summary.rows_scored:,} customers → {summary.output}: contact {summary.contacted:,} "
