@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -56,3 +61,42 @@ def trained(tmp_path_factory: pytest.TempPathFactory, customer_table: pd.DataFra
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_http(
+    url: str, proc: subprocess.Popen, timeout: float = 180.0, log: Path | None = None
+) -> float:
+    """Poll ``url`` until it answers 200; fail with the server's log if it exits or stays silent."""
+    started = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            pytest.fail(f"the server exited with code {proc.returncode} before answering {url}:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            pass
+        if time.monotonic() - started > timeout:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            pytest.fail(f"{url} did not answer within {timeout:g} s:\n{tail}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function returning a currently free TCP port on 127.0.0.1."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def wait_for_http() -> Callable[..., float]:
+    """``wait_for_http(url, proc, timeout=180, log=None)``: seconds until ``url`` answered 200."""
+    return _wait_for_http

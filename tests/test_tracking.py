@@ -72,12 +72,6 @@ def assert_user_error(result, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def client(uri: str):
     from mlflow import MlflowClient
 
@@ -163,6 +157,12 @@ def test_model_names_and_references():
     for bad in ("models:/shoppers", "models:/", "models:/a/b/3", "models:/shoppers/three"):
         with pytest.raises(ParameterError, match=r"models:/NAME/VERSION"):
             parse_model_ref(bad)
+
+
+def test_logging_needs_the_bundle_the_model_was_saved_as(trained, tracked):
+    model, _ = trained
+    with pytest.raises(BundleError, match="save it first"):
+        log_training(model, tracked[1])
 
 
 def test_a_bad_name_fails_before_training(small_table, tmp_path):
@@ -274,6 +274,10 @@ def test_logged_model_is_a_pyfunc_with_signature_example_and_explicit_requiremen
     assert "C1000" not in json.dumps(example)  # synthetic example: no customer's row in the registry
     meta = loaded.metadata.metadata["propensity"]
     assert meta["bundle_version"] == model.version and meta["target"] == "purchased"
+    bad = rows.astype({"visits_30d": object})
+    bad.loc[3, "visits_30d"] = "lots"
+    with pytest.raises(Exception, match=r"cannot be scored: row 4 column 'visits_30d' value 'lots'"):
+        loaded.predict(bad)
 
 
 # --------------------------------------------------------------------------- addressing models
@@ -463,7 +467,7 @@ def test_callers_mlflow_settings_survive_a_tracked_training(tracked, trained, mo
 
 
 def test_unreachable_server_keeps_the_bundle_and_says_how_to_register_it(
-    tracked, small_table, tmp_path, monkeypatch
+    tracked, small_table, tmp_path, monkeypatch, free_port
 ):
     monkeypatch.chdir(tmp_path)
     dead = f"http://127.0.0.1:{free_port()}"
@@ -553,36 +557,31 @@ def test_cli_train_with_name_and_tracking_uri_prints_where_it_went(
 
 @pytest.mark.slow
 @pytest.mark.server
-def test_tracking_ui_starts_on_localhost_and_serves_the_embedded_store(tracked, project):
+def test_tracking_ui_starts_on_localhost_and_serves_the_embedded_store(
+    tracked, project, free_port, wait_for_http, tmp_path
+):
     folder, _ = project
     port = free_port()
     exe = Path(sys.executable).with_name("propensity")
-    proc = subprocess.Popen(
-        [str(exe), "tracking", "ui", "--port", str(port)],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    log = tmp_path / "ui.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [str(exe), "tracking", "ui", "--port", str(port)],
+            cwd=folder,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the MLflow UI did not answer within 120 s"
-            time.sleep(0.5)
+        waited = wait_for_http(f"{base}/health", proc, timeout=120, log=log)
+        print(f"MLflow UI answered after {waited:.1f} s")
         with urllib.request.urlopen(f"{base}/ajax-api/2.0/mlflow/registered-models/search", timeout=10) as r:
             names = {m["name"] for m in json.load(r).get("registered_models", [])}
         assert "shoppers" in names
         with urllib.request.urlopen(base + "/", timeout=10) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
+        assert "MLflow UI for sqlite:///" in log.read_text()
         proc.send_signal(signal.SIGTERM)  # the CLI stops its server when it is stopped
         proc.wait(timeout=30)
         time.sleep(0.5)

@@ -11,11 +11,8 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -34,48 +31,27 @@ def invoke(*args: object):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, free_port, wait_for_http):
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    log = (folder / "server.log").open("w")
+    log = folder / "server.log"
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited with {proc.returncode}: {(folder / 'server.log').read_text()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() - started > 180:
-                pytest.fail(
-                    f"mlflow server did not answer within 180 s: {(folder / 'server.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.5)
-        print(f"mlflow server answered after {time.monotonic() - started:.1f} s")
+        waited = wait_for_http(f"{url}/health", proc, timeout=180, log=log)
+        print(f"mlflow server answered after {waited:.1f} s")
         yield url, folder
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -85,7 +61,6 @@ def server(tmp_path_factory):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

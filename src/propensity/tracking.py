@@ -892,12 +892,20 @@ def log_training(
 
     Raises
     ------
+    BundleError
+        If ``bundle`` is not where ``model`` was saved.
     TrackingError
         If anything fails on the MLflow side; the bundle on disk is never touched.
     """
     start = time.perf_counter()
     bundle = Path(bundle)
     manifest = model.manifest
+    on_disk = read_manifest(bundle)
+    if not manifest.model_version or on_disk.model_version != manifest.model_version:
+        raise BundleError(
+            f"'{bundle}' holds bundle {on_disk.model_version or '(none)'}, not this model "
+            f"({manifest.model_version or 'unsaved'}): save it first with propensity.save_model(model, path)."
+        )
     name = validate_model_name(name or manifest.name or default_model_name(bundle))
     if alias is not None:
         _check_alias(alias)

@@ -151,8 +151,13 @@ def show_cmd(
     if len(info.versions) == 1:
         v = info.versions[0]
         if v.description:
-            out.print(v.description, highlight=False, markup=False)
-        out.print(f"Use it: propensity score {v.uri} INPUT --out scores.csv", highlight=False, markup=False)
+            out.print(v.description, highlight=False, markup=False, soft_wrap=True)
+        out.print(
+            f"Use it: propensity score {v.uri} INPUT --out scores.csv",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @models_app.command("promote")
@@ -174,7 +179,7 @@ def promote_cmd(
         if result.previous == result.version
         else ""
     )
-    out.print(f"{result.uri} → version {result.version}{was}.", highlight=False, markup=False)
+    out.print(f"{result.uri} → version {result.version}{was}.", highlight=False, markup=False, soft_wrap=True)
 
 
 @models_app.command("register")
@@ -202,6 +207,7 @@ def register_cmd(
             + (f"; {result.alias} → version {result.version}." if result.alias else "."),
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         return
     print_tracking(result)
@@ -227,6 +233,7 @@ def ui_cmd(
         f"MLflow UI for {resolve_tracking_uri(tracking_uri)} on {url} (starting takes ~15 s; Ctrl-C stops it).",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     # The server runs in its own process group so that stopping this command stops all of it
     # (MLflow's CLI, uvicorn and any workers), whether by Ctrl-C, SIGTERM or a closed terminal.
@@ -274,4 +281,4 @@ def info_cmd(tracking_uri: TrackingUri = None) -> None:
         origin = "MLFLOW_TRACKING_URI"
     else:
         origin = "the embedded store in this working directory"
-    out.print(f"{uri} (from {origin})", highlight=False, markup=False)
+    out.print(f"{uri} (from {origin})", highlight=False, markup=False, soft_wrap=True)
