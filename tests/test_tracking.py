@@ -154,6 +154,7 @@ def test_model_names_and_references():
     assert parse_model_ref("models:/shoppers/3") == ("shoppers", 3)
     assert parse_model_ref("models:/shoppers@champion") == ("shoppers", "@champion")
     assert parse_model_ref("models:/shoppers/latest") == ("shoppers", "latest")
+    assert parse_model_ref("shoppers@latest") == ("shoppers", "latest")
     for bad in ("models:/shoppers", "models:/", "models:/a/b/3", "models:/shoppers/three"):
         with pytest.raises(ParameterError, match=r"models:/NAME/VERSION"):
             parse_model_ref(bad)

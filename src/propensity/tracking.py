@@ -327,7 +327,7 @@ def parse_model_ref(ref: str) -> tuple[str, int | str]:
     if "@" in body:
         name, alias = body.split("@", 1)
         if name and alias and "/" not in name:
-            return name, "@" + alias
+            return name, "latest" if alias == "latest" else "@" + alias
     elif "/" in body:
         name, version = body.rsplit("/", 1)
         if name and "/" not in name and (version.isdigit() or version == "latest"):

@@ -167,7 +167,7 @@ def promote_cmd(
     alias: Annotated[str, typer.Option(help="Alias to move (e.g. champion, challenger).")] = "champion",
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Point an alias at a version (``models:/NAME@ALIAS`` then loads it); promote an older one to roll back."""
+    """Point an alias at a version (models:/NAME@ALIAS then loads it); promote an older one to roll back."""
     from propensity.tracking import promote
 
     with user_errors():
