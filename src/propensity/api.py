@@ -60,6 +60,7 @@ def train(
     resample: str = "none",
     seed: int = 42,
     n_jobs: int | None = None,
+    screen_above: int = 100_000,
     descriptions: Mapping[str, str] | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> TrainedModel:
@@ -78,7 +79,7 @@ def train(
         A separate test table; otherwise a stratified ``test_size`` share is held out.
     id_column, roles, positive
         Column-role controls; ``roles`` is a mapping or a YAML file (see :func:`propensity.schema.load_roles_file`).
-    folds, metric, time_budget, trials, candidates, class_weight, resample, seed, n_jobs
+    folds, metric, time_budget, trials, candidates, class_weight, resample, seed, n_jobs, screen_above
         See :class:`~propensity.training.trainer.TrainConfig`.
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
@@ -133,6 +134,7 @@ def train(
         resample=resample,
         seed=seed,
         n_jobs=n_jobs,
+        screen_above=screen_above,
     )
     test_frame = _load(test, "test")[0] if test is not None else None
     if test is not None and not isinstance(test, pd.DataFrame):

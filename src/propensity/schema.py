@@ -308,6 +308,10 @@ def _datetime_share(text: pd.Series) -> float:
     return float(parsed.notna().mean())
 
 
+#: Values sampled per column for shape checks during role inference.
+SHAPE_SAMPLE_ROWS = 50_000
+
+
 def _infer_one(name: str, col: pd.Series, n_rows: int) -> ColumnRole:
     non_null = col.dropna()
     n_valid = len(non_null)
@@ -344,8 +348,12 @@ def _infer_one(name: str, col: pd.Series, n_rows: int) -> ColumnRole:
         if integral and _CODE_NAME.search(name) and n_unique <= 50:
             return ColumnRole(role=Role.CATEGORICAL, note="integer codes, named like a category", **base)
         return ColumnRole(role=Role.NUMERIC, **base)
-    text = non_null.astype(str).str.strip()
-    if _bool_like(text):
+    # Shape checks (yes/no, dates, numbers, text length) look at a seeded sample; counts are exact.
+    sampled = (
+        non_null.sample(n=SHAPE_SAMPLE_ROWS, random_state=0) if n_valid > SHAPE_SAMPLE_ROWS else non_null
+    )
+    text = sampled.astype(str).str.strip()
+    if _bool_like(non_null):
         return ColumnRole(role=Role.BOOLEAN, note="yes/no values", **base)
     if _datetime_share(text) >= 0.95:
         return ColumnRole(
@@ -361,7 +369,7 @@ def _infer_one(name: str, col: pd.Series, n_rows: int) -> ColumnRole:
             **base,
         )
     if share >= 0.95:
-        bad = n_valid - round(share * n_valid)
+        bad = n_valid - int(pd.to_numeric(non_null, errors="coerce").notna().sum()) if share < 1 else 0
         note = (
             f"{bad} value(s) are not numbers; those rows are quarantined" if bad else "numbers stored as text"
         )
@@ -479,10 +487,18 @@ def _oof_rate_encoding(codes: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Rows used to test a column for separation; an AUC on 100k rows has a standard error < 0.002.
+LEAK_SAMPLE_ROWS = 100_000
+
+
 def _flag_leaks(
     frame: pd.DataFrame, roles: list[ColumnRole], target: str, y: np.ndarray, leak_auc: float
 ) -> None:
     usable = y >= 0
+    if usable.sum() > LEAK_SAMPLE_ROWS:
+        sample = np.random.default_rng(0).choice(np.flatnonzero(usable), LEAK_SAMPLE_ROWS, replace=False)
+        usable = np.zeros(len(y), dtype=bool)
+        usable[sample] = True
     yu = y[usable].astype("int64")
     enough = usable.sum() >= 30 and min(yu.sum(), len(yu) - yu.sum()) >= 5
     tname = _norm_name(target)
@@ -515,7 +531,10 @@ def _flag_leaks(
         if r.role is Role.CONSTANT or keep.sum() < 0.5 * len(keep) or len(np.unique(yu[keep])) < 2:
             continue
         if r.role in (Role.NUMERIC, Role.BOOLEAN):
-            values = pd.to_numeric(col[keep].map(_bool_or_same), errors="coerce").to_numpy(dtype="float64")
+            kept = col[keep]
+            if not (pd.api.types.is_numeric_dtype(kept) or pd.api.types.is_bool_dtype(kept)):
+                kept = kept.map(_bool_or_same)
+            values = pd.to_numeric(kept, errors="coerce").to_numpy(dtype="float64")
             ok = np.isfinite(values)
             if ok.sum() < 30 or len(np.unique(yu[keep][ok])) < 2:
                 continue
@@ -591,8 +610,8 @@ def parse_target(
     """
     name = str(values.name)
     quarantine = quarantine or Quarantine(len(values))
-    text = values.map(_label_text, na_action="ignore")
-    missing = text.isna().to_numpy() | (text == "").to_numpy()
+    text = category_text(values)
+    missing = text.isna().to_numpy()
     quarantine.add(missing, name, "", "missing target")
     counts = text[~missing].value_counts()
     if len(counts) == 0:
@@ -713,15 +732,28 @@ def coerce_boolean(col: pd.Series) -> FeatureCoercion:
 
 
 def category_text(col: pd.Series) -> pd.Series:
-    """Categories as stripped text; integral numbers lose a trailing ``.0`` so 3, 3.0 and "3" agree."""
+    """Categories as stripped text; integral numbers lose a trailing ``.0`` so 3, 3.0 and "3" agree.
+
+    Vectorised for the common cases (all-text, integer, boolean columns); mixed object columns
+    fall back to a per-value conversion.
+    """
     if pd.api.types.is_bool_dtype(col):
-        return col.map(_label_text, na_action="ignore")
-    if pd.api.types.is_float_dtype(col):
-        return col.map(_label_text, na_action="ignore")
+        return col.map({True: "TRUE", False: "FALSE"}).astype(object)
     if pd.api.types.is_integer_dtype(col):
-        return col.astype("Int64").astype(str).where(col.notna())
-    text = col.map(_label_text, na_action="ignore")
-    return text.where(text != "")
+        return col.astype("Int64").astype(str).where(col.notna()).astype(object)
+    if pd.api.types.is_float_dtype(col):
+        arr = col.to_numpy(dtype="float64")
+        integral = np.isfinite(arr) & (arr == np.round(arr))
+        if integral[~np.isnan(arr)].all():
+            return (
+                pd.Series(arr, index=col.index).astype("Int64").astype(str).where(col.notna()).astype(object)
+            )
+        return col.map(_label_text, na_action="ignore")
+    if pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+        text = col.str.strip()
+    else:
+        text = col.map(_label_text, na_action="ignore")
+    return text.where(text != "").astype(object)
 
 
 def coerce_datetime(col: pd.Series) -> FeatureCoercion:

@@ -64,6 +64,10 @@ def train(
     resample: Annotated[str, typer.Option(help="none, under or over (inside training folds only).")] = "none",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
+    screen_above: Annotated[
+        int,
+        typer.Option(help="Screen candidates on a 50k-row sample above this many training rows (0 = never)."),
+    ] = 100_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
 ) -> None:
     """Train, calibrate and choose a decision threshold on a labelled table."""
@@ -109,6 +113,7 @@ def train(
             resample=resample,
             seed=seed,
             n_jobs=n_jobs,
+            screen_above=screen_above,
             progress=on_progress,
         )
     if not quiet:
