@@ -276,7 +276,15 @@ def score_file(
     bands: dict[str, int] = {}
     total = _row_count(input)
     with TableWriter(out) as writer:
-        for chunk in iter_table(input, batch_rows=batch_rows, columns=wanted, string_columns=model.features):
+        categorical = [f.name for f in model.manifest.input_schema.features if f.role == "categorical"]
+        chunks = iter_table(
+            input,
+            batch_rows=batch_rows,
+            columns=wanted,
+            string_columns=[c for c in model.features if c not in categorical],
+            dictionary_columns=categorical,
+        )
+        for chunk in chunks:
             scores, prepared = model.score_frame(
                 chunk, row_offset=offset, allow_missing=allow_missing, scored_at=scored_at
             )
