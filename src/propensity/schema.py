@@ -16,9 +16,9 @@ import difflib
 import math
 import re
 import warnings
-from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import pandas as pd
 from propensity.errors import DataError, InsufficientDataError, SchemaError
 
 __all__ = [
+    "BOOLEAN_TEXTS",
     "FEATURE_ROLES",
     "ColumnRole",
     "Quarantine",
@@ -68,6 +69,8 @@ FEATURE_ROLES = frozenset({Role.NUMERIC, Role.BOOLEAN, Role.CATEGORICAL, Role.DA
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+#: Texts read as a boolean (compared after stripping and lower-casing).
+BOOLEAN_TEXTS = _TRUE | _FALSE
 _ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$|^id[^a-z]|(?<=[a-z])id$", re.IGNORECASE)
 _CODE_NAME = re.compile(
     r"(type|code|region|category|class|tier|group|segment|browser|system|status|zip|postal|country|channel|device)s?$",
