@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from propensity import __version__
 from propensity.pipeline import TrainedModel
 from propensity.serving.auth import KeyRing
+from propensity.serving.deps import SECURITY_SCHEMES
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.middleware import ServiceMiddleware
 from propensity.serving.problems import install_handlers
@@ -207,10 +208,14 @@ def _openapi(app: FastAPI, holder: ModelHolder, secured: bool) -> dict[str, Any]
         js = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(js.pop("$defs", {}))
         components[request_model.__name__] = js
-    if not secured:
-        for path in schema.get("paths", {}).values():
-            for op in path.values():
+    if secured:
+        schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for route, path in schema.get("paths", {}).items():
+        for op in path.values():
+            if not secured:
                 op.get("responses", {}).pop("401", None)
+            elif route != "/health":
+                op["security"] = [{name: []} for name in SECURITY_SCHEMES]
     schema["x-model-version"] = scorer.version
     return schema
 

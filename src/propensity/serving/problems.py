@@ -76,8 +76,10 @@ class ApiError(Exception):
 
 def safe_value(value: Any) -> Any:
     """A JSON-safe, short rendering of what a client sent (NaN and Infinity as text, long text cut)."""
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else safe_value(str(value))  # JSON encoders stop at 64 bits
     if isinstance(value, float):
         return (
             value

@@ -379,7 +379,7 @@ class RequestSchema:
                 )
             if not required:
                 options.append({"type": "null"})
-            json_schema: dict[str, Any] = {
+            json_schema = {
                 "anyOf": options,
                 "description": " ".join(
                     p
@@ -409,7 +409,7 @@ class RequestSchema:
         options = [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
         if not required:
             options.append({"type": "null"})
-        json_schema: dict[str, Any] = {
+        json_schema = {
             "anyOf": options,
             "description": " ".join(
                 p
@@ -532,7 +532,20 @@ class RequestSchema:
             if kind == "unknown_category":
                 msg = f"{value!r} is not a category the model was trained on (unknown categories are rejected on this service)."
             out.append(Problem(where, safe_value(value), expected, msg.rstrip(".") + ".", kind))
-        return out
+        return _one_per_field(out)
+
+
+def _one_per_field(problems: list[Problem]) -> list[Problem]:
+    """A union (e.g. the id: text or integer) reports one error per branch; keep the most telling one."""
+    seen: dict[str, int] = {}
+    out: list[Problem] = []
+    for p in problems:
+        if p.field not in seen or p.type == "unknown_field":
+            seen[p.field] = len(out)
+            out.append(p)
+        elif out[seen[p.field]].type.endswith("_type") and not p.type.endswith("_type"):
+            out[seen[p.field]] = p
+    return out
 
 
 def _json_kind(value: Any) -> str:
