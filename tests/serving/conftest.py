@@ -139,5 +139,6 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait(5)
         self.client.close()
+        self.final_output = self.output()
         self.log.close()
         return int(self.proc.returncode)

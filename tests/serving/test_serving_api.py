@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from conftest import KEY, records_of
 
+from conftest import KEY, records_of
 from propensity.api import score_file
 from propensity.serving import ServeSettings, create_app
 from propensity.sources import read_table
@@ -240,9 +239,10 @@ def test_public_docs_and_reject_policy(lgbm_bundle, lgbm_model):
 
 def test_reload_re_resolves_a_registry_reference(monkeypatch, lgbm_model, other_bundle):
     """models:/name@champion goes through propensity.api.resolve_model at start and on every reload."""
+    from fastapi.testclient import TestClient
+
     import propensity
     import propensity.api
-    from fastapi.testclient import TestClient
 
     other = propensity.load_model(other_bundle)
     champions = iter([lgbm_model, other])

@@ -30,14 +30,22 @@ def only(r: Any, status: int) -> dict[str, Any]:
 
 
 def test_non_json_body(client):
-    p = only(client.post("/predict", content=b"customer_id=7&age=3", headers={"Content-Type": "application/json"}), 400)
+    p = only(
+        client.post("/predict", content=b"customer_id=7&age=3", headers={"Content-Type": "application/json"}),
+        400,
+    )
     assert p["field"] == "body" and p["type"] == "json_invalid"
     assert p["value"] == "customer_id=7&age=3" and p["expected"] == "a JSON object"
     assert p["message"].startswith("The body is not valid JSON")
 
 
 def test_truncated_json(client):
-    assert only(client.post("/predict", content=b'{"age": 3', headers={"Content-Type": "application/json"}), 400)["type"] == "json_invalid"
+    assert (
+        only(
+            client.post("/predict", content=b'{"age": 3', headers={"Content-Type": "application/json"}), 400
+        )["type"]
+        == "json_invalid"
+    )
 
 
 def test_form_body_is_unsupported_media_type(client, example):
@@ -92,7 +100,9 @@ def test_wrong_type(client, example):
     assert p["type"] == "datetime_type" and p["value"] == "an object with 1 key(s): year"
 
 
-@pytest.mark.parametrize(("token", "shown"), [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity")])
+@pytest.mark.parametrize(
+    ("token", "shown"), [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity")]
+)
 def test_nan_and_infinity(client, example, token, shown):
     example["pages_per_visit"] = "@"
     body = json.dumps(example).replace('"@"', token)
@@ -128,7 +138,9 @@ def test_large_chunked_body_without_content_length(client, example):
         for _ in range(40):  # ~10 MB, sent chunked: the limit is enforced while reading
             yield chunk
 
-    p = only(client.post("/predict/batch", content=stream(), headers={"Content-Type": "application/json"}), 413)
+    p = only(
+        client.post("/predict/batch", content=stream(), headers={"Content-Type": "application/json"}), 413
+    )
     assert p["type"] == "body_too_large"
 
 
