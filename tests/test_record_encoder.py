@@ -65,8 +65,7 @@ def training_frame(rng: np.random.Generator, n: int = 400) -> pd.DataFrame:
             "device": np.r_[["tv", "tv"], rng.choice(DEVICES[:3], n - 2, p=[0.5, 0.4, 0.1])],
             "tier": rng.choice([1, 2, 3], n).astype(str),
             "signup": pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
-            "last_seen": pd.Timestamp("2024-01-01")
-            + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
+            "last_seen": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
         }
     )
     frame.loc[rng.random(n) < 0.1, "amount"] = np.nan
@@ -125,7 +124,10 @@ def test_record_encoder_equals_tabular_encoder_on_random_records(seed):
     assert encoder.datetime_parts_["last_seen"][-1] == "hour"
     n = 1500
     raw = pd.DataFrame(
-        {col: pd.Series([random_cell(rng, role, col) for _ in range(n)], dtype=object) for col, role in ROLES.items()}
+        {
+            col: pd.Series([random_cell(rng, role, col) for _ in range(n)], dtype=object)
+            for col, role in ROLES.items()
+        }
     )
     quarantine = Quarantine(n)
     typed = coerce_features(raw, ROLES, quarantine)

@@ -783,9 +783,7 @@ def coerce_features(
 # ~0.6 ms, so these functions read single values with exactly the rules of the column
 # functions above (tests/test_record_encoder.py checks the agreement on random values).
 
-_ISO_SHAPE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _TS_MIN = pd.Timestamp.min.ceil("us").to_pydatetime()
 _TS_MAX = pd.Timestamp.max.floor("us").to_pydatetime()
 
