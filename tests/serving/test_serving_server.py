@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.server, pytest.mark.filterwarnings("ignore::Deprecatio
 def served(tmp_path_factory, lgbm_bundle) -> Iterator[tuple[LiveServer, Path]]:
     path = tmp_path_factory.mktemp("live") / "model"
     shutil.copytree(lgbm_bundle, path)
-    server = LiveServer(path, "--max-batch", "100", "--timeout", "2", env={"PROPENSITY_API_KEYS": KEY})
+    server = LiveServer(path, "--max-batch", "100", "--timeout", "4", env={"PROPENSITY_API_KEYS": KEY})
     try:
         server.wait_ready()
         yield server, path
