@@ -16,7 +16,6 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from benchmarks._common import ROOT, Figure, machine

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,10 @@ from propensity.errors import DataError
 from propensity.pipeline import TrainedModel
 from propensity.schema import Quarantine, load_roles_file
 from propensity.sources import TableWriter, file_sha256, frame_sha256, iter_table, read_table, table_format
-from propensity.training.policy import PolicyKind, PolicySpec
-from propensity.training.trainer import ProgressEvent, TrainConfig, fit
+
+if TYPE_CHECKING:  # training is imported when train() runs, so scoring and serving never load it
+    from propensity.training.policy import PolicySpec
+    from propensity.training.trainer import ProgressEvent
 
 __all__ = ["ScoreSummary", "resolve_model", "score_file", "train", "write_training_outputs"]
 
@@ -99,6 +101,9 @@ def train(
     -------
     >>> model = propensity.train("shoppers.csv.gz", target="Revenue", out="models/shoppers")  # doctest: +SKIP
     """
+    from propensity.training.policy import PolicyKind, PolicySpec
+    from propensity.training.trainer import TrainConfig, fit
+
     frame, source, digest = _load(data, "training")
     overrides: dict[str, str] = {}
     if isinstance(roles, (str, Path)):
