@@ -124,7 +124,7 @@ def _coil(path_dir) -> list[Figure]:
         model = propensity.train(train, "CARAVAN", roles=roles, seed=SEED + k)
         p = model.predict_proba(test)
         y = test["CARAVAN"].to_numpy()
-        top = max(1, int(round(0.2 * len(y))))
+        top = max(1, round(0.2 * len(y)))
         ours.append(y[np.argsort(-p, kind="stable")[:top]].sum() / y.sum())
         q = _peer(train, test, "CARAVAN", 1)
         peers.append(y[np.argsort(-q, kind="stable")[:top]].sum() / y.sum())

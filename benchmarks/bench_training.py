@@ -6,7 +6,6 @@ one LightGBM fit with its library defaults on the same rows — the least any pi
 
 from __future__ import annotations
 
-import json
 import time
 
 from benchmarks._common import WORK, Figure, emit, isolated, speed_ratio
