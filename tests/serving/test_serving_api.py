@@ -152,10 +152,12 @@ def test_health_needs_no_key_but_everything_else_does(app):
             ("post", "/predict"),
             ("post", "/predict/batch"),
             ("post", "/admin/reload"),
+            ("get", "/no/such/route"),  # unknown paths too: a client without a key learns nothing
         ]:
             r = getattr(anon, method)(path)
             assert r.status_code == 401, (path, r.text)
             assert r.json()["detail"][0]["type"] == "missing_api_key"
+            assert "WWW-Authenticate" in r.headers
 
 
 def test_bearer_token_works_for_scrapers(app):

@@ -20,8 +20,7 @@ from fastapi.openapi.utils import get_openapi
 
 from propensity import __version__
 from propensity.pipeline import TrainedModel
-from propensity.serving.auth import KeyRing
-from propensity.serving.deps import SECURITY_SCHEMES
+from propensity.serving.auth import SECURITY_SCHEMES, KeyRing
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.middleware import ServiceMiddleware
 from propensity.serving.problems import install_handlers
@@ -44,6 +43,10 @@ Request fields are generated from the model's manifest: unknown fields are rejec
 not seen in training are {unknown}, and every error answer lists the field, the value sent and
 what was expected. {auth}
 """
+
+
+#: Paths that never need an API key: liveness, for load balancers.
+OPEN_PATHS = frozenset({"/health"})
 
 
 def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings | None = None) -> FastAPI:
@@ -118,7 +121,7 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
         health.protected,
         admin.router,
         metrics_routes.router,
-        docs.make_router(settings.public_docs or not keys.enabled),
+        docs.make_router(),
     ]
     for router in routers:
         app.include_router(router)
@@ -148,6 +151,8 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     app.add_middleware(
         ServiceMiddleware,
         metrics=metrics,
+        keys=keys,
+        open_paths=OPEN_PATHS | (docs.DOC_PATHS if settings.public_docs else frozenset()),
         routes=paths,
         max_body_bytes=settings.max_body_bytes,
         timeout=settings.request_timeout,

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from propensity.errors import ParameterError
+from propensity.serving.problems import ApiError, Problem
 from propensity.serving.settings import ServeSettings
 
 __all__ = ["KeyRing", "hash_key", "new_key"]
@@ -23,6 +24,54 @@ __all__ = ["KeyRing", "hash_key", "new_key"]
 log = logging.getLogger(__name__)
 
 _HASHED = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+
+
+API_KEY_HEADER = "X-API-Key"
+_KEY = API_KEY_HEADER.lower().encode()
+_AUTHORIZATION = b"authorization"
+#: OpenAPI security schemes of the key check (added to the schema by the app).
+SECURITY_SCHEMES = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "An API key of this service.",
+    },
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same key as a bearer token (e.g. for Prometheus).",
+    },
+}
+
+
+def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The key in ``X-API-Key`` or ``Authorization: Bearer`` of raw ASGI headers (cheap: no header dict)."""
+    bearer = None
+    for name, value in headers:
+        if name == _KEY:
+            return value.decode("latin-1")
+        if name == _AUTHORIZATION and value[:7].lower() == b"bearer ":
+            bearer = value[7:].strip().decode("latin-1")
+    return bearer
+
+
+def unauthorized(presented: str | None) -> ApiError:
+    """The 401 answer; never echoes the presented secret."""
+    missing = presented is None
+    return ApiError(
+        401,
+        [
+            Problem(
+                API_KEY_HEADER,
+                None,
+                f"a valid API key in the {API_KEY_HEADER} header (or Authorization: Bearer <key>)",
+                "No API key was sent." if missing else "The API key is not valid.",
+                "missing_api_key" if missing else "invalid_api_key",
+            )
+        ],
+        headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}", Bearer'},
+    )
 
 
 def hash_key(key: str) -> str:

@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware for what every request needs: body limit, time limit, metrics, access log.
+"""One pure-ASGI middleware for what every request needs: API key, body limit, time limit, metrics, access log.
 
 A single layer (not Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream per
 request) keeps ``/predict`` within a few microseconds of a bare endpoint.
@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from propensity.serving.auth import KeyRing, presented_key, unauthorized
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.problems import ApiError, Problem
 
@@ -50,6 +51,9 @@ class ServiceMiddleware:
         The wrapped ASGI app.
     metrics
         Where request counts and latencies go.
+    keys, open_paths
+        Every path except ``open_paths`` needs a key of ``keys`` (when it holds any); a wrong or
+        missing key is a 401 before the app sees the request.
     routes
         Paths that are routes (anything else is counted as ``(unmatched)``, so clients cannot
         create unbounded label values).
@@ -64,6 +68,8 @@ class ServiceMiddleware:
         app: ASGIApp,
         *,
         metrics: ServiceMetrics,
+        keys: KeyRing,
+        open_paths: Collection[str],
         routes: Collection[str],
         max_body_bytes: int,
         timeout: float,
@@ -71,6 +77,8 @@ class ServiceMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.keys = keys
+        self.open_paths = frozenset(open_paths)
         self.routes = frozenset(routes)
         self.max_body = max_body_bytes
         self.timeout = timeout
@@ -92,6 +100,10 @@ class ServiceMiddleware:
                 break
         limit = self.max_body
         try:
+            if self.keys.enabled and path not in self.open_paths:
+                key = presented_key(scope["headers"])
+                if not self.keys.check(key):
+                    raise unauthorized(key)
             if declared is not None:
                 try:
                     size = int(declared)
@@ -119,10 +131,10 @@ class ServiceMiddleware:
 
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as exc:
+        except ApiError as exc:  # refused before the app: 401 (key) or 413 (body)
             if not state["status"]:
-                state["status"] = 413
-                await _send_problem(send, 413, exc.problems[0])
+                state["status"] = exc.status
+                await _send_problem(send, exc.status, exc.problems[0], exc.headers)
         except TimeoutError:
             if not state["status"]:
                 status = 503 if state["body_done"] or method in ("GET", "HEAD") else 408
@@ -145,19 +157,15 @@ class ServiceMiddleware:
                 _log(scope, status, seconds)
 
 
-async def _send_problem(send: Send, status: int, problem: Problem) -> None:
+async def _send_problem(
+    send: Send, status: int, problem: Problem, headers: dict[str, str] | None = None
+) -> None:
     body = orjson.dumps({"detail": [problem.to_dict()]})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status != 401:  # a refused body may still be streaming: close; a 401 keeps the connection
+        raw.append((b"connection", b"close"))
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from propensity.serving.deps import HolderDep, require_api_key
+from propensity.serving.deps import HolderDep
 from propensity.serving.problems import ErrorResponse, json_response
 from propensity.serving.schemas import ReloadResponse
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.post(

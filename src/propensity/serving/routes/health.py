@@ -1,16 +1,16 @@
-"""``GET /health`` (liveness, no key) and ``GET /ready`` (model loaded and warmed)."""
+"""``GET /health`` (liveness, no key: see ``OPEN_PATHS``) and ``GET /ready`` (model loaded and warmed)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from propensity.serving.deps import HolderDep, require_api_key
+from propensity.serving.deps import HolderDep
 from propensity.serving.problems import ErrorResponse, json_response
 from propensity.serving.schemas import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
-protected = APIRouter(tags=["health"], dependencies=[Depends(require_api_key)])
+protected = APIRouter(tags=["health"])
 
 _OK = b'{"status":"ok"}'
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from propensity.serving.deps import MetricsDep, require_api_key
+from propensity.serving.deps import MetricsDep
 from propensity.serving.problems import ErrorResponse
 
-router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["metrics"])
 
 
 @router.get(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from propensity.serving.deps import ScorerDep, require_api_key
+from propensity.serving.deps import ScorerDep
 from propensity.serving.problems import ErrorResponse
 
-router = APIRouter(prefix="/model", tags=["model"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/model", tags=["model"])
 
 
 @router.get(

@@ -6,16 +6,16 @@ import time
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from propensity.serving.deps import SettingsDep, require_api_key
+from propensity.serving.deps import SettingsDep
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.problems import ApiError, ErrorResponse, Problem, json_response
 from propensity.serving.schemas import BatchResponse, PredictResponse
 from propensity.serving.scorer import Scorer
 
-router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/predict", tags=["predict"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
