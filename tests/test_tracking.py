@@ -430,6 +430,32 @@ def test_rollback_by_promoting_an_older_version(tracked, trained, tmp_path):
     assert load_registered_model("models:/rollback@champion").version == first.bundle_version
 
 
+def test_the_service_serves_the_champion_and_a_reload_follows_a_promotion(tracked, trained, monkeypatch):
+    """`propensity serve models:/NAME@champion` end to end on the real registry: promote, reload, rollback."""
+    from fastapi.testclient import TestClient
+
+    from propensity.serving.app import create_app
+    from propensity.serving.settings import ServeSettings
+
+    _, untracked = trained
+    monkeypatch.delenv("PROPENSITY_API_KEYS", raising=False)
+    first = register_bundle(untracked, name="svc", alias="champion")
+    model = load_model(untracked)
+    model.manifest.provenance.created_at = "2031-01-01T00:00:00+00:00"
+    second_path = tracked[1].parent / "svc-2"
+    propensity.save_model(model, second_path)
+    second = register_bundle(second_path, name="svc")
+    app = create_app("models:/svc@champion", ServeSettings(api_keys=None, api_keys_file=None))
+    with TestClient(app) as c:
+        example = app.state.holder.scorer.schema.example
+        assert c.post("/predict", json=example).json()["model_version"] == first.bundle_version
+        promote("svc", second.version)
+        assert c.post("/admin/reload").json()["model_version"] == second.bundle_version
+        assert c.post("/predict", json=example).json()["model_version"] == second.bundle_version
+        promote("svc", first.version)  # roll back
+        assert c.post("/admin/reload").json()["model_version"] == first.bundle_version
+
+
 # --------------------------------------------------------------------------- reproducibility and state
 
 

@@ -142,3 +142,41 @@ def test_tampered_bundles_are_refused(trained, tmp_path):
     (future / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="schema version 99"):
         load_model(future)
+
+
+def test_large_tables_screen_candidates_on_a_sample(customer_table):
+    """Successive halving: all families on a sample, the leader on every row, the winner among full-data runs."""
+    from propensity.training import TrainConfig, fit
+
+    config = TrainConfig(
+        target="purchased",
+        candidates=["logistic_regression", "lightgbm"],
+        screen_above=1000,
+        screen_sample=1000,
+        seed=3,
+    )
+    model = fit(customer_table, config)
+    rows = {c.name: c.rows for c in model.manifest.candidates}
+    assert sorted(rows.values()) == [1000, 2400]  # one screened on 1,000 rows; the finalist on all 2,400
+    assert rows[model.manifest.winner] == 2400
+    assert model.run.timings["full_data_cv"] > 0
+
+
+def test_bundles_from_an_older_schema_still_verify(trained, tmp_path):
+    """A later version may add optional manifest fields; a bundle written without them must still load."""
+    import shutil
+
+    from propensity.bundle import _bundle_hash
+
+    _, out = trained
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    data = json.loads((old / "manifest.json").read_text())
+    del data["provenance"]["trials"]  # a field this version added with a default
+    for cand in data["candidates"]:
+        del cand["rows"]
+    digest = _bundle_hash(data, data["integrity"]["files"])  # what the older writer stored
+    data["integrity"]["bundle_sha256"], data["model_version"] = digest, digest[:12]
+    (old / "manifest.json").write_text(json.dumps(data))
+    loaded = load_model(old)
+    assert loaded.manifest.provenance.trials == 0 and loaded.version == digest[:12]

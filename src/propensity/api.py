@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,10 @@ from propensity.errors import DataError, PropensityError, PropensityWarning
 from propensity.pipeline import TrainedModel
 from propensity.schema import Quarantine, load_roles_file
 from propensity.sources import TableWriter, file_sha256, frame_sha256, iter_table, read_table, table_format
-from propensity.training.policy import PolicyKind, PolicySpec
-from propensity.training.trainer import ProgressEvent, TrainConfig, fit
+
+if TYPE_CHECKING:  # training is imported when train() runs, so scoring and serving never load it
+    from propensity.training.policy import PolicySpec
+    from propensity.training.trainer import ProgressEvent
 
 __all__ = [
     "ScoreSummary",
@@ -73,6 +75,7 @@ def train(
     resample: str = "none",
     seed: int = 42,
     n_jobs: int | None = None,
+    screen_above: int = 100_000,
     descriptions: Mapping[str, str] | None = None,
     name: str | None = None,
     tracking: bool | None = None,
@@ -95,7 +98,7 @@ def train(
         A separate test table; otherwise a stratified ``test_size`` share is held out.
     id_column, roles, positive
         Column-role controls; ``roles`` is a mapping or a YAML file (see :func:`propensity.schema.load_roles_file`).
-    folds, metric, time_budget, trials, candidates, class_weight, resample, seed, n_jobs
+    folds, metric, time_budget, trials, candidates, class_weight, resample, seed, n_jobs, screen_above
         See :class:`~propensity.training.trainer.TrainConfig`.
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
@@ -138,6 +141,9 @@ def train(
         from propensity.tracking import validate_model_name
 
         validate_model_name(name)  # before hours of training, not after
+    from propensity.training.policy import PolicyKind, PolicySpec
+    from propensity.training.trainer import ProgressEvent, TrainConfig, fit
+
     frame, source, digest = _load(data, "training")
     overrides: dict[str, str] = {}
     if isinstance(roles, (str, Path)):
@@ -173,6 +179,7 @@ def train(
         resample=resample,
         seed=seed,
         n_jobs=n_jobs,
+        screen_above=screen_above,
     )
     test_frame = _load(test, "test")[0] if test is not None else None
     if test is not None and not isinstance(test, pd.DataFrame):
@@ -383,7 +390,15 @@ def score_file(
     bands: dict[str, int] = {}
     total = _row_count(input)
     with TableWriter(out) as writer:
-        for chunk in iter_table(input, batch_rows=batch_rows, columns=wanted, string_columns=model.features):
+        categorical = [f.name for f in model.manifest.input_schema.features if f.role == "categorical"]
+        chunks = iter_table(
+            input,
+            batch_rows=batch_rows,
+            columns=wanted,
+            string_columns=[c for c in model.features if c not in categorical],
+            dictionary_columns=categorical,
+        )
+        for chunk in chunks:
             scores, prepared = model.score_frame(
                 chunk, row_offset=offset, allow_missing=allow_missing, scored_at=scored_at
             )

@@ -37,13 +37,18 @@ MODEL_FILE = "model.joblib"
 SCORING_FILES = (MODEL_FILE,)
 
 
-def _canonical(manifest: Manifest) -> bytes:
-    data = manifest.model_dump(mode="json", exclude={"integrity", "model_version"})
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _canonical(data: dict[str, Any]) -> bytes:
+    """The manifest's JSON as written, minus the fields derived from the hash itself.
+
+    Hashing the stored JSON (not a re-serialisation through the current schema) keeps
+    older bundles verifiable when a later version adds optional fields.
+    """
+    body = {k: v for k, v in data.items() if k not in ("integrity", "model_version")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _bundle_hash(manifest: Manifest, files: dict[str, str]) -> str:
-    digest = hashlib.sha256(_canonical(manifest))
+def _bundle_hash(data: dict[str, Any], files: dict[str, str]) -> str:
+    digest = hashlib.sha256(_canonical(data))
     for name in sorted(files):
         digest.update(f"\n{name}:{files[name]}".encode())
     return digest.hexdigest()
@@ -63,11 +68,12 @@ def save_model(model: TrainedModel, path: str | Path) -> Path:
     files = {name: file_sha256(path / name) for name in SCORING_FILES}
     manifest = model.manifest.model_copy(deep=True)
     manifest.integrity = None
-    digest = _bundle_hash(manifest, files)
+    data = manifest.model_dump(mode="json")
+    digest = _bundle_hash(data, files)
     manifest.model_version = digest[:12]
     manifest.integrity = Integrity(files=files, bundle_sha256=digest)
     tmp = path / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2))
+    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
     os.replace(tmp, path / MANIFEST_FILE)
     model.manifest = manifest
     model.path = path
@@ -82,6 +88,10 @@ def read_manifest(path: str | Path) -> Manifest:
     BundleError
         If the folder or manifest is missing, not a propensity bundle, or of a newer schema.
     """
+    return _read_manifest(path)[0]
+
+
+def _read_manifest(path: str | Path) -> tuple[Manifest, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise BundleError(f"No model at '{path}': the folder does not exist.")
@@ -103,7 +113,7 @@ def read_manifest(path: str | Path) -> Manifest:
             "Upgrade propensity (or retrain the model)."
         )
     try:
-        return Manifest.model_validate(data)
+        return Manifest.model_validate(data), data
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"]))
@@ -121,7 +131,7 @@ def verify_bundle(path: str | Path) -> Manifest:
         If any scoring file or the manifest was changed after the bundle was written.
     """
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest, raw = _read_manifest(path)
     if manifest.integrity is None:
         raise BundleError(f"'{path}' has no integrity block; it was not written by propensity.save_model.")
     expected = manifest.integrity.files
@@ -137,7 +147,7 @@ def verify_bundle(path: str | Path) -> Manifest:
                 f"'{file}' was modified after the bundle was written (sha256 {actual[:12]}…, expected "
                 f"{expected[name][:12]}…). Refusing to load it; retrain or restore the original."
             )
-    digest = _bundle_hash(manifest, expected)
+    digest = _bundle_hash(raw, expected)
     if digest != manifest.integrity.bundle_sha256 or not digest.startswith(manifest.model_version):
         raise BundleError(
             f"'{path / MANIFEST_FILE}' was edited after the bundle was written (content hash mismatch). "

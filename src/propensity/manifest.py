@@ -123,6 +123,10 @@ class CandidateReport(_Model):
     fit_seconds: float
     calibration: str = "none"
     tuned: bool = False
+    rows: int = Field(
+        default=0,
+        description="Training rows its out-of-fold metrics cover (fewer when screened on a sample).",
+    )
     error: str | None = None
 
 

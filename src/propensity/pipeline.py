@@ -7,8 +7,12 @@ with its :class:`~propensity.manifest.Manifest` and validates every input agains
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import ctypes
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +29,8 @@ __all__ = [
     "IdentityCalibrator",
     "IsotonicCalibrator",
     "PreparedInput",
+    "RecordEncoder",
+    "RowPredictor",
     "ScoringPipeline",
     "SigmoidCalibrator",
     "TabularEncoder",
@@ -34,6 +40,8 @@ __all__ = [
 ]
 
 DATETIME_PARTS = ("year", "month", "day", "weekday", "hour")
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- encoder
@@ -128,6 +136,86 @@ class TabularEncoder:
         return out
 
 
+class RecordEncoder:
+    """One typed record → the row :meth:`TabularEncoder.transform` makes of it, without pandas.
+
+    The API scores one record per request; a one-row DataFrame costs ~0.6 ms, this costs a few
+    microseconds. Values must already be typed the way :func:`~propensity.schema.coerce_features`
+    types a column (see :func:`~propensity.schema.category_value`, ``boolean_value``,
+    ``datetime_value``): numbers and booleans as ``float`` (or ``int``/``bool``), categories
+    as text, dates as naive-UTC ``datetime``; ``None`` (or an absent key) is missing.
+
+    Parameters
+    ----------
+    encoder
+        A fitted :class:`TabularEncoder`.
+
+    Example
+    -------
+    >>> row = RecordEncoder(model.pipeline.encoder).encode({"visits": 3.0, "device": "mobile"})  # doctest: +SKIP
+    """
+
+    def __init__(self, encoder: TabularEncoder) -> None:
+        self.n_outputs = encoder.n_outputs
+        self.output_names = list(encoder.output_names_)
+        # One step per input column: (column, role, first output slot, payload).
+        self._steps: list[tuple[str, str, int, Any]] = []
+        j = 0
+        for col, role in encoder.roles.items():
+            if role == Role.CATEGORICAL:
+                levels = encoder.levels_[col]
+                codes = {level: float(i) for i, level in enumerate(levels)}
+                self._steps.append((col, "categorical", j, (codes, float(len(levels)))))
+                j += 1
+            elif role == Role.DATETIME:
+                parts = tuple(encoder.datetime_parts_[col])
+                self._steps.append((col, "datetime", j, parts))
+                j += len(parts)
+            else:
+                self._steps.append((col, "number", j, None))
+                j += 1
+        self.categorical_levels = {
+            col: frozenset(payload[0]) for col, kind, _, payload in self._steps if kind == "categorical"
+        }
+
+    def encode(self, record: Mapping[str, Any], out: np.ndarray | None = None) -> np.ndarray:
+        """Encode one record into ``out`` (a float64 row of ``n_outputs``; allocated when ``None``)."""
+        row = np.empty(self.n_outputs, dtype="float64") if out is None else out
+        nan = math.nan
+        get = record.get
+        for col, kind, j, payload in self._steps:
+            value = get(col)
+            if value is None:
+                if kind == "datetime":
+                    row[j : j + len(payload)] = nan
+                else:
+                    row[j] = nan
+            elif kind == "number":
+                row[j] = value
+            elif kind == "categorical":
+                codes, other = payload
+                row[j] = codes.get(value, other)
+            else:
+                for k, part in enumerate(payload):
+                    row[j + k] = value.weekday() if part == "weekday" else getattr(value, part)
+        return row
+
+    def encode_many(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Encode records into a ``(len(records), n_outputs)`` float64 matrix."""
+        out = np.empty((len(records), self.n_outputs), dtype="float64")
+        for i, record in enumerate(records):
+            self.encode(record, out[i])
+        return out
+
+    def unknown_categories(self, record: Mapping[str, Any]) -> list[str]:
+        """Categorical columns of ``record`` whose (non-missing) level was not kept in training."""
+        return [
+            col
+            for col, levels in self.categorical_levels.items()
+            if (value := record.get(col)) is not None and value not in levels
+        ]
+
+
 # --------------------------------------------------------------------------- calibration
 
 
@@ -212,6 +300,86 @@ class ScoringPipeline:
 
     def proba(self, typed: pd.DataFrame) -> np.ndarray:
         return self.proba_encoded(self.encoder.transform(typed))
+
+
+class RowPredictor:
+    """Calibrated probability of one encoded row, by the cheapest exact route the estimator offers.
+
+    LightGBM boosters go through LightGBM's single-row C API (``PredictForMatSingleRowFast``,
+    ~17 µs instead of ~75 µs through ``Booster.predict``; the same C++ predictor, so the
+    numbers are identical); every other estimator goes through
+    :meth:`ScoringPipeline.proba_encoded` on a one-row matrix. One thread per prediction —
+    a single row gains nothing from more, and a server scales with workers instead.
+    Thread-safe (a lock guards LightGBM's per-handle buffers).
+    """
+
+    def __init__(self, pipeline: ScoringPipeline) -> None:
+        self.pipeline = replace(pipeline, n_jobs=1)
+        self._lock = threading.Lock()
+        self._fast: Callable[[np.ndarray], float] | None = None
+        self._handle: ctypes.c_void_p | None = None
+        self._free: Callable[[ctypes.c_void_p], int] | None = None
+        self.route = "generic"
+        try:
+            self._fast = self._lightgbm_fast_path()
+        except Exception as exc:  # an unexpected LightGBM build: the generic route is still exact
+            log.warning("LightGBM single-row fast path unavailable (%s); using Booster.predict.", exc)
+            self._fast = None
+
+    def _lightgbm_fast_path(self) -> Callable[[np.ndarray], float] | None:
+        booster = getattr(self.pipeline.estimator, "booster_", None)
+        if booster is None or not hasattr(booster, "num_trees") or not hasattr(booster, "_handle"):
+            return None
+        from lightgbm.basic import _LIB
+
+        ncol = int(booster.num_feature())
+        # Booster.predict's defaults: all iterations unless the booster kept a best iteration.
+        num_iteration = int(booster.best_iteration) if booster.best_iteration else -1
+        handle = ctypes.c_void_p()
+        status = _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle,
+            ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the transformed (probability) output
+            ctypes.c_int(0),  # start iteration
+            ctypes.c_int(num_iteration),
+            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(ncol),
+            ctypes.c_char_p(b"num_threads=1"),
+            ctypes.byref(handle),
+        )
+        if status != 0:
+            raise RuntimeError(_LIB.LGBM_GetLastError().decode())
+        self._handle, self._free = handle, _LIB.LGBM_FastConfigFree
+        self._booster = booster  # the fast config points into it: keep it alive
+        predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        result = np.empty(1, dtype="float64")
+        result_ptr = result.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        out_len = ctypes.c_int64()
+        out_len_ref = ctypes.byref(out_len)
+        calibrator = self.pipeline.calibrator
+        identity = isinstance(calibrator, IdentityCalibrator)
+        self.route = "lightgbm-single-row"
+
+        def fast(row: np.ndarray) -> float:
+            if row.dtype != np.float64 or not row.flags.c_contiguous or row.shape != (ncol,):
+                row = np.ascontiguousarray(row, dtype="float64").reshape(ncol)
+            with self._lock:
+                if predict(handle, ctypes.c_void_p(row.ctypes.data), out_len_ref, result_ptr) != 0:
+                    raise RuntimeError(_LIB.LGBM_GetLastError().decode())
+                p = result.copy()
+            return float(p[0]) if identity else float(calibrator(p)[0])
+
+        return fast
+
+    def __call__(self, row: np.ndarray) -> float:
+        """Calibrated probability of the positive class for one encoded row."""
+        if self._fast is not None:
+            return self._fast(row)
+        return float(self.pipeline.proba_encoded(np.asarray(row, dtype="float64").reshape(1, -1))[0])
+
+    def __del__(self) -> None:
+        if self._handle is not None and self._free is not None:
+            self._free(self._handle)
+            self._handle = None
 
 
 def band_of(p: np.ndarray, policy: DecisionPolicy) -> np.ndarray:

@@ -12,7 +12,10 @@ from typing import Annotated
 import typer
 
 import propensity.cli.models  # noqa: F401  (registers models list|show|promote|register, tracking ui|info)
-from propensity.cli import core  # noqa: F401  (registers train, score, roles, info, demo, datasets)
+from propensity.cli import (
+    core,  # noqa: F401  (registers train, score, roles, info, demo, datasets)
+    serve,  # noqa: F401  (registers serve, api-key)
+)
 from propensity.cli._common import app, out
 
 __all__ = ["app", "main"]

@@ -68,6 +68,10 @@ def train(
     resample: Annotated[str, typer.Option(help="none, under or over (inside training folds only).")] = "none",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
+    screen_above: Annotated[
+        int,
+        typer.Option(help="Screen candidates on a 50k-row sample above this many training rows (0 = never)."),
+    ] = 100_000,
     name: Annotated[
         str | None, typer.Option("--name", help="Registered model name (default: the --out folder's name).")
     ] = None,
@@ -135,6 +139,7 @@ def train(
             resample=resample,
             seed=seed,
             n_jobs=n_jobs,
+            screen_above=screen_above,
             name=name,
             tracking=tracking,
             tracking_uri=tracking_uri,

@@ -135,7 +135,7 @@ class RandomForestFamily(Family):
         # Large tables: each tree sees a bootstrap of at most ~80k rows; accuracy barely moves
         # while time and memory stay bounded.
         return {
-            "n_estimators": 300 if ctx.n_rows <= 50_000 else 120,
+            "n_estimators": 300 if ctx.n_rows <= 20_000 else 150 if ctx.n_rows <= 80_000 else 120,
             "min_samples_leaf": 3 if ctx.n_rows <= 50_000 else 10,
             "max_features": "sqrt",
             "max_samples": None if ctx.n_rows <= 80_000 else round(80_000 / ctx.n_rows, 4),

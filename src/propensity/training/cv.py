@@ -30,6 +30,7 @@ class CVResult:
     fit_seconds: float = 0.0
     test_raw: np.ndarray | None = None
     tuned: bool = False
+    rows: np.ndarray | None = None  # training-row indices the OOF covers (None = all)
 
 
 def resample_indices(y: np.ndarray, how: str, seed: int) -> np.ndarray:

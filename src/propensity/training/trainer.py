@@ -9,7 +9,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -113,6 +113,11 @@ class TrainConfig:
         Fewest usable rows to train on.
     leak_auc
         Single-column ROC-AUC above which a column is a leak suspect and excluded.
+    screen_above, screen_sample, finalists
+        Successive halving for large tables: with more than ``screen_above`` training rows
+        (0 = never), every candidate is first cross-validated on a stratified sample of
+        ``screen_sample`` rows, and only the best ``finalists`` are then cross-validated on
+        every training row; the winner is chosen among those.
     """
 
     target: str
@@ -132,6 +137,9 @@ class TrainConfig:
     n_jobs: int | None = None
     min_rows: int = 50
     leak_auc: float = 0.99
+    screen_above: int = 100_000
+    screen_sample: int = 50_000
+    finalists: int = 1
 
     def __post_init__(self) -> None:
         _check(
@@ -152,6 +160,9 @@ class TrainConfig:
         )
         _check("leak_auc", 0.5 < self.leak_auc <= 1.0, "a float in (0.5, 1]", self.leak_auc)
         _check("min_rows", self.min_rows >= 10, "an int >= 10", self.min_rows)
+        _check("screen_above", self.screen_above >= 0, "an int >= 0", self.screen_above)
+        _check("screen_sample", self.screen_sample >= 500, "an int >= 500", self.screen_sample)
+        _check("finalists", self.finalists >= 1, "an int >= 1", self.finalists)
         if self.candidates is not None:
             for name in self.candidates:
                 fam = get_family(name)
@@ -381,49 +392,35 @@ def fit(
     )
     folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(X_tr, y_tr))
 
-    # 1. every candidate on the same folds
+    # 1. every candidate on the same folds; large tables are screened on a stratified sample first
     names = list(config.candidates or available_families())
-    results: list[CVResult] = []
-    errors: dict[str, str] = {}
+    sample = _screening_sample(y_tr, config)
+    if sample is None:
+        X_sel, y_sel, sel_folds, ctx_sel = X_tr, y_tr, folds, ctx
+    else:
+        X_sel, y_sel = X_tr[sample], y_tr[sample]
+        splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+        sel_folds = list(splitter.split(X_sel, y_sel))
+        ctx_sel = replace(ctx, n_rows=len(sample))
     t1 = time.perf_counter()
-    for k, name in enumerate(names):
-        family = get_family(name)
-        _emit(progress, "cross-validate", k, len(names), name)
-        try:
-            results.append(
-                cross_validate(
-                    family,
-                    family.default_params(ctx),
-                    X_tr,
-                    y_tr,
-                    folds,
-                    ctx,
-                    X_test=X_te,
-                    resample=config.resample,
-                    on_fold=_fold_progress(progress, config.folds, name),
-                )
-            )
-        except (ValueError, MemoryError, RuntimeError) as exc:  # one broken family must not sink the run
-            log.warning("candidate %s failed: %s", name, exc)
-            errors[name] = f"{type(exc).__name__}: {exc}"
-    if not results:
-        raise PropensityError(f"Every candidate failed to train: {errors}")
-    _emit(progress, "cross-validate", len(names), len(names))
+    results, errors = _cross_validate_all(names, X_sel, y_sel, sel_folds, ctx_sel, X_te, config, progress)
+    for res in results:
+        res.rows = sample
     timings["cross_validate"] = time.perf_counter() - t1
 
     # 2. optional tuning of the leading family, on the same folds
     tuning = None
     if config.time_budget > 0 or config.trials > 0:
         t2 = time.perf_counter()
-        leader = max(results, key=lambda r: _score_for_rank(config.metric, y_tr, r.oof))
+        leader = max(results, key=lambda r: _score_for_rank(config.metric, y_sel, r.oof))
         family = get_family(leader.family)
         _emit(progress, "tune", 0, config.trials, family.name)
         tuned, tuning = tune_family(
             family,
-            X_tr,
-            y_tr,
-            folds,
-            ctx,
+            X_sel,
+            y_sel,
+            sel_folds,
+            ctx_sel,
             metric=config.metric,
             seconds=config.time_budget or None,
             trials=config.trials or None,
@@ -432,9 +429,37 @@ def fit(
             on_trial=lambda n, v: _emit(progress, "trial", n + 1, config.trials, f"{family.name}: {v}"),
         )
         if tuned is not None:
+            tuned.rows = sample
             results.append(tuned)
         timings["tune"] = time.perf_counter() - t2
         _emit(progress, "tune", 1, 1)
+
+    # 2b. after screening, only the leader(s) are cross-validated on every training row
+    if sample is not None:
+        t2b = time.perf_counter()
+        ranked = sorted(results, key=lambda r: -_score_for_rank(config.metric, y_sel, r.oof))
+        finalists = ranked[: config.finalists]
+        full: list[CVResult] = []
+        for k, res in enumerate(finalists):
+            family = get_family(res.family)
+            params = res.params if res.tuned else family.default_params(ctx)
+            _emit(progress, "full-data CV", k, len(finalists), res.name)
+            again = cross_validate(
+                family,
+                params,
+                X_tr,
+                y_tr,
+                folds,
+                ctx,
+                name=res.name,
+                X_test=X_te,
+                resample=config.resample,
+                on_fold=_fold_progress(progress, config.folds, res.name),
+            )
+            again.tuned = res.tuned
+            full.append(again)
+        results = full + [r for r in results if r not in finalists]
+        timings["full_data_cv"] = time.perf_counter() - t2b
 
     # 3. calibration and policy per candidate, on out-of-fold predictions only
     t3 = time.perf_counter()
@@ -442,12 +467,16 @@ def fit(
     reports: list[CandidateReport] = []
     oof_metrics: dict[str, dict[str, Any]] = {}
     for res in results:
-        choice = choose_calibration(res.oof, y_tr, folds)
+        y_res, folds_res = (y_tr, folds) if res.rows is None else (y_sel, sel_folds)
+        choice = choose_calibration(res.oof, y_res, folds_res)
         calibrations[res.name] = choice
-        pol = choose_policy(config.policy, y_tr, choice.oof)
-        oof_metrics[res.name] = _round(binary_metrics(y_tr, choice.oof, pol.threshold))
-    winner = results[0]
-    for res in results[1:]:
+        pol = choose_policy(config.policy, y_res, choice.oof)
+        oof_metrics[res.name] = _round(binary_metrics(y_res, choice.oof, pol.threshold))
+    # Candidates screened out on the sample are not comparable with full-data figures:
+    # the winner comes from the candidates cross-validated on every training row.
+    eligible = [r for r in results if r.rows is None]
+    winner = eligible[0]
+    for res in eligible[1:]:
         if _better(
             config.metric, oof_metrics[res.name][config.metric], oof_metrics[winner.name][config.metric]
         ):
@@ -477,7 +506,7 @@ def fit(
         if is_winner:
             test, source = test_metrics, "refit on all training rows"
         elif res.test_raw is not None:
-            pol = choose_policy(config.policy, y_tr, cal.oof)
+            pol = choose_policy(config.policy, y_tr if res.rows is None else y_sel, cal.oof)
             test, source = (
                 _round(binary_metrics(y_te, cal.calibrator(res.test_raw), pol.threshold)),
                 "mean of the fold models",
@@ -495,6 +524,7 @@ def fit(
                 fit_seconds=round(res.fit_seconds + (refit_seconds if is_winner else 0.0), 3),
                 calibration=cal.method,
                 tuned=res.tuned,
+                rows=len(y_tr) if res.rows is None else len(res.rows),
             )
         )
     for name, err in errors.items():
@@ -570,6 +600,55 @@ def fit(
         timings={k: round(v, 3) for k, v in timings.items()},
     )
     return model
+
+
+def _screening_sample(y: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """Sorted indices of a stratified screening sample, or ``None`` when the table is small enough."""
+    if not config.screen_above or len(y) <= config.screen_above:
+        return None
+    idx, _ = train_test_split(
+        np.arange(len(y)), train_size=config.screen_sample, stratify=y, random_state=config.seed
+    )
+    return np.sort(idx)
+
+
+def _cross_validate_all(
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    ctx: FitContext,
+    X_test: np.ndarray,
+    config: TrainConfig,
+    progress: ProgressCallback | None,
+) -> tuple[list[CVResult], dict[str, str]]:
+    """Every named family with its default parameters on the same folds; failures are recorded, not raised."""
+    results: list[CVResult] = []
+    errors: dict[str, str] = {}
+    for k, name in enumerate(names):
+        family = get_family(name)
+        _emit(progress, "cross-validate", k, len(names), name)
+        try:
+            results.append(
+                cross_validate(
+                    family,
+                    family.default_params(ctx),
+                    X,
+                    y,
+                    folds,
+                    ctx,
+                    X_test=X_test,
+                    resample=config.resample,
+                    on_fold=_fold_progress(progress, config.folds, name),
+                )
+            )
+        except (ValueError, MemoryError, RuntimeError) as exc:  # one broken family must not sink the run
+            log.warning("candidate %s failed: %s", name, exc)
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    if not results:
+        raise PropensityError(f"Every candidate failed to train: {errors}")
+    _emit(progress, "cross-validate", len(names), len(names))
+    return results, errors
 
 
 def _fold_progress(
