@@ -132,8 +132,11 @@ def score(
     allow_missing: Annotated[
         bool, typer.Option(help="Impute required columns that are absent instead of failing.")
     ] = False,
+    reasons: Annotated[
+        int, typer.Option(help="Add the K strongest reasons per row as text columns reason_1..reason_K.")
+    ] = 0,
 ) -> None:
-    """Score a file in chunks: id, probability, decision, band, model_version, scored_at."""
+    """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons)."""
     from propensity.api import resolve_model, score_file
 
     with user_errors():
@@ -146,6 +149,7 @@ def score(
                 output,
                 batch_rows=batch_rows,
                 allow_missing=allow_missing,
+                reasons=reasons,
                 progress=lambda done, total: bar.update(task, completed=done, total=total or None),
             )
     line = (
