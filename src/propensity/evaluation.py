@@ -609,7 +609,7 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
             kind,
             float(p[i]),
             int(y[i]),
-            ids.iloc[i] if ids is not None else f"row {i + 1} of {scored.label}",
+            ids.iloc[i] if ids is not None else f"{scored.name} row {i + 1}",
         )
         for kind, i in picks.items()
     ]

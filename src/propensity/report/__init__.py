@@ -96,7 +96,7 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
     ):
         value = m.get(key)
         shown = _pct(value) if key == "recall" else (f"{value:.{digits}f}" if value is not None else "undefined")
-        kpis.append({"key": f"{ev['main']}.{key}", "label": label, "value": shown, "raw": "" if value is None else value, "sub": sub})
+        kpis.append({"key": f"kpi.{key}", "label": label, "value": shown, "raw": "" if value is None else value, "sub": sub})
     c = m.get("confusion", {})
     contacted = c.get("tp", 0) + c.get("fp", 0)
     decision_words = (

@@ -394,6 +394,8 @@ def dependence(ev: dict[str, Any], index: int) -> dict[str, Any] | None:
     }
     layout = _layout(f"Dependence: {row['feature']}", row["feature"], "contribution (log-odds)", height=300)
     if row["role"] in ("categorical", "boolean"):
+        layout["xaxis"]["categoryorder"] = "array"
+        layout["xaxis"]["categoryarray"] = _category_order(row["x"], row["shap"])
         trace = {
             "type": "box",
             "x": row["x"],
@@ -405,6 +407,18 @@ def dependence(ev: dict[str, Any], index: int) -> dict[str, Any] | None:
         layout["xaxis"]["type"] = "category"
     layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": 0, "y1": 0, "line": {"color": "#adb5bd", "width": 1}}]
     return {"data": [trace], "layout": layout}
+
+
+def _category_order(levels: list[Any], shap: list[float | None]) -> list[str]:
+    """Numeric codes in numeric order; other levels by mean contribution, highest first."""
+    sums: dict[str, list[float]] = {}
+    for level, value in zip(levels, shap, strict=True):
+        sums.setdefault(str(level), []).append(value or 0.0)
+    names = list(sums)
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names, key=lambda k: -sum(sums[k]) / len(sums[k]))
 
 
 def waterfall(example: dict[str, Any]) -> dict[str, Any]:
@@ -428,7 +442,7 @@ def waterfall(example: dict[str, Any]) -> dict[str, Any]:
     labels.append("this customer")
     measures.append("total")
     values.append(example["raw"])
-    texts.append(f"{example['raw']:+.2f}  (p≈{example['raw_probability']:.2f} before calibration)")
+    texts.append(f"{example['raw']:+.2f}")
     running, lo, hi = example["base"], min(0.0, example["base"]), max(0.0, example["base"])
     for v in values[1:-1]:
         running += v
