@@ -40,14 +40,19 @@ def fresh_csv(tmp_path_factory):
 
 def test_evaluate_writes_report_and_json(trained, fresh_csv, tmp_path):
     _, bundle = trained
-    result = invoke("evaluate", bundle, fresh_csv, "--report", tmp_path / "june.html", "--value", "30", "--cost", "2")
+    result = invoke(
+        "evaluate", bundle, fresh_csv, "--report", tmp_path / "june.html", "--value", "30", "--cost", "2"
+    )
     assert result.exit_code == 0, result.output
     assert "Evaluated 1,200 rows" in result.stdout and "ROC-AUC 0." in result.stdout
     ev = json.loads((tmp_path / "june.json").read_text())
     assert ev["kind"] == "evaluation" and ev["datasets"]["evaluation"]["profit"]["source"] == "given"
     html = (tmp_path / "june.html").read_text()
     assert "Evaluation of the purchased model" in html
-    assert f'data-metric="evaluation.roc_auc" data-value="{ev["datasets"]["evaluation"]["metrics"]["roc_auc"]}"' in html
+    assert (
+        f'data-metric="evaluation.roc_auc" data-value="{ev["datasets"]["evaluation"]["metrics"]["roc_auc"]}"'
+        in html
+    )
 
 
 def test_evaluate_without_the_target_hints_at_the_flag(trained, fresh_csv, tmp_path):
@@ -56,7 +61,9 @@ def test_evaluate_without_the_target_hints_at_the_flag(trained, fresh_csv, tmp_p
     frame.to_csv(tmp_path / "x.csv", index=False)
     result = invoke("evaluate", bundle, tmp_path / "x.csv", "--report", tmp_path / "r.html")
     assert_user_error(result, r"no column 'purchased'.*--target COL")
-    ok = invoke("evaluate", bundle, tmp_path / "x.csv", "--target", "converted", "--report", tmp_path / "r.html")
+    ok = invoke(
+        "evaluate", bundle, tmp_path / "x.csv", "--target", "converted", "--report", tmp_path / "r.html"
+    )
     assert ok.exit_code == 0, ok.output
 
 
@@ -81,7 +88,9 @@ def test_evaluate_other_columns_lists_missing_and_unexpected(trained, fresh_csv,
 
 def test_evaluate_option_errors(trained, fresh_csv, tmp_path):
     _, bundle = trained
-    assert_user_error(invoke("evaluate", bundle, fresh_csv, "--report", tmp_path / "r.pdf"), r"must end in \.html")
+    assert_user_error(
+        invoke("evaluate", bundle, fresh_csv, "--report", tmp_path / "r.pdf"), r"must end in \.html"
+    )
     assert_user_error(invoke("evaluate", bundle, fresh_csv, "--value", "3"), "--value and --cost go together")
     assert_user_error(invoke("evaluate", bundle, tmp_path / "none.csv"), "File not found")
     assert_user_error(invoke("evaluate", tmp_path / "nomodel", fresh_csv), "does not exist")
@@ -89,7 +98,9 @@ def test_evaluate_option_errors(trained, fresh_csv, tmp_path):
 
 def test_score_with_reasons_in_chunks(trained, fresh_csv, tmp_path):
     model, bundle = trained
-    result = invoke("score", bundle, fresh_csv, "--out", tmp_path / "s.parquet", "--reasons", "3", "--batch-rows", "250")
+    result = invoke(
+        "score", bundle, fresh_csv, "--out", tmp_path / "s.parquet", "--reasons", "3", "--batch-rows", "250"
+    )
     assert result.exit_code == 0, result.output
     scores = read_table(tmp_path / "s.parquet")
     assert list(scores.columns)[-3:] == ["reason_1", "reason_2", "reason_3"]

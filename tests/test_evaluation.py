@@ -51,7 +51,9 @@ def test_headline_numbers_equal_sklearn_on_the_same_predictions(training_eval):
     raw = ev["datasets"]["test"]["raw_metrics"]
     assert raw["brier"] == pytest.approx(skm.brier_score_loss(run.y_test, run.test_raw), abs=1e-12)
     # the manifest's test metrics are the same numbers
-    assert ev["datasets"]["test"]["metrics"]["roc_auc"] == pytest.approx(model.manifest.metrics["test"]["roc_auc"], abs=1e-6)
+    assert ev["datasets"]["test"]["metrics"]["roc_auc"] == pytest.approx(
+        model.manifest.metrics["test"]["roc_auc"], abs=1e-6
+    )
 
 
 def test_deciles_gain_and_lift_agree(training_eval):
@@ -63,7 +65,9 @@ def test_deciles_gain_and_lift_agree(training_eval):
     assert sum(d["customers"] for d in deciles) == len(y)
     assert sum(d["buyers"] for d in deciles) == int(y.sum())
     assert deciles[-1]["cumulative_capture"] == pytest.approx(1.0)
-    assert deciles[0]["lift"] == pytest.approx(test["metrics"]["lift_top10"], abs=1e-6)  # 600 rows: top decile = top 10 %
+    assert deciles[0]["lift"] == pytest.approx(
+        test["metrics"]["lift_top10"], abs=1e-6
+    )  # 600 rows: top decile = top 10 %
     order = np.argsort(-p, kind="stable")
     assert deciles[1]["buyers"] == int(y[order[60:120]].sum())
     assert [d["max_score"] for d in deciles] == sorted((d["max_score"] for d in deciles), reverse=True)
@@ -110,8 +114,14 @@ def test_profit_curve_uses_an_example_when_no_value_was_given(training_eval):
 
 def test_profit_policy_value_and_cost_drive_the_curve(customer_table):
     model = propensity.train(
-        customer_table.head(1500), target="purchased", candidates=["lightgbm"], folds=3, seed=1,
-        policy="profit", value=40, cost=3,
+        customer_table.head(1500),
+        target="purchased",
+        candidates=["lightgbm"],
+        folds=3,
+        seed=1,
+        policy="profit",
+        value=40,
+        cost=3,
     )
     pf = evaluate_training(model)["datasets"]["test"]["profit"]
     assert (pf["value"], pf["cost"], pf["source"]) == (40, 3, "policy")
@@ -146,7 +156,9 @@ def test_slices_match_a_direct_groupby(training_eval):
         mask = device == level["level"]
         assert level["n"] == int(mask.sum())
         assert level["positives"] == int(run.y_test[mask].sum())
-        assert level["roc_auc"] == pytest.approx(skm.roc_auc_score(run.y_test[mask], run.test_proba[mask]), abs=1e-6)
+        assert level["roc_auc"] == pytest.approx(
+            skm.roc_auc_score(run.y_test[mask], run.test_proba[mask]), abs=1e-6
+        )
         assert level["mean_score"] == pytest.approx(run.test_proba[mask].mean(), abs=1e-6)
     assert sum(lv["n"] for lv in by_col["newsletter"]["levels"]) == len(run.y_test)
     assert {lv["level"] for lv in by_col["newsletter"]["levels"]} == {"yes", "no"}
@@ -223,7 +235,9 @@ def test_single_class_says_which_metrics_are_undefined(trained, customer_table, 
     m = ev["datasets"]["evaluation"]["metrics"]
     assert m["roc_auc"] is None and m["pr_auc"] is None and m["lift_top10"] is None and m["recall"] is None
     assert set(m["undefined"]) >= {"roc_auc", "pr_auc", "lift_top10", "recall"}
-    assert m["brier"] == pytest.approx(skm.brier_score_loss(np.zeros(len(only_negatives)), model.predict_proba(only_negatives)))
+    assert m["brier"] == pytest.approx(
+        skm.brier_score_loss(np.zeros(len(only_negatives)), model.predict_proba(only_negatives))
+    )
     text = " ".join(ev["warnings"])
     assert "single outcome" in text and "roc_auc" in text
     assert ev["datasets"]["evaluation"]["roc"] is None

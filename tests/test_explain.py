@@ -63,7 +63,9 @@ def test_tree_contributions_equal_shap_tree_explainer(family, customer_table):
     if family == "xgboost":
         pytest.importorskip("xgboost")
     shap = pytest.importorskip("shap")
-    model = propensity.train(customer_table.head(1200), target="purchased", candidates=[family], folds=3, seed=2)
+    model = propensity.train(
+        customer_table.head(1200), target="purchased", candidates=[family], folds=3, seed=2
+    )
     rows = customer_table.iloc[2000:2200]
     ex = explain(model, rows)
     X = model.pipeline.encoder.transform(model.prepare(rows).features)
@@ -73,13 +75,18 @@ def test_tree_contributions_equal_shap_tree_explainer(family, customer_table):
     # shap works per encoded column; sum the datetime parts back into their column
     names = model.pipeline.encoder.output_names_
     by_feature = np.column_stack(
-        [phi[:, [i for i, n in enumerate(names) if n == f or n.startswith(f + "__")]].sum(axis=1) for f in ex.features]
+        [
+            phi[:, [i for i, n in enumerate(names) if n == f or n.startswith(f + "__")]].sum(axis=1)
+            for f in ex.features
+        ]
     )
     np.testing.assert_allclose(ex.values, by_feature, atol=1e-4 if family == "xgboost" else 1e-8)
 
 
 def test_datetime_parts_are_summed_into_their_column(customer_table):
-    model = propensity.train(customer_table.head(1200), target="purchased", candidates=["lightgbm"], folds=3, seed=2)
+    model = propensity.train(
+        customer_table.head(1200), target="purchased", candidates=["lightgbm"], folds=3, seed=2
+    )
     rows = customer_table.iloc[2000:2050]
     X = model.pipeline.encoder.transform(model.prepare(rows).features)
     contrib = model.pipeline.estimator.booster_.predict(X, pred_contrib=True)
@@ -109,19 +116,134 @@ def test_linear_contributions_are_local(customer_table):
 @pytest.mark.parametrize(
     ("spec", "value", "contribution", "text"),
     [
-        (FeatureSpec(name="PageValues", role="numeric", dtype="float64", required=True, missing_share=0), 38.2, 1.1, "PageValues = 38.2 (+1.10)"),
-        (FeatureSpec(name="PageValues", role="numeric", dtype="float64", required=True, missing_share=0), 0.01234, -0.3, "PageValues = 0.0123 (−0.30)"),
-        (FeatureSpec(name="Administrative_Duration", role="numeric", dtype="float64", required=True, missing_share=0), 1234.56, 0.2, "Administrative_Duration = 1234.6 (+0.20)"),
-        (FeatureSpec(name="dsl_cart", role="numeric", dtype="float64", required=False, missing_share=0.2, description="days since last add to cart"), 2.0, 0.41, "last add to cart 2 days ago (+0.41)"),
-        (FeatureSpec(name="dsl_cart", role="numeric", dtype="float64", required=False, missing_share=0.2, description="days since last add to cart"), 1.0, 0.41, "last add to cart 1 day ago (+0.41)"),
-        (FeatureSpec(name="dsl_cart", role="numeric", dtype="float64", required=False, missing_share=0.2, description="days since last add to cart"), 0.0, 0.9, "last add to cart today (+0.90)"),
-        (FeatureSpec(name="dsl_cart", role="numeric", dtype="float64", required=False, missing_share=0.2, description="days since last add to cart"), np.nan, -0.5, "no last add to cart recorded (−0.50)"),
-        (FeatureSpec(name="dsl_visit", role="numeric", dtype="float64", required=True, missing_share=0, description="no visit in {value} days"), 45.0, -0.3, "no visit in 45 days (−0.30)"),
-        (FeatureSpec(name="ppv", role="numeric", dtype="float64", required=True, missing_share=0, description="pages per visit"), 4.25, 0.12, "pages per visit: 4.25 (+0.12)"),
-        (FeatureSpec(name="newsletter", role="boolean", dtype="object", required=True, missing_share=0), 1.0, 0.28, "newsletter = yes (+0.28)"),
-        (FeatureSpec(name="VisitorType", role="categorical", dtype="object", required=True, missing_share=0), "New_Visitor", 0.35, "VisitorType = New_Visitor (+0.35)"),
-        (FeatureSpec(name="age", role="numeric", dtype="float64", required=False, missing_share=0.05), np.nan, -0.02, "age missing (−0.02)"),
-        (FeatureSpec(name="signup_date", role="datetime", dtype="object", required=True, missing_share=0), pd.Timestamp("2023-04-01"), 0.05, "signup_date = 2023-04-01 (+0.05)"),
+        (
+            FeatureSpec(name="PageValues", role="numeric", dtype="float64", required=True, missing_share=0),
+            38.2,
+            1.1,
+            "PageValues = 38.2 (+1.10)",
+        ),
+        (
+            FeatureSpec(name="PageValues", role="numeric", dtype="float64", required=True, missing_share=0),
+            0.01234,
+            -0.3,
+            "PageValues = 0.0123 (−0.30)",
+        ),
+        (
+            FeatureSpec(
+                name="Administrative_Duration",
+                role="numeric",
+                dtype="float64",
+                required=True,
+                missing_share=0,
+            ),
+            1234.56,
+            0.2,
+            "Administrative_Duration = 1234.6 (+0.20)",
+        ),
+        (
+            FeatureSpec(
+                name="dsl_cart",
+                role="numeric",
+                dtype="float64",
+                required=False,
+                missing_share=0.2,
+                description="days since last add to cart",
+            ),
+            2.0,
+            0.41,
+            "last add to cart 2 days ago (+0.41)",
+        ),
+        (
+            FeatureSpec(
+                name="dsl_cart",
+                role="numeric",
+                dtype="float64",
+                required=False,
+                missing_share=0.2,
+                description="days since last add to cart",
+            ),
+            1.0,
+            0.41,
+            "last add to cart 1 day ago (+0.41)",
+        ),
+        (
+            FeatureSpec(
+                name="dsl_cart",
+                role="numeric",
+                dtype="float64",
+                required=False,
+                missing_share=0.2,
+                description="days since last add to cart",
+            ),
+            0.0,
+            0.9,
+            "last add to cart today (+0.90)",
+        ),
+        (
+            FeatureSpec(
+                name="dsl_cart",
+                role="numeric",
+                dtype="float64",
+                required=False,
+                missing_share=0.2,
+                description="days since last add to cart",
+            ),
+            np.nan,
+            -0.5,
+            "no last add to cart recorded (−0.50)",
+        ),
+        (
+            FeatureSpec(
+                name="dsl_visit",
+                role="numeric",
+                dtype="float64",
+                required=True,
+                missing_share=0,
+                description="no visit in {value} days",
+            ),
+            45.0,
+            -0.3,
+            "no visit in 45 days (−0.30)",
+        ),
+        (
+            FeatureSpec(
+                name="ppv",
+                role="numeric",
+                dtype="float64",
+                required=True,
+                missing_share=0,
+                description="pages per visit",
+            ),
+            4.25,
+            0.12,
+            "pages per visit: 4.25 (+0.12)",
+        ),
+        (
+            FeatureSpec(name="newsletter", role="boolean", dtype="object", required=True, missing_share=0),
+            1.0,
+            0.28,
+            "newsletter = yes (+0.28)",
+        ),
+        (
+            FeatureSpec(
+                name="VisitorType", role="categorical", dtype="object", required=True, missing_share=0
+            ),
+            "New_Visitor",
+            0.35,
+            "VisitorType = New_Visitor (+0.35)",
+        ),
+        (
+            FeatureSpec(name="age", role="numeric", dtype="float64", required=False, missing_share=0.05),
+            np.nan,
+            -0.02,
+            "age missing (−0.02)",
+        ),
+        (
+            FeatureSpec(name="signup_date", role="datetime", dtype="object", required=True, missing_share=0),
+            pd.Timestamp("2023-04-01"),
+            0.05,
+            "signup_date = 2023-04-01 (+0.05)",
+        ),
     ],
 )
 def test_reason_text(spec, value, contribution, text):
@@ -154,7 +276,10 @@ def test_reason_codes_use_feature_descriptions(customer_table):
         candidates=["lightgbm"],
         folds=3,
         seed=1,
-        descriptions={"days_since_last_visit": "days since last visit", "cart_adds_30d": "{value} cart adds in 30 days"},
+        descriptions={
+            "days_since_last_visit": "days since last visit",
+            "cart_adds_30d": "{value} cart adds in 30 days",
+        },
     )
     assert model.manifest.feature("days_since_last_visit").description == "days since last visit"
     rows = customer_table.iloc[2000:2400]

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from sklearn import metrics as skm
 
-SECTIONS = ["summary", "candidates", "discrimination", "calibration", "decision", "business", "slices", "explanations"]
+SECTIONS = [
+    "summary",
+    "candidates",
+    "discrimination",
+    "calibration",
+    "decision",
+    "business",
+    "slices",
+    "explanations",
+]
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = [
     "--headless",
@@ -95,9 +104,22 @@ def test_report_numbers_equal_evaluation_json_and_sklearn(report):
     roc = next(t for t in figures["fig-roc"]["data"] if t["name"].startswith("test"))
     assert roc["x"] == ev["datasets"]["test"]["roc"]["fpr"]
     assert f"AUC {ev['datasets']['test']['roc']['auc']:.3f}" in roc["name"]
-    assert set(figures) >= {"fig-roc", "fig-pr", "fig-reliability", "fig-histogram", "fig-sweep", "fig-gain", "fig-lift",
-                            "fig-profit", "fig-importance", "fig-beeswarm", "fig-dependence-0", "fig-example-high",
-                            "fig-example-borderline", "fig-example-low"}
+    assert set(figures) >= {
+        "fig-roc",
+        "fig-pr",
+        "fig-reliability",
+        "fig-histogram",
+        "fig-sweep",
+        "fig-gain",
+        "fig-lift",
+        "fig-profit",
+        "fig-importance",
+        "fig-beeswarm",
+        "fig-dependence-0",
+        "fig-example-high",
+        "fig-example-borderline",
+        "fig-example-low",
+    }
 
 
 def _chromium_or_skip():
@@ -106,7 +128,9 @@ def _chromium_or_skip():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install playwright; never `playwright install`)")
+        pytest.skip(
+            "Playwright for Python is not installed (pip install playwright; never `playwright install`)"
+        )
     return sync_playwright
 
 
@@ -129,8 +153,18 @@ def test_report_renders_in_chromium(report, artifacts):
             try:
                 page = browser.new_page()
                 page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-                page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-                page.on("request", lambda req: errors.append(f"network: {req.url}") if not req.url.startswith(("file:", "data:", "blob:", "about:")) else None)
+                page.on(
+                    "console",
+                    lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+                )
+                page.on(
+                    "request",
+                    lambda req: (
+                        errors.append(f"network: {req.url}")
+                        if not req.url.startswith(("file:", "data:", "blob:", "about:"))
+                        else None
+                    ),
+                )
                 start = time.perf_counter()
                 page.goto((out / "report.html").resolve().as_uri())
                 page.wait_for_selector("body[data-rendered=true]", timeout=60_000)
@@ -140,7 +174,9 @@ def test_report_renders_in_chromium(report, artifacts):
                     assert page.locator(f"section#{section} h2").inner_text().strip()
                 plots = page.locator(".js-plotly-plot").count()
                 assert plots >= 14, plots
-                assert page.locator("#fig-roc .main-svg").count() > 0  # plotly drew SVG, the page is not blank
+                assert (
+                    page.locator("#fig-roc .main-svg").count() > 0
+                )  # plotly drew SVG, the page is not blank
                 shown = page.locator('[data-metric="test.roc_auc"]').first.inner_text()
                 assert shown == f"{ev['datasets']['test']['metrics']['roc_auc']:.4f}"
                 # the profit calculator recomputes in the browser
@@ -154,7 +190,9 @@ def test_report_renders_in_chromium(report, artifacts):
                 page.fill("#profit-value", "10")
                 page.fill("#profit-cost", "1")
                 page.screenshot(path=str(artifacts / "report_synthetic.png"), full_page=True)
-                (artifacts / "report_render.json").write_text(json.dumps({"render_seconds": round(seconds, 2), "plots": plots}))
+                (artifacts / "report_render.json").write_text(
+                    json.dumps({"render_seconds": round(seconds, 2), "plots": plots})
+                )
             finally:
                 browser.close()
     finally:

@@ -279,7 +279,9 @@ def score_file(
         If the input lacks a required column (named in the message).
     """
     if not isinstance(reasons, int) or not 0 <= reasons <= 20:
-        raise ParameterError(f"The 'reasons' parameter of score_file must be an int in [0, 20]. Got {reasons!r} instead.")
+        raise ParameterError(
+            f"The 'reasons' parameter of score_file must be an int in [0, 20]. Got {reasons!r} instead."
+        )
     model = resolve_model(model)
     input, out = Path(input), Path(out)
     table_format(out)  # fail on an unsupported output suffix before doing any work

@@ -17,7 +17,7 @@ Numbers are plain floats; ``null`` means undefined (e.g. ROC-AUC on one class), 
 ``propensity_version``
 
 ``model``: ``version``, ``winner``, ``family``, ``target``, ``positive``, ``negative``, ``calibration``
-(method), ``calibration_scores`` {method: {log_loss, brier}}, ``selection_metric``, ``threshold``, ``policy`` {``kind``, ``params``, ``rationale``, ``in_words``},
+(method), ``calibration_scores`` {method: {log_loss, brier}}, ``selection_metric``, ``threshold``, ``policy`` {``kind``, ``params``, ``rationale``}, ``policy_in_words``,
 ``bands`` [{``name``, ``lower``, ``upper``, ``meaning``}], ``features`` [{``name``, ``role``, ``description``}]
 
 ``data``: ``source``, ``rows_in``, ``rows_quarantined``, ``quarantine_reasons`` {reason: rows},
@@ -80,6 +80,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +302,11 @@ def gain_curve(y: np.ndarray, p: np.ndarray, steps: int = 100) -> dict[str, Any]
     cum = np.concatenate([[0], np.cumsum(y[np.argsort(-p, kind="stable")])])
     k = np.ceil(share * n - 1e-9).astype("int64")
     if not positives:
-        return {"share_contacted": _arr(share), "share_captured": [None] * len(share), "lift": [None] * len(share)}
+        return {
+            "share_contacted": _arr(share),
+            "share_captured": [None] * len(share),
+            "lift": [None] * len(share),
+        }
     captured = cum[k] / positives
     with np.errstate(invalid="ignore", divide="ignore"):
         lift = np.where(k > 0, (cum[k] / np.maximum(k, 1)) / (positives / n), np.nan)
@@ -364,7 +369,9 @@ def dataset_summary(
         "pr": pr_data(y, p),
         "calibration": {
             "calibrated": calibration_bins(y, p),
-            "raw": calibration_bins(y, np.asarray(scored.raw, dtype="float64")) if scored.raw is not None else None,
+            "raw": calibration_bins(y, np.asarray(scored.raw, dtype="float64"))
+            if scored.raw is not None
+            else None,
         },
         "histogram": histogram(y, p),
         "sweep": threshold_sweep(y, p, threshold, value, cost),
@@ -391,8 +398,8 @@ def _numeric_bands(col: pd.Series) -> pd.Series:
     edges = np.unique(np.quantile(valid, [0, 0.25, 0.5, 0.75, 1])) if len(valid) else np.array([])
     if len(edges) < 2:
         return pd.Series(np.where(col.isna(), "(missing)", "all"), index=col.index)
-    labels = [f"{format_value(a)} – {format_value(b)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    cut = pd.cut(col, bins=edges, labels=labels, include_lowest=True, duplicates="drop")
+    labels = [f"{format_value(a)} – {format_value(b)}" for a, b in pairwise(edges)]
+    cut = pd.cut(col, bins=list(edges), labels=labels, include_lowest=True, duplicates="drop")
     return cut.astype(object).where(col.notna(), "(missing)").astype(str)
 
 
@@ -597,9 +604,9 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
     y = np.asarray(scored.y).astype("int64")
     asc = np.argsort(p, kind="stable")
     picks = {
-        "high": int(asc[int(round(0.99 * (n - 1)))]),
+        "high": int(asc[round(0.99 * (n - 1))]),
         "borderline": int(np.argmin(np.abs(p - model.threshold))),
-        "low": int(asc[int(round(0.10 * (n - 1)))]),
+        "low": int(asc[round(0.10 * (n - 1))]),
     }
     ids = scored.ids.reset_index(drop=True) if scored.ids is not None else None
     examples = [
@@ -701,10 +708,12 @@ def build_evaluation(
         if undefined:
             listed = ", ".join(f"{k} ({v})" for k, v in undefined.items())
             notes.append(f"On the {s.label}, these metrics are undefined: {listed}.")
-    expl = explanations(model, main_set) if explain else {"error": "explanations were not requested"}
-    order = [row["feature"] for row in expl.get("importance", [])] or None
+    expl: dict[str, Any] = (
+        explanations(model, main_set) if explain else {"error": "explanations were not requested"}
+    )
+    order = [str(row["feature"]) for row in expl.get("importance", [])] or None
     model_block = _model_block(model)
-    model_block["policy"]["in_words"] = _policy_words(model, datasets[main], main_set.label)
+    model_block["policy_in_words"] = _policy_words(model, datasets[main], main_set.label)
     evaluation = {
         "schema": "propensity-evaluation",
         "schema_version": SCHEMA_VERSION,
@@ -758,8 +767,23 @@ def evaluate_training(model: TrainedModel) -> dict[str, Any]:
     m = model.manifest
     prov = m.provenance
     sets = [
-        ScoredSet("oof", "out-of-fold predictions on the training rows", run.y_train, run.oof, run.oof_raw, run.X_train),
-        ScoredSet("test", f"test set ({prov.test_source})", run.y_test, run.test_proba, run.test_raw, run.X_test, run.ids_test),
+        ScoredSet(
+            "oof",
+            "out-of-fold predictions on the training rows",
+            run.y_train,
+            run.oof,
+            run.oof_raw,
+            run.X_train,
+        ),
+        ScoredSet(
+            "test",
+            f"test set ({prov.test_source})",
+            run.y_test,
+            run.test_proba,
+            run.test_raw,
+            run.X_test,
+            run.ids_test,
+        ),
     ]
     data = {
         "source": prov.data_source,
@@ -910,7 +934,15 @@ def evaluate(
     raw = model.pipeline.raw_proba_encoded(X)
     proba = model.pipeline.calibrator(raw)
     ids = prepared.ids[good].reset_index(drop=True) if model.id_column in frame.columns else None
-    scored = ScoredSet("evaluation", f"evaluation data ({Path(source).name if source != 'DataFrame' else source})", y, proba, raw, typed, ids)
+    scored = ScoredSet(
+        "evaluation",
+        f"evaluation data ({Path(source).name if source != 'DataFrame' else source})",
+        y,
+        proba,
+        raw,
+        typed,
+        ids,
+    )
     warnings = []
     n_bad = quarantine.n_bad_rows
     if n_bad:
@@ -944,7 +976,14 @@ def evaluate(
         "target_column": target,
     }
     evaluation = build_evaluation(
-        model, [scored], kind="evaluation", main="evaluation", data=data_block, warnings=warnings, value=value, cost=cost
+        model,
+        [scored],
+        kind="evaluation",
+        main="evaluation",
+        data=data_block,
+        warnings=warnings,
+        value=value,
+        cost=cost,
     )
     if n_bad and quarantine_path is not None:
         evaluation["data"]["quarantine_file"] = str(quarantine.write(quarantine_path))

@@ -159,9 +159,9 @@ def score(
     )
     out.print(line, highlight=False)
     if summary.rows_quarantined:
-        reasons = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.items())
+        why = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.items())
         err.print(
-            f"{summary.rows_quarantined} row(s) quarantined ({reasons}) → {summary.quarantine}",
+            f"{summary.rows_quarantined} row(s) quarantined ({why}) → {summary.quarantine}",
             style="yellow",
             markup=False,
         )

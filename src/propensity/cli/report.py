@@ -13,15 +13,25 @@ from propensity.cli._common import _fmt, app, err, out, user_errors
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Bundle folder, or models:/name/version, models:/name@alias.")],
-    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet table with the model's columns and the outcome.")],
+    data: Annotated[
+        Path, typer.Argument(help="Labelled CSV or Parquet table with the model's columns and the outcome.")
+    ],
     target: Annotated[
-        str | None, typer.Option("--target", "-t", help="Outcome column (default: the one the model was trained on).")
+        str | None,
+        typer.Option("--target", "-t", help="Outcome column (default: the one the model was trained on)."),
     ] = None,
-    report: Annotated[Path, typer.Option("--report", "-r", help="HTML report to write.")] = Path("report.html"),
+    report: Annotated[Path, typer.Option("--report", "-r", help="HTML report to write.")] = Path(
+        "report.html"
+    ),
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Evaluation data (JSON) to write (default: the report's name with .json).")
+        Path | None,
+        typer.Option(
+            "--json", help="Evaluation data (JSON) to write (default: the report's name with .json)."
+        ),
     ] = None,
-    value: Annotated[float | None, typer.Option(help="Profit curve: value of one buyer (default: the model's policy).")] = None,
+    value: Annotated[
+        float | None, typer.Option(help="Profit curve: value of one buyer (default: the model's policy).")
+    ] = None,
     cost: Annotated[float | None, typer.Option(help="Profit curve: cost of one contact.")] = None,
     allow_missing: Annotated[
         bool, typer.Option(help="Impute required columns that are absent instead of failing.")

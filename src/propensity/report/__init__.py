@@ -16,7 +16,13 @@ from typing import Any
 
 __all__ = ["render_report", "write_report"]
 
-_SELECTION = {"pr_auc": "PR-AUC", "roc_auc": "ROC-AUC", "log_loss": "log loss", "brier": "Brier score", "lift_top10": "lift in the top 10 %"}
+_SELECTION = {
+    "pr_auc": "PR-AUC",
+    "roc_auc": "ROC-AUC",
+    "log_loss": "log loss",
+    "brier": "Brier score",
+    "lift_top10": "lift in the top 10 %",
+}
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -54,7 +60,9 @@ def _plotly_js() -> str:
 def _template() -> Any:
     import jinja2
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters.update(num=_num, pct=_pct, int_=_int)
     text = resources.files("propensity.report").joinpath("template.html").read_text(encoding="utf-8")
     return env.from_string(text)
@@ -95,8 +103,18 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
         ("recall", "Buyers reached", 1, f"contacting {_pct(m.get('contacted_share'))}"),
     ):
         value = m.get(key)
-        shown = _pct(value) if key == "recall" else (f"{value:.{digits}f}" if value is not None else "undefined")
-        kpis.append({"key": f"kpi.{key}", "label": label, "value": shown, "raw": "" if value is None else value, "sub": sub})
+        shown = (
+            _pct(value) if key == "recall" else (f"{value:.{digits}f}" if value is not None else "undefined")
+        )
+        kpis.append(
+            {
+                "key": f"kpi.{key}",
+                "label": label,
+                "value": shown,
+                "raw": "" if value is None else value,
+                "sub": sub,
+            }
+        )
     c = m.get("confusion", {})
     contacted = c.get("tp", 0) + c.get("fp", 0)
     decision_words = (
@@ -113,9 +131,8 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
             "contact): type your own numbers above, or train with --policy profit --value V --cost C."
         ),
     }[pf["source"]]
-    oof_label = {"oof": "out-of-fold", "test": "test"}
     disc = []
-    for name, ds in ev["datasets"].items():
+    for ds in ev["datasets"].values():
         if ds["roc"] is None:
             disc.append(f"ROC and PR curves are undefined on the {ds['label']} (a single outcome).")
     if training:
@@ -124,7 +141,9 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
             "means the model does not carry over to new rows."
         )
     return {
-        "title": f"{model['target']} model report — {model['winner']}" if training else f"Evaluation of the {model['target']} model — {model['winner']}",
+        "title": f"{model['target']} model report — {model['winner']}"
+        if training
+        else f"Evaluation of the {model['target']} model — {model['winner']}",
         "subtitle": f"model version {model['version'] or '(unsaved)'} · created {ev['created_at']} · {'training report' if training else 'evaluation on new data'}",
         "lead": lead,
         "data_line": data_line,
@@ -135,7 +154,6 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
         "slices_label": ev["datasets"][ev["slices"]["dataset"]]["label"] if ev["slices"]["columns"] else "",
         "discrimination_note": " ".join(disc),
         "selection_metric": _SELECTION.get(model["selection_metric"], model["selection_metric"]),
-        "oof_label": oof_label,
     }
 
 

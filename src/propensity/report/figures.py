@@ -49,7 +49,13 @@ def _name(ds: dict[str, Any], key: str) -> str:
 
 def roc(ev: dict[str, Any]) -> dict[str, Any]:
     data: list[dict[str, Any]] = [
-        {"x": [0, 1], "y": [0, 1], "mode": "lines", "name": "random", "line": {"dash": "dot", "color": COLORS["muted"]}}
+        {
+            "x": [0, 1],
+            "y": [0, 1],
+            "mode": "lines",
+            "name": "random",
+            "line": {"dash": "dot", "color": COLORS["muted"]},
+        }
     ]
     for key, ds in ev["datasets"].items():
         if ds["roc"] is None:
@@ -102,7 +108,11 @@ def pr(ev: dict[str, Any]) -> dict[str, Any]:
     return {
         "data": data,
         "layout": _layout(
-            "Precision–recall curve", "recall (share of buyers reached)", "precision", xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]}
+            "Precision–recall curve",
+            "recall (share of buyers reached)",
+            "precision",
+            xaxis={"range": [0, 1]},
+            yaxis={"range": [0, 1.02]},
         ),
     }
 
@@ -111,7 +121,10 @@ def reliability(ev: dict[str, Any]) -> dict[str, Any]:
     main = ev["datasets"][ev["main"]]
     top = 0.0
     data: list[dict[str, Any]] = []
-    for kind, color, label in (("raw", COLORS["muted"], "before calibration"), ("calibrated", COLORS["test"], "after calibration")):
+    for kind, color, label in (
+        ("raw", COLORS["muted"], "before calibration"),
+        ("calibrated", COLORS["test"], "after calibration"),
+    ):
         bins = main["calibration"].get(kind)
         if not bins:
             continue
@@ -130,7 +143,16 @@ def reliability(ev: dict[str, Any]) -> dict[str, Any]:
             }
         )
     top = min(1.0, top * 1.08 + 0.01)
-    data.insert(0, {"x": [0, top], "y": [0, top], "mode": "lines", "name": "perfect", "line": {"dash": "dot", "color": "#adb5bd"}})
+    data.insert(
+        0,
+        {
+            "x": [0, top],
+            "y": [0, top],
+            "mode": "lines",
+            "name": "perfect",
+            "line": {"dash": "dot", "color": "#adb5bd"},
+        },
+    )
     return {
         "data": data,
         "layout": _layout(
@@ -148,7 +170,10 @@ def score_histogram(ev: dict[str, Any]) -> dict[str, Any]:
     h = main["histogram"]
     centers = [(a + b) / 2 for a, b in zip(h["edges"][:-1], h["edges"][1:], strict=True)]
     data = []
-    for key, color, label in (("negatives", COLORS["neg"], "did not buy"), ("positives", COLORS["pos"], "bought")):
+    for key, color, label in (
+        ("negatives", COLORS["neg"], "did not buy"),
+        ("positives", COLORS["pos"], "bought"),
+    ):
         counts = h[key]
         total = sum(counts) or 1
         data.append(
@@ -164,7 +189,11 @@ def score_histogram(ev: dict[str, Any]) -> dict[str, Any]:
             }
         )
     layout = _layout(
-        f"Scores per outcome ({_name(main, ev['main'])})", "calibrated probability", "share of the class", barmode="overlay", bargap=0.02
+        f"Scores per outcome ({_name(main, ev['main'])})",
+        "calibrated probability",
+        "share of the class",
+        barmode="overlay",
+        bargap=0.02,
     )
     layout["yaxis"]["tickformat"] = ".0%"
     layout["shapes"] = [_vline(ev["model"]["threshold"])]
@@ -172,7 +201,15 @@ def score_histogram(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vline(x: float, color: str = "#495057") -> dict[str, Any]:
-    return {"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "paper", "line": {"color": color, "dash": "dash", "width": 1.5}}
+    return {
+        "type": "line",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "yref": "paper",
+        "line": {"color": color, "dash": "dash", "width": 1.5},
+    }
 
 
 def sweep(ev: dict[str, Any]) -> dict[str, Any]:
@@ -180,8 +217,19 @@ def sweep(ev: dict[str, Any]) -> dict[str, Any]:
     s = main["sweep"]
     t = ev["model"]["threshold"]
     data = [
-        {"x": s["threshold"], "y": s[k], "mode": "lines", "name": k.replace("_", " "), "line": {"color": c, "width": 2}}
-        for k, c in (("precision", "#1f6feb"), ("recall", "#d9480f"), ("f1", "#2f9e44"), ("contacted_share", "#868e96"))
+        {
+            "x": s["threshold"],
+            "y": s[k],
+            "mode": "lines",
+            "name": k.replace("_", " "),
+            "line": {"color": c, "width": 2},
+        }
+        for k, c in (
+            ("precision", "#1f6feb"),
+            ("recall", "#d9480f"),
+            ("f1", "#2f9e44"),
+            ("contacted_share", "#868e96"),
+        )
     ]
     profit = main["profit"]
     data.append(
@@ -199,20 +247,41 @@ def sweep(ev: dict[str, Any]) -> dict[str, Any]:
         "threshold (calibrated probability)",
         "rate",
         yaxis={"range": [0, 1.02]},
-        yaxis2={"title": {"text": "profit"}, "overlaying": "y", "side": "right", "showgrid": False, "zeroline": True},
+        yaxis2={
+            "title": {"text": "profit"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "zeroline": True,
+        },
         margin={"r": 64},
         height=380,
     )
     layout["shapes"] = [_vline(t)]
     layout["annotations"] = [
-        {"x": t, "y": 1.0, "yref": "paper", "text": f"chosen {t:.3f}", "showarrow": False, "xanchor": "left", "yanchor": "bottom", "font": {"size": 11}}
+        {
+            "x": t,
+            "y": 1.0,
+            "yref": "paper",
+            "text": f"chosen {t:.3f}",
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "font": {"size": 11},
+        }
     ]
     return {"data": data, "layout": layout}
 
 
 def gain(ev: dict[str, Any]) -> dict[str, Any]:
     data: list[dict[str, Any]] = [
-        {"x": [0, 1], "y": [0, 1], "mode": "lines", "name": "random", "line": {"dash": "dot", "color": COLORS["muted"]}}
+        {
+            "x": [0, 1],
+            "y": [0, 1],
+            "mode": "lines",
+            "name": "random",
+            "line": {"dash": "dot", "color": COLORS["muted"]},
+        }
     ]
     for key, ds in ev["datasets"].items():
         g = ds["gain"]
@@ -232,9 +301,17 @@ def gain(ev: dict[str, Any]) -> dict[str, Any]:
     rate = main["metrics"]["positive_rate"] or 0
     if rate:
         data.append(
-            {"x": [0, rate, 1], "y": [0, 1, 1], "mode": "lines", "name": "perfect", "line": {"dash": "dash", "color": "#adb5bd", "width": 1}}
+            {
+                "x": [0, rate, 1],
+                "y": [0, 1, 1],
+                "mode": "lines",
+                "name": "perfect",
+                "line": {"dash": "dash", "color": "#adb5bd", "width": 1},
+            }
         )
-    layout = _layout("Cumulative gain", "share of customers contacted (highest scores first)", "share of buyers reached")
+    layout = _layout(
+        "Cumulative gain", "share of customers contacted (highest scores first)", "share of buyers reached"
+    )
     layout["xaxis"]["tickformat"] = ".0%"
     layout["yaxis"]["tickformat"] = ".0%"
     return {"data": data, "layout": layout}
@@ -256,9 +333,23 @@ def lift(ev: dict[str, Any]) -> dict[str, Any]:
             "hovertemplate": "decile %{x}: lift %{y:.2f}<extra></extra>",
         }
     ]
-    layout = _layout(f"Lift by decile ({_name(main, ev['main'])})", "decile (1 = highest scores)", "buyer rate ÷ average rate")
+    layout = _layout(
+        f"Lift by decile ({_name(main, ev['main'])})",
+        "decile (1 = highest scores)",
+        "buyer rate ÷ average rate",
+    )
     layout["xaxis"]["type"] = "category"
-    layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": 1, "y1": 1, "line": {"dash": "dot", "color": "#868e96"}}]
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "x0": 0,
+            "x1": 1,
+            "xref": "paper",
+            "y0": 1,
+            "y1": 1,
+            "line": {"dash": "dot", "color": "#868e96"},
+        }
+    ]
     layout["showlegend"] = False
     return {"data": data, "layout": layout}
 
@@ -359,7 +450,13 @@ def beeswarm(ev: dict[str, Any]) -> dict[str, Any] | None:
                     "cmin": 0,
                     "cmax": 1,
                     "showscale": i == 0,
-                    "colorbar": {"title": {"text": "value"}, "tickvals": [0, 1], "ticktext": ["low", "high"], "len": 0.6, "thickness": 10},
+                    "colorbar": {
+                        "title": {"text": "value"},
+                        "tickvals": [0, 1],
+                        "ticktext": ["low", "high"],
+                        "len": 0.6,
+                        "thickness": 10,
+                    },
                 },
             }
         )
@@ -371,9 +468,24 @@ def beeswarm(ev: dict[str, Any]) -> dict[str, Any] | None:
         margin={"l": 170, "r": 30},
     )
     layout["yaxis"].update(
-        {"tickvals": list(range(n)), "ticktext": [r["feature"] for r in rows][::-1], "range": [-0.6, n - 0.4], "showgrid": False}
+        {
+            "tickvals": list(range(n)),
+            "ticktext": [r["feature"] for r in rows][::-1],
+            "range": [-0.6, n - 0.4],
+            "showgrid": False,
+        }
     )
-    layout["shapes"] = [{"type": "line", "x0": 0, "x1": 0, "y0": 0, "y1": 1, "yref": "paper", "line": {"color": "#adb5bd", "width": 1}}]
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "x0": 0,
+            "x1": 0,
+            "y0": 0,
+            "y1": 1,
+            "yref": "paper",
+            "line": {"color": "#adb5bd", "width": 1},
+        }
+    ]
     return {"data": data, "layout": layout}
 
 
@@ -405,7 +517,17 @@ def dependence(ev: dict[str, Any], index: int) -> dict[str, Any] | None:
             "showlegend": False,
         }
         layout["xaxis"]["type"] = "category"
-    layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": 0, "y1": 0, "line": {"color": "#adb5bd", "width": 1}}]
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "x0": 0,
+            "x1": 1,
+            "xref": "paper",
+            "y0": 0,
+            "y1": 0,
+            "line": {"color": "#adb5bd", "width": 1},
+        }
+    ]
     return {"data": [trace], "layout": layout}
 
 
