@@ -322,3 +322,35 @@ def test_explain_validates_its_input(trained, customer_table):
         reason_codes(model, customer_table.head(2), k=0)
     empty = explain(model, customer_table.head(0))
     assert empty.values.shape == (0, len(model.features))
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_table):
+    """Large batches use propensity's O(leaves × depth) TreeSHAP; it must equal the library's own values."""
+    if family == "xgboost":
+        xgb = pytest.importorskip("xgboost")
+    pytest.importorskip("numba")
+    from propensity import explain as explain_module
+
+    model = propensity.train(customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=4)
+    rows = pd.concat([customer_table] * 2, ignore_index=True).head(explain_module.FAST_TREESHAP_ROWS + 500)
+    rows.loc[::7, "device"] = None  # missing category
+    rows.loc[::11, "channel"] = "carrier_pigeon"  # unseen category -> "other" code
+    rows.loc[::5, "age"] = np.nan
+    rows.loc[::13, "cart_adds_30d"] = 0.0
+    ex = explain(model, rows)
+    est = model.pipeline.estimator
+    assert explain_module._FAST.get(est) is not None, "the fast path did not run"
+    X = model.pipeline.encoder.transform(model.prepare(rows).features)
+    if family == "lightgbm":
+        ref = est.booster_.predict(X, pred_contrib=True)
+    else:
+        ref = est.get_booster().predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+    names = model.pipeline.encoder.output_names_
+    by_feature = np.column_stack(
+        [ref[:, [i for i, n in enumerate(names) if n == f or n.startswith(f + "__")]].sum(axis=1) for f in ex.features]
+    )
+    tol = 1e-5 if family == "xgboost" else 1e-9  # xgboost's own routine sums in float32
+    np.testing.assert_allclose(ex.values, by_feature, atol=tol)
+    np.testing.assert_allclose(ex.base, ref[:, -1], atol=tol)
+    np.testing.assert_allclose(ex.raw, ref.sum(axis=1), atol=tol * 10)
