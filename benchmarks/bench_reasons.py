@@ -25,7 +25,7 @@ import sys
 import time
 import warnings
 
-from benchmarks._common import Figure, emit, shared, speed_ratio
+from benchmarks._common import Figure, emit, speed_ratio
 
 QUICK = True
 ROWS = 100_000

@@ -183,34 +183,41 @@ def _shap_rows_1(
     tables: np.ndarray,
     phi: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    # Tree-major within blocks of rows: one tree's tables stay in cache while a block of rows
+    # uses them (row-major order missed the cache on every leaf and was ~3x slower).
     n = X.shape[0]
     n_trees = tree_node_start.shape[0] - 1
-    for r in prange(n):
-        row = phi[r]
-        x = X[r]
+    block = 256
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        lo = b * block
+        hi = min(n, lo + block)
         for t in range(n_trees):
             first = tree_node_start[t]
-            word = np.int64(0)
-            for k in range(first, tree_node_start[t + 1]):
-                if _goes_left(
-                    x[node_feature[k]],
-                    k,
-                    node_kind,
-                    node_missing,
-                    node_default,
-                    node_thr,
-                    node_thr32,
-                    cat_start,
-                    cats,
-                ):
-                    word |= np.int64(1) << np.int64(k - first)
-            for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
-                d = leaf_d[leaf]
-                s0 = slot_start[leaf]
-                pattern = 0
-                for s in range(d):
-                    if (word & slot_mask[s0 + s]) == slot_want[s0 + s]:
-                        pattern |= 1 << s
-                base = table_start[leaf] + pattern * d
-                for s in range(d):
-                    row[slot_feature[s0 + s]] += tables[base + s]
+            for r in range(lo, hi):
+                x = X[r]
+                word = np.int64(0)
+                for k in range(first, tree_node_start[t + 1]):
+                    if _goes_left(
+                        x[node_feature[k]],
+                        k,
+                        node_kind,
+                        node_missing,
+                        node_default,
+                        node_thr,
+                        node_thr32,
+                        cat_start,
+                        cats,
+                    ):
+                        word |= np.int64(1) << np.int64(k - first)
+                row = phi[r]
+                for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
+                    d = leaf_d[leaf]
+                    s0 = slot_start[leaf]
+                    pattern = 0
+                    for s in range(d):
+                        if (word & slot_mask[s0 + s]) == slot_want[s0 + s]:
+                            pattern |= 1 << s
+                    base = table_start[leaf] + pattern * d
+                    for s in range(d):
+                        row[slot_feature[s0 + s]] += tables[base + s]
