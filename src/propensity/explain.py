@@ -444,15 +444,17 @@ class _Top:
     text: np.ndarray  # (n, k) object: reason text ("" when not shown)
 
 
-def _plain(value: Any, role: str) -> Any:
-    """A JSON-friendly Python value: float, str, ISO date-time or None."""
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)) or value is pd.NaT:
-        return None
+def _plain_values(col: pd.Series, role: str) -> np.ndarray:
+    """A column as JSON-friendly Python values (float, str, ISO date-time; None when missing)."""
+    missing = col.isna().to_numpy()
     if role == "datetime":
-        return pd.Timestamp(value).isoformat()
-    if role == "categorical":
-        return str(value)
-    return float(value)
+        values = np.asarray([ts.isoformat() if not pd.isna(ts) else None for ts in col], dtype=object)
+    elif role == "categorical":
+        values = col.astype(object).to_numpy()
+    else:
+        values = col.to_numpy(dtype="float64").astype(object)
+    values[missing] = None
+    return values
 
 
 def _top_reasons(model: TrainedModel, typed: pd.DataFrame, k: int) -> _Top:
@@ -501,24 +503,17 @@ def reason_codes(model: TrainedModel, frame: pd.DataFrame, k: int = 3) -> list[l
     typed = _validated(model, frame)
     top = _top_reasons(model, typed, k)
     roles = {f.name: f.role for f in model.manifest.input_schema.features}
-    columns = {name: typed[name].to_numpy() for name in top.features}
-    out: list[list[Reason]] = []
-    for i in range(len(top.index)):
-        row = []
-        for slot in range(top.index.shape[1]):
-            if not top.shown[i, slot]:
-                break
-            name = top.features[top.index[i, slot]]
-            row.append(
-                Reason(
-                    name,
-                    _plain(columns[name][i], roles[name]),
-                    float(top.contribution[i, slot]),
-                    top.text[i, slot],
-                )
-            )
-        out.append(row)
-    return out
+    used = np.unique(top.index[top.shown])
+    values = {j: _plain_values(typed[top.features[j]], roles[top.features[j]]) for j in used.tolist()}
+    index, contribution, text = top.index.tolist(), top.contribution.tolist(), top.text.tolist()
+    counts = top.shown.sum(axis=1).tolist()
+    return [
+        [
+            Reason(top.features[j], values[j][i], c, t)
+            for j, c, t in zip(index[i][:n], contribution[i][:n], text[i][:n], strict=True)
+        ]
+        for i, n in enumerate(counts)
+    ]
 
 
 def reason_columns(model: TrainedModel, typed: pd.DataFrame, k: int) -> pd.DataFrame:
