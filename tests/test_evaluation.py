@@ -116,7 +116,7 @@ def test_profit_policy_value_and_cost_drive_the_curve(customer_table):
     model = propensity.train(
         customer_table.head(1500),
         target="purchased",
-        candidates=["lightgbm"],
+        candidates=["logistic_regression"],
         folds=3,
         seed=1,
         policy="profit",

@@ -58,6 +58,7 @@ def test_contributions_sum_to_the_raw_log_odds(family_model, customer_table):
     assert np.abs(ex.values).sum(axis=0).max() > 0
 
 
+@pytest.mark.filterwarnings("ignore:LightGBM binary classifier with TreeExplainer")
 @pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
 def test_tree_contributions_equal_shap_tree_explainer(family, customer_table):
     if family == "xgboost":

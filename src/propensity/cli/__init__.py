@@ -11,10 +11,8 @@ from typing import Annotated
 
 import typer
 
-from propensity.cli import (
-    core,  # noqa: F401  (registers train, score, roles, info, demo, datasets)
-    report,  # noqa: F401  (registers evaluate)
-)
+from propensity.cli import core  # noqa: F401  (registers train, score, roles, info, demo, datasets)
+from propensity.cli import report as _report  # noqa: F401  (registers evaluate)
 from propensity.cli._common import app, out
 
 __all__ = ["app", "main"]
