@@ -333,7 +333,9 @@ def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_tabl
     pytest.importorskip("numba")
     from propensity import explain as explain_module
 
-    model = propensity.train(customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=4)
+    model = propensity.train(
+        customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=4
+    )
     rows = pd.concat([customer_table] * 2, ignore_index=True).head(explain_module.FAST_TREESHAP_ROWS + 500)
     rows.loc[::7, "device"] = None  # missing category
     rows.loc[::11, "channel"] = "carrier_pigeon"  # unseen category -> "other" code
@@ -349,7 +351,10 @@ def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_tabl
         ref = est.get_booster().predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
     names = model.pipeline.encoder.output_names_
     by_feature = np.column_stack(
-        [ref[:, [i for i, n in enumerate(names) if n == f or n.startswith(f + "__")]].sum(axis=1) for f in ex.features]
+        [
+            ref[:, [i for i, n in enumerate(names) if n == f or n.startswith(f + "__")]].sum(axis=1)
+            for f in ex.features
+        ]
     )
     tol = 1e-5 if family == "xgboost" else 1e-9  # xgboost's own routine sums in float32
     np.testing.assert_allclose(ex.values, by_feature, atol=tol)
