@@ -302,3 +302,16 @@ def test_a_million_rows_keep_the_report_small(trained, tmp_path):
     assert size < 10 * 2**20, size
     assert json_size < 2 * 2**20, json_size
     print(f"1M rows: report {size / 2**20:.2f} MiB, evaluation.json {json_size / 2**20:.2f} MiB")
+
+
+def test_numeric_only_model_slices_by_quartiles(customer_table):
+    from propensity.report import render_report
+
+    numeric = customer_table[["visits_30d", "cart_adds_30d", "days_since_last_visit", "purchased"]].head(1500)
+    model = propensity.train(numeric, target="purchased", candidates=["logistic_regression"], folds=3, seed=1)
+    ev = evaluate_training(model)
+    columns = ev["slices"]["columns"]
+    assert columns and all(c["role"] == "numeric (quartiles)" for c in columns)
+    assert sum(level["n"] for level in columns[0]["levels"]) == len(model.run.y_test)
+    html = render_report(ev)
+    assert "numeric (quartiles)" in html

@@ -52,7 +52,8 @@ training, ``"evaluation"`` for new data).
 
 ``candidates``: the manifest's candidate reports (name, family, oof, test, fit_seconds, …).
 
-``slices``: {``dataset``, ``columns`` [{``column``, ``role``, ``levels`` [{``level``, ``n``,
+``slices``: {``dataset``, ``overall_roc_auc``, ``columns`` [{``column``, ``role`` (``numeric
+(quartiles)`` when the model has no categorical column), ``description``, ``levels`` [{``level``, ``n``,
 ``share``, ``positives``, ``positive_rate``, ``mean_score``, ``roc_auc``, ``pr_auc``, ``brier``,
 ``precision``, ``recall``, ``contacted_share``, ``weak`` (bool), ``note``}]}]}
 
@@ -392,15 +393,16 @@ def _level_labels(col: pd.Series, spec: FeatureSpec) -> pd.Series:
     return text.fillna("(missing)").astype(str)
 
 
-def _numeric_bands(col: pd.Series) -> pd.Series:
-    """Quartile ranges of a numeric column as labels (for models with no categorical columns)."""
+def _numeric_bands(col: pd.Series) -> tuple[pd.Series, list[str]]:
+    """Quartile ranges of a numeric column as labels, lowest first (for models with no categorical columns)."""
     valid = col.dropna()
     edges = np.unique(np.quantile(valid, [0, 0.25, 0.5, 0.75, 1])) if len(valid) else np.array([])
     if len(edges) < 2:
-        return pd.Series(np.where(col.isna(), "(missing)", "all"), index=col.index)
-    labels = [f"{format_value(a)} – {format_value(b)}" for a, b in pairwise(edges)]
-    cut = pd.cut(col, bins=list(edges), labels=labels, include_lowest=True, duplicates="drop")
-    return cut.astype(object).where(col.notna(), "(missing)").astype(str)
+        return pd.Series(np.where(col.isna(), "(missing)", "all"), index=col.index), ["all"]
+    labels = [f"up to {format_value(edges[1])}"]
+    labels += [f"over {format_value(a)} to {format_value(b)}" for a, b in pairwise(edges[1:])]
+    cut = pd.cut(col, bins=list(edges), labels=labels, include_lowest=True)
+    return cut.astype(object).where(col.notna(), "(missing)").astype(str), labels
 
 
 def slices(
@@ -431,15 +433,17 @@ def slices(
     for name in chosen:
         spec = specs[name]
         col = scored.features[name].reset_index(drop=True)
-        labels = _numeric_bands(col) if numeric_fallback else _level_labels(col, spec)
+        if numeric_fallback:
+            labels, ordered = _numeric_bands(col)
+        else:
+            labels, ordered = _level_labels(col, spec), []
         counts = labels.value_counts()
         top = list(counts.index[:_SLICE_LEVELS])
         if len(counts) > _SLICE_LEVELS:
             labels = labels.where(labels.isin(top), f"other ({len(counts) - _SLICE_LEVELS} levels)")
             top.append(f"other ({len(counts) - _SLICE_LEVELS} levels)")
         if numeric_fallback:
-            top = [t for t in labels.drop_duplicates() if t != "(missing)"]
-            top = sorted(top, key=lambda s: float(s.split(" – ")[0]) if s[0].isdigit() or s[0] == "-" else 0)
+            top = [t for t in ordered if (labels == t).any()]
             if (labels == "(missing)").any():
                 top.append("(missing)")
         values = labels.to_numpy()
