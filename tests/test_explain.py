@@ -360,3 +360,31 @@ def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_tabl
     np.testing.assert_allclose(ex.values, by_feature, atol=tol)
     np.testing.assert_allclose(ex.base, ref[:, -1], atol=tol)
     np.testing.assert_allclose(ex.raw, ref.sum(axis=1), atol=tol * 10)
+
+
+def test_fast_treeshap_on_trees_with_more_than_62_splits():
+    """Trees with more splits than one 62-bit decision word (tuned LightGBM, XGBoost depth 6+)."""
+    lgb = pytest.importorskip("lightgbm")
+    pytest.importorskip("numba")
+    from propensity._treeshap import FastTreeShap, lightgbm_trees
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6))
+    X[::10, 2] = np.nan
+    y = (X[:, 0] + np.sin(3 * X[:, 1]) + rng.normal(size=3000) > 0).astype(int)
+    params = {
+        "objective": "binary",
+        "num_leaves": 100,
+        "min_data_in_leaf": 5,
+        "verbose": -1,
+        "num_threads": 1,
+    }
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=5)
+    trees = lightgbm_trees(booster)
+    assert max(len(t.nodes) for t in trees) > 62
+    fast = FastTreeShap.build(trees)
+    assert fast is not None
+    values, base = fast.shap_values(X, 2)
+    ref = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(values, ref[:, :-1], atol=1e-9)
+    assert base == pytest.approx(ref[0, -1])

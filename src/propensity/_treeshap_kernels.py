@@ -125,40 +125,46 @@ def shap_rows(
             phi,
         )
         return
-    for r in prange(n):
+    # Tree-major within blocks of rows, as in _shap_rows_1.
+    block = 256
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        lo = b * block
+        hi = min(n, lo + block)
         words = np.zeros(n_words, dtype=np.int64)
         for t in range(n_trees):
             first = tree_node_start[t]
-            for w in range(n_words):
-                words[w] = 0
-            for k in range(first, tree_node_start[t + 1]):
-                if _goes_left(
-                    X[r, node_feature[k]],
-                    k,
-                    node_kind,
-                    node_missing,
-                    node_default,
-                    node_thr,
-                    node_thr32,
-                    cat_start,
-                    cats,
-                ):
-                    local = k - first
-                    words[local // 62] |= np.int64(1) << np.int64(local % 62)
-            for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
-                d = leaf_d[leaf]
-                s0 = slot_start[leaf]
-                pattern = 0
-                for s in range(d):
-                    ok = 1
-                    for w in range(n_words):
-                        if (words[w] & slot_mask[s0 + s, w]) != slot_want[s0 + s, w]:
-                            ok = 0
-                            break
-                    pattern |= ok << s
-                base = table_start[leaf] + pattern * d
-                for s in range(d):
-                    phi[r, slot_feature[s0 + s]] += tables[base + s]
+            for r in range(lo, hi):
+                for w in range(n_words):
+                    words[w] = 0
+                for k in range(first, tree_node_start[t + 1]):
+                    if _goes_left(
+                        X[r, node_feature[k]],
+                        k,
+                        node_kind,
+                        node_missing,
+                        node_default,
+                        node_thr,
+                        node_thr32,
+                        cat_start,
+                        cats,
+                    ):
+                        local = k - first
+                        words[local // 62] |= np.int64(1) << np.int64(local % 62)
+                for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
+                    d = leaf_d[leaf]
+                    s0 = slot_start[leaf]
+                    pattern = 0
+                    for s in range(d):
+                        ok = 1
+                        for w in range(n_words):
+                            if (words[w] & slot_mask[s0 + s, w]) != slot_want[s0 + s, w]:
+                                ok = 0
+                                break
+                        pattern |= ok << s
+                    base = table_start[leaf] + pattern * d
+                    for s in range(d):
+                        phi[r, slot_feature[s0 + s]] += tables[base + s]
 
 
 @njit(parallel=True, cache=True)

@@ -78,6 +78,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,7 +115,8 @@ EXAMPLE_PROFIT = (10.0, 1.0)
 
 _CURVE_POINTS = 400
 _EXPLAIN_ROWS = 2000
-_EXPLAIN_ROWS_FOREST = 200  # exact tree SHAP on deep forests costs ~50 ms per row
+_EXPLAIN_ROWS_FOREST = 200  # exact tree SHAP on deep forests costs ~10-300 ms per row
+_FOREST_SECONDS = 15.0
 _BEESWARM_POINTS = 600
 _TOP_BEESWARM = 12
 _TOP_DEPENDENCE = 4
@@ -546,18 +548,30 @@ def _example(
     }
 
 
+def _forest_rows(model: TrainedModel, typed: pd.DataFrame) -> int:
+    """Rows to explain for a random forest: exact tree SHAP on deep trees costs ~10–300 ms per row,
+    so the sample is sized to about ``_FOREST_SECONDS`` of work (between 50 and 200 rows)."""
+    explain_features(model, typed.head(1))  # imports shap and parses the trees
+    probe = typed.head(10)
+    start = time.perf_counter()
+    explain_features(model, probe)
+    per_row = (time.perf_counter() - start) / max(len(probe), 1)
+    return int(np.clip(_FOREST_SECONDS / max(per_row, 1e-6), 50, _EXPLAIN_ROWS_FOREST))
+
+
 def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> dict[str, Any]:
     """Global importance, beeswarm and dependence data on a sample, and three example customers."""
     if scored.features is None or len(scored.y) == 0:
         return {"error": "no rows to explain"}
     typed = scored.features.reset_index(drop=True)
     n = len(typed)
-    forest = model.pipeline.family == "random_forest"
-    limit = _EXPLAIN_ROWS_FOREST if forest else _EXPLAIN_ROWS
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=min(n, limit), replace=False))
-    part = typed.iloc[sample].reset_index(drop=True)
     try:
+        limit = _EXPLAIN_ROWS
+        if model.pipeline.family == "random_forest":
+            limit = _forest_rows(model, typed)
+        sample = np.sort(rng.choice(n, size=min(n, limit), replace=False))
+        part = typed.iloc[sample].reset_index(drop=True)
         ex = explain_features(model, part)
     except (PropensityError, ImportError) as exc:
         log.warning("explanations skipped: %s", exc)
