@@ -74,7 +74,12 @@ _MIN_SHOWN = 0.005  # contributions that would print as (+0.00) are not reasons
 
 @dataclass
 class Reason:
-    """One reason a row scored as it did: the feature, its value, its contribution (log-odds) and the text."""
+    """One reason a row scored as it did.
+
+    ``feature`` is the input column; ``value`` its value as a JSON-friendly Python value
+    (float, str, ISO date-time, or ``None`` when missing); ``contribution`` the SHAP value in
+    log-odds before calibration; ``text`` the readable reason, e.g. ``PageValues = 38.2 (+1.10)``.
+    """
 
     feature: str
     value: Any
