@@ -27,6 +27,7 @@ __all__ = [
     "ScoreSummary",
     "TrainedModel",
     "__version__",
+    "evaluate",
     "load_model",
     "resolve_model",
     "save_model",
@@ -38,6 +39,7 @@ _LAZY = {
     "train": "propensity.api",
     "score_file": "propensity.api",
     "resolve_model": "propensity.api",
+    "evaluate": "propensity.evaluation",
     "ScoreSummary": "propensity.api",
     "load_model": "propensity.bundle",
     "save_model": "propensity.bundle",
@@ -48,6 +50,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.api import ScoreSummary, resolve_model, score_file, train
     from propensity.bundle import load_model, save_model
+    from propensity.evaluation import evaluate
     from propensity.pipeline import TrainedModel
     from propensity.training.policy import PolicySpec
 

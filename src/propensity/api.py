@@ -18,7 +18,7 @@ import pandas as pd
 
 from propensity.bundle import load_model, save_model
 from propensity.config import get_settings
-from propensity.errors import DataError, PropensityError, PropensityWarning
+from propensity.errors import DataError, ParameterError, PropensityError, PropensityWarning
 from propensity.pipeline import TrainedModel
 from propensity.schema import Quarantine, load_roles_file
 from propensity.sources import TableWriter, file_sha256, frame_sha256, iter_table, read_table, table_format
@@ -39,6 +39,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DataLike = pd.DataFrame | str | Path
+
+log = logging.getLogger(__name__)
 
 
 def _load(data: DataLike, what: str) -> tuple[pd.DataFrame, str, str]:
@@ -264,7 +266,11 @@ def track_saved_model(
 
 
 def write_training_outputs(model: TrainedModel, out: Path) -> dict[str, Path]:
-    """Write ``metrics.json`` and ``quarantine.csv`` beside a saved bundle."""
+    """Write ``metrics.json``, ``quarantine.csv``, ``evaluation.json`` and ``report.html`` beside a saved bundle.
+
+    The report needs the ``explain`` extra (plotly, SHAP for forests); without it the
+    evaluation is still written and the report is skipped with a warning.
+    """
     run = getattr(model, "run", None)
     paths = {"bundle": out, "manifest": out / "manifest.json"}
     if run is not None:
@@ -292,8 +298,25 @@ def write_training_outputs(model: TrainedModel, out: Path) -> dict[str, Path]:
         "tuning": run.tuning if run is not None else None,
         "paths": {k: str(v) for k, v in paths.items()},
     }
+    if run is not None:
+        paths.update(_write_evaluation_and_report(model, out))
+        summary["paths"] = {k: str(v) for k, v in paths.items()}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=_json_default))
     paths["metrics"] = out / "metrics.json"
+    return paths
+
+
+def _write_evaluation_and_report(model: TrainedModel, out: Path) -> dict[str, Path]:
+    from propensity.evaluation import evaluate_training, write_evaluation
+
+    evaluation = evaluate_training(model)
+    paths = {"evaluation": write_evaluation(evaluation, out / "evaluation.json")}
+    try:
+        from propensity.report import write_report
+
+        paths["report"] = write_report(evaluation, out / "report.html")
+    except ImportError as exc:
+        log.warning("report.html not written: %s", exc)
     return paths
 
 
@@ -354,12 +377,14 @@ def score_file(
     batch_rows: int = 200_000,
     allow_missing: bool = False,
     quarantine_path: str | Path | None = None,
+    reasons: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
     """Score a CSV/Parquet file chunk by chunk (memory stays flat) and write CSV/Parquet.
 
     Output columns: the id column (or ``row``), ``probability``, ``decision``, ``band``,
-    ``model_version``, ``scored_at``. Invalid rows go to ``quarantine_path`` (default:
+    ``model_version``, ``scored_at``; with ``reasons=K`` also ``reason_1`` … ``reason_K``, the
+    K strongest contributions as text (see :func:`propensity.explain.reason_codes`). Invalid rows go to ``quarantine_path`` (default:
     ``<out>.quarantine.csv``) with row, column, value and reason; a JSON summary is written
     to ``<out>.summary.json``.
 
@@ -368,6 +393,10 @@ def score_file(
     SchemaError
         If the input lacks a required column (named in the message).
     """
+    if not isinstance(reasons, int) or not 0 <= reasons <= 20:
+        raise ParameterError(
+            f"The 'reasons' parameter of score_file must be an int in [0, 20]. Got {reasons!r} instead."
+        )
     model = resolve_model(model)
     input, out = Path(input), Path(out)
     table_format(out)  # fail on an unsupported output suffix before doing any work
@@ -402,6 +431,11 @@ def score_file(
             scores, prepared = model.score_frame(
                 chunk, row_offset=offset, allow_missing=allow_missing, scored_at=scored_at
             )
+            if reasons:
+                from propensity.explain import reason_columns
+
+                good = prepared.features if prepared.good.all() else prepared.features[prepared.good]
+                scores = pd.concat([scores, reason_columns(model, good, reasons)], axis=1)
             writer.write(scores)
             all_bad.extend(prepared.quarantine)
             offset += len(chunk)

@@ -181,7 +181,9 @@ def print_training_summary(model: Any, out_dir: Path | None) -> None:
     if out_dir is not None:
         out.print(
             f"[bold]Written:[/] {out_dir}/ (bundle, version {m.model_version}) — manifest.json, model.joblib, "
-            f"metrics.json, quarantine.csv" + (", report.html" if (out_dir / "report.html").exists() else "")
+            f"metrics.json, quarantine.csv"
+            + (", evaluation.json" if (out_dir / "evaluation.json").exists() else "")
+            + (", report.html" if (out_dir / "report.html").exists() else "")
         )
 
 

@@ -178,8 +178,11 @@ def score(
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow registry for models:/ references.")
     ] = None,
+    reasons: Annotated[
+        int, typer.Option(help="Add the K strongest reasons per row as text columns reason_1..reason_K.")
+    ] = 0,
 ) -> None:
-    """Score a file in chunks: id, probability, decision, band, model_version, scored_at."""
+    """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons)."""
     from propensity.api import resolve_model, score_file
 
     with user_errors():
@@ -192,6 +195,7 @@ def score(
                 output,
                 batch_rows=batch_rows,
                 allow_missing=allow_missing,
+                reasons=reasons,
                 progress=lambda done, total: bar.update(task, completed=done, total=total or None),
             )
     line = (
@@ -201,9 +205,9 @@ def score(
     )
     out.print(line, highlight=False)
     if summary.rows_quarantined:
-        reasons = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.items())
+        why = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.items())
         err.print(
-            f"{summary.rows_quarantined} row(s) quarantined ({reasons}) → {summary.quarantine}",
+            f"{summary.rows_quarantined} row(s) quarantined ({why}) → {summary.quarantine}",
             style="yellow",
             markup=False,
         )

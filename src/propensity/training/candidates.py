@@ -131,6 +131,22 @@ class LogisticFamily(Family):
         )
         return Pipeline([("pre", pre), ("clf", clf)])
 
+    def fit(
+        self,
+        model: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        ctx: FitContext,
+        X_es: np.ndarray | None = None,
+        y_es: np.ndarray | None = None,
+    ) -> tuple[Any, int | None]:
+        model.fit(X, y)
+        # Linear SHAP (propensity.explain) measures each design column against its training
+        # mean; keep that mean with the fitted model so a loaded bundle can explain alone.
+        design = model.named_steps["pre"].transform(X)
+        model.background_mean_ = np.asarray(design.mean(axis=0), dtype="float64").ravel()
+        return model, None
+
 
 class RandomForestFamily(Family):
     name = "random_forest"
