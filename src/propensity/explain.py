@@ -62,6 +62,7 @@ __all__ = [
     "format_reason",
     "format_value",
     "reason_codes",
+    "reason_codes_for",
     "reason_columns",
 ]
 
@@ -505,7 +506,15 @@ def reason_codes(model: TrainedModel, frame: pd.DataFrame, k: int = 3) -> list[l
     >>> [r.text for r in reason_codes(model, customers.head(1), k=2)[0]]  # doctest: +SKIP
     ['cart_adds_30d = 3 (+1.21)', 'days_since_last_visit = 45 (−0.30)']
     """
-    typed = _validated(model, frame)
+    return reason_codes_for(model, _validated(model, frame), k)
+
+
+def reason_codes_for(model: TrainedModel, typed: pd.DataFrame, k: int = 3) -> list[list[Reason]]:
+    """:func:`reason_codes` for rows that are already validated and typed (``model.prepare(...).features``).
+
+    The scoring service calls this with the records it has validated, so ``/explain`` and
+    ``propensity score --reasons`` give the same reasons in the same words.
+    """
     top = _top_reasons(model, typed, k)
     roles = {f.name: f.role for f in model.manifest.input_schema.features}
     used = np.unique(top.index[top.shown])

@@ -24,7 +24,7 @@ from propensity.serving.auth import SECURITY_SCHEMES, KeyRing
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.middleware import ServiceMiddleware
 from propensity.serving.problems import install_handlers
-from propensity.serving.routes import admin, docs, health, model, predict
+from propensity.serving.routes import admin, docs, explain, health, model, predict
 from propensity.serving.routes import metrics as metrics_routes
 from propensity.serving.scorer import ModelHolder
 from propensity.serving.settings import ServeSettings
@@ -67,7 +67,8 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     -------
     FastAPI
         Routes: ``POST /predict``, ``POST /predict/batch``, ``GET /health``, ``GET /ready``,
-        ``GET /model/metadata``, ``GET /metrics``, ``POST /admin/reload``, ``GET /docs``,
+        ``POST /explain``, ``POST /explain/batch``, ``GET /model/metadata``, ``GET /metrics``,
+        ``POST /admin/reload``, ``GET /docs``,
         ``GET /openapi.json``.
 
     Raises
@@ -116,6 +117,7 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     install_handlers(app)
     routers = [
         predict.router,
+        explain.router,
         model.router,
         health.router,
         health.protected,
@@ -125,8 +127,6 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     ]
     for router in routers:
         app.include_router(router)
-    # The /explain route (reason codes) joins here as one more router: it takes ScorerDep, parses
-    # with scorer.parse_one / parse_batch and adds reasons computed from scorer.encoder rows.
 
     def openapi() -> dict[str, Any]:
         scorer = holder.scorer

@@ -98,6 +98,34 @@ class BatchResponse(BaseModel):
     results: list[BatchItem]
 
 
+class ReasonItem(BaseModel):
+    feature: str = Field(description="The input feature.")
+    value: float | str | None = Field(description="The record's value of it (dates as ISO 8601).")
+    contribution: float = Field(
+        description="Contribution to the log-odds before calibration (+ raises the score)."
+    )
+    text: str = Field(description="The reason in words, e.g. 'last add to cart 2 days ago (+0.41)'.")
+
+
+class ExplainResponse(PredictResponse):
+    """One scored record with the strongest reasons for its score."""
+
+    space: str = Field(description="What the contributions are measured in.")
+    reasons: list[ReasonItem] = Field(description="Strongest first; contributions below 0.005 are left out.")
+
+
+class ExplainBatchItem(BatchItem):
+    reasons: list[ReasonItem]
+
+
+class ExplainBatchResponse(BaseModel):
+    model_version: str
+    threshold: float
+    space: str
+    server_ms: float
+    results: list[ExplainBatchItem]
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok"]
 

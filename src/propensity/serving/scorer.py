@@ -13,7 +13,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import numpy as np
 import orjson
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from propensity.pipeline import RecordEncoder, RowPredictor, TrainedModel, band_of
@@ -87,8 +88,11 @@ class Scorer:
         except ValidationError as exc:
             raise self._error(exc) from None
 
-    def parse_batch(self, body: bytes) -> list[BaseModel]:
-        """Validate ``{"records": [...]}``: 413 over the limit, 422 when empty or any record is invalid."""
+    def parse_batch(
+        self, body: bytes, limit: int | None = None, setting: str = "MAX_BATCH_RECORDS"
+    ) -> list[BaseModel]:
+        """Validate ``{"records": [...]}``: 413 over ``limit`` (default: the batch limit), 422 when empty or any record is invalid."""
+        max_batch = limit or self.max_batch
         try:
             records = _Envelope.model_validate_json(body).records
         except ValidationError as exc:
@@ -108,7 +112,7 @@ class Scorer:
                         f"'{loc}' is not a field of a batch request; remove it.",
                     )
                 else:
-                    expected = f"an array of 1 to {self.max_batch:,} records"
+                    expected = f"an array of 1 to {max_batch:,} records"
                     message = str(err["msg"]).rstrip(".") + "."
                 kind = "object_type" if err["type"] == "model_type" else err["type"]
                 problems.append(Problem(loc, safe_value(err.get("input")), expected, message, kind))
@@ -121,22 +125,22 @@ class Scorer:
                     Problem(
                         "records",
                         [],
-                        f"1 to {self.max_batch:,} records",
+                        f"1 to {max_batch:,} records",
                         "The batch is empty; send at least one record.",
                         "too_short",
                     )
                 ],
             )
-        if n > self.max_batch:
+        if n > max_batch:
             raise ApiError(
                 413,
                 [
                     Problem(
                         "records",
                         n,
-                        f"at most {self.max_batch:,} records per request",
-                        f"The batch has {n:,} records; this service accepts at most {self.max_batch:,} per request "
-                        "(PROPENSITY_SERVE_MAX_BATCH_RECORDS). Split it.",
+                        f"at most {max_batch:,} records per request",
+                        f"The batch has {n:,} records; this service accepts at most {max_batch:,} per request "
+                        f"(PROPENSITY_SERVE_{setting}). Split it.",
                         "too_many_records",
                     )
                 ],
@@ -161,6 +165,21 @@ class Scorer:
         return ApiError(status, problems)
 
     # ----------------------------------------------------------------- score
+
+    def reasons(self, records: list[BaseModel], k: int) -> list[list[dict[str, Any]]]:
+        """The ``k`` strongest reasons per validated record: the very function behind ``score --reasons``."""
+        from propensity.explain import reason_codes_for
+
+        typed = pd.DataFrame([self.schema.typed(r) for r in records], columns=self.model.features)
+        for spec in self.manifest.input_schema.features:
+            col = typed[spec.name]
+            if spec.role in ("numeric", "boolean"):
+                typed[spec.name] = pd.to_numeric(col, errors="coerce").astype("float64")
+            elif spec.role == "datetime":
+                typed[spec.name] = pd.to_datetime(col)
+            else:
+                typed[spec.name] = col.astype(object).where(col.notna(), None)
+        return [[asdict(r) for r in row] for row in reason_codes_for(self.model, typed, k)]
 
     def band(self, p: float) -> str:
         return "high" if p >= self._high else "medium" if p >= self._medium else "low"

@@ -39,6 +39,11 @@ class ServeSettings(BaseSettings):
     max_batch_records: int = Field(
         default=10_000, ge=1, description="Most records in one /predict/batch call."
     )
+    max_explain_records: int = Field(
+        default=100,
+        ge=1,
+        description="Most records in one /explain/batch call (explanations cost more than scores).",
+    )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted (bigger: 413)."
     )
