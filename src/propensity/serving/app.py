@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
 from propensity import __version__
 from propensity.pipeline import TrainedModel
@@ -127,6 +128,11 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     ]
     for router in routers:
         app.include_router(router)
+    # The hot path: POST /predict is answered by a plain Starlette route placed in front of its
+    # documented FastAPI twin (same endpoint function; the twin still produces the OpenAPI
+    # operation). FastAPI's per-route machinery (dependency solving, endpoint wrapping) cost
+    # ~55 µs of ~200 µs per request, measured in-process; the endpoint takes only the request.
+    app.router.routes.insert(0, Route("/predict", predict.predict, methods=["POST"]))
 
     def openapi() -> dict[str, Any]:
         scorer = holder.scorer
