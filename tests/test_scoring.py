@@ -72,3 +72,15 @@ def test_strict_prediction_explains_bad_rows(trained, customer_table):
     rows.loc[1, "visits_30d"] = "n/a?"
     with pytest.raises(DataError, match="row 2 column 'visits_30d'"):
         model.predict_proba(rows)
+
+
+def test_slow_explanations_are_announced_before_the_run(customer_table):
+    """A random forest explains slowly: scoring with reasons says how long it will take, up front."""
+    import propensity
+    from propensity.api import _warn_if_explaining_is_slow
+    from propensity.errors import PropensityWarning
+
+    forest = propensity.train(customer_table, "purchased", candidates=["random_forest"], folds=3, seed=1)
+    typed = forest.prepare(customer_table.head(50)).features
+    with pytest.warns(PropensityWarning, match=r"rows/s, so reasons for 10,000,000 rows will take about"):
+        _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)

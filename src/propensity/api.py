@@ -435,6 +435,8 @@ def score_file(
                 from propensity.explain import reason_columns
 
                 good = prepared.features if prepared.good.all() else prepared.features[prepared.good]
+                if offset == 0:
+                    _warn_if_explaining_is_slow(model, good, total or len(chunk))
                 scores = pd.concat([scores, reason_columns(model, good, reasons)], axis=1)
             writer.write(scores)
             all_bad.extend(prepared.quarantine)
@@ -459,6 +461,31 @@ def score_file(
     summary.rows_per_second = round(summary.rows_in / summary.seconds, 1) if summary.seconds else 0.0
     out.with_name(f"{stem}.summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return summary
+
+
+def _warn_if_explaining_is_slow(model: TrainedModel, typed: pd.DataFrame, rows: int) -> None:
+    """Time the explanation of a few rows; warn up front when the whole file would take minutes.
+
+    Exact SHAP is fast for boosted trees and linear models (>10,000 rows/s) but can be very slow
+    for deep random-forest trees; a user should learn that before the run, not hours into it.
+    """
+    from propensity.explain import explain_features
+
+    sample = typed.head(10)
+    if len(sample) == 0:
+        return
+    start = time.perf_counter()
+    explain_features(model, sample)
+    rate = len(sample) / max(time.perf_counter() - start, 1e-9)
+    seconds = rows / rate
+    if seconds > 120:
+        warnings.warn(
+            f"Explaining this {model.manifest.winner} model runs at about {rate:,.0f} rows/s, so reasons for "
+            f"{rows:,} rows will take about {seconds / 60:,.0f} min. Boosted-tree and linear models explain "
+            "over 10,000 rows/s: retrain with --candidates lightgbm,logistic_regression, or score without --reasons.",
+            PropensityWarning,
+            stacklevel=3,
+        )
 
 
 def _row_count(path: Path) -> int:

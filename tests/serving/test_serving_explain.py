@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.serving.conftest import records_of
 
 from propensity.api import score_file
 from propensity.explain import SPACE, reason_codes
 from propensity.sources import read_table
-from tests.serving.conftest import records_of
 
 
 def test_explain_matches_score_reasons_and_predict(client, lgbm_model, customer_table, tmp_path):
@@ -31,7 +31,9 @@ def test_explain_matches_score_reasons_and_predict(client, lgbm_model, customer_
         assert [g["feature"] for g in got] == [e.feature for e in expected[i]]
         assert [g["text"] for g in got] == [e.text for e in expected[i]]
         np.testing.assert_allclose([g["contribution"] for g in got], [e.contribution for e in expected[i]])
-        assert [g["text"] for g in got] == [t for t in scored.loc[i, ["reason_1", "reason_2", "reason_3"]] if t]
+        assert [g["text"] for g in got] == [
+            t for t in scored.loc[i, ["reason_1", "reason_2", "reason_3"]] if t
+        ]
 
 
 def test_explain_batch_keeps_order_and_k(client, lgbm_model, customer_table):

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -61,6 +61,33 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
             err.print(f"warning: {w.message}", style="yellow", markup=False, highlight=False, soft_wrap=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+@contextmanager
+def live_warnings() -> Iterator[None]:
+    """Print our warnings the moment they are raised (e.g. before a long run), others as Python would."""
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, PropensityWarning):
+            err.print(f"warning: {message}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", PropensityWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            warnings.showwarning = previous
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -17,6 +17,7 @@ from propensity.cli._common import (
     app,
     datasets_app,
     err,
+    live_warnings,
     out,
     print_roles,
     print_tracking,
@@ -185,7 +186,7 @@ def score(
     """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons)."""
     from propensity.api import resolve_model, score_file
 
-    with user_errors():
+    with user_errors(), live_warnings():
         loaded = resolve_model(model, tracking_uri=tracking_uri)
         with _progress() as bar:
             task = bar.add_task("scoring rows", total=None)
