@@ -53,3 +53,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory, customer_table: pd.DataFra
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def small_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic shop (800 customers, 120 days from 2024-01-01, dirty rows included)."""
+    from propensity.datasets import generate_shop
+
+    out = tmp_path_factory.mktemp("shop")
+    generate_shop(800, days=120, seed=11, out=out)
+    return out

@@ -61,6 +61,11 @@ def train(
     seed: int = 42,
     n_jobs: int | None = None,
     descriptions: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    time_column: str | None = None,
+    time_gap: Any = None,
+    time_folds: int = 1,
+    label_definition: str | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> TrainedModel:
     """Train a calibrated propensity model on a labelled table.
@@ -83,6 +88,13 @@ def train(
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
         ``precision`` or ``recall`` with ``min_score``.
+    descriptions, units
+        ``{feature: text}`` stored with each feature in the manifest (reason codes read them).
+    time_column, time_gap, time_folds
+        For stacked snapshots (a row per customer and cutoff): time-ordered validation and test
+        instead of random folds; see :class:`~propensity.training.trainer.TrainConfig`.
+    label_definition
+        How the target was derived (stored in the manifest's task).
 
     Returns
     -------
@@ -133,6 +145,9 @@ def train(
         resample=resample,
         seed=seed,
         n_jobs=n_jobs,
+        time_column=time_column,
+        time_gap=time_gap,
+        time_folds=time_folds,
     )
     test_frame = _load(test, "test")[0] if test is not None else None
     if test is not None and not isinstance(test, pd.DataFrame):
@@ -144,6 +159,8 @@ def train(
         data_source=source,
         data_hash=digest,
         descriptions=descriptions,
+        units=units,
+        label_definition=label_definition,
         progress=progress,
     )
     if out is not None:

@@ -249,36 +249,35 @@ class DuckDBEngine(Engine):
 _UDFS: dict[str, Any] = {}
 
 
-def _duck_strptime(zoned: bool) -> Any:
-    key = f"duck_strptime_{zoned}"
+def _builtin(name: str, args: tuple[Any, ...], ret: Any) -> Any:
+    """An engine's built-in SQL function as an Ibis UDF (cached by name and signature)."""
+    key = f"{name}{args}{ret}"
     if key not in _UDFS:
         ibis = _ibis()
-        import ibis.expr.datatypes as dt
 
-        ret = dt.Timestamp(timezone="UTC") if zoned else dt.Timestamp()
+        if len(args) != 2:  # pragma: no cover - every built-in used here takes two arguments
+            raise ValueError(f"{name}: only two-argument built-ins are wrapped")
 
-        @ibis.udf.scalar.builtin(name="try_strptime")
-        def try_strptime(s: str, fmt: str) -> ret:  # type: ignore[valid-type]
-            """DuckDB's try_strptime."""
+        def fn(a: Any, b: Any) -> Any:  # pragma: no cover - never called, only compiled to SQL
+            raise NotImplementedError
 
-        _UDFS[key] = try_strptime
+        fn.__name__ = name
+        _UDFS[key] = ibis.udf.scalar.builtin(fn, name=name, signature=(args, ret))
     return _UDFS[key]
 
 
+def _duck_strptime(zoned: bool) -> Any:
+    """DuckDB's try_strptime(text, pattern); a pattern with %z gives an instant."""
+    import ibis.expr.datatypes as dt
+
+    return _builtin("try_strptime", (dt.string, dt.string), dt.Timestamp(timezone="UTC") if zoned else dt.Timestamp())
+
+
 def _duck_timezone() -> Any:
-    if "duck_timezone" not in _UDFS:
-        ibis = _ibis()
-        import ibis.expr.datatypes as dt
+    """DuckDB's timezone(zone, naive local time) -> the instant."""
+    import ibis.expr.datatypes as dt
 
-        zoned = dt.Timestamp(timezone="UTC")
-        naive = dt.Timestamp()
-
-        @ibis.udf.scalar.builtin(name="timezone")
-        def timezone(zone: str, ts: naive) -> zoned:  # type: ignore[valid-type]
-            """DuckDB's timezone(zone, naive): the instant of a local time."""
-
-        _UDFS["duck_timezone"] = timezone
-    return _UDFS["duck_timezone"]
+    return _builtin("timezone", (dt.string, dt.Timestamp()), dt.Timestamp(timezone="UTC"))
 
 
 # ------------------------------------------------------------------------------- Spark
@@ -376,33 +375,17 @@ class SparkEngine(Engine):
 
 
 def _spark_to_timestamp() -> Any:
-    if "spark_to_timestamp" not in _UDFS:
-        ibis = _ibis()
-        import ibis.expr.datatypes as dt
+    """Spark's try_to_timestamp(text, pattern)."""
+    import ibis.expr.datatypes as dt
 
-        ret = dt.Timestamp()
-
-        @ibis.udf.scalar.builtin(name="try_to_timestamp")
-        def try_to_timestamp(s: str, fmt: str) -> ret:  # type: ignore[valid-type]
-            """Spark's try_to_timestamp(text, pattern)."""
-
-        _UDFS["spark_to_timestamp"] = try_to_timestamp
-    return _UDFS["spark_to_timestamp"]
+    return _builtin("try_to_timestamp", (dt.string, dt.string), dt.Timestamp())
 
 
 def _spark_to_utc() -> Any:
-    if "spark_to_utc" not in _UDFS:
-        ibis = _ibis()
-        import ibis.expr.datatypes as dt
+    """Spark's to_utc_timestamp(local time, zone)."""
+    import ibis.expr.datatypes as dt
 
-        ts_type = dt.Timestamp()
-
-        @ibis.udf.scalar.builtin(name="to_utc_timestamp")
-        def to_utc_timestamp(ts: ts_type, zone: str) -> ts_type:  # type: ignore[valid-type]
-            """Spark's to_utc_timestamp(local, zone)."""
-
-        _UDFS["spark_to_utc"] = to_utc_timestamp
-    return _UDFS["spark_to_utc"]
+    return _builtin("to_utc_timestamp", (dt.Timestamp(), dt.string), dt.Timestamp())
 
 
 _JAVA = {

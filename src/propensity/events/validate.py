@@ -231,7 +231,8 @@ def _timestamp(
     if dtype.is_timestamp():
         if dtype.timezone is not None:  # an instant: only drop the zone (the session is UTC)
             return col.cast(dt.Timestamp()), present, ibis.literal(True)
-        return engine.local_to_utc(col, mapping.timezone), present, ibis.literal(False)
+        # nanosecond timestamps (pandas-written Parquet) become microseconds first
+        return engine.local_to_utc(col.cast(dt.Timestamp()), mapping.timezone), present, ibis.literal(False)
     if dtype.is_date():
         return engine.local_to_utc(col.cast(dt.Timestamp()), mapping.timezone), present, ibis.literal(False)
     if dtype.is_integer():
