@@ -521,7 +521,7 @@ def _print_cutoffs(model: Any) -> None:
     )
     for col in ("cutoff", "customers seen", "eligible", "positives", "rate", "role"):
         table.add_column(col, justify="right" if col not in ("cutoff", "role") else "left")
-    validation = ev.get("validation", "")
+    validation = {str(c)[:10] for c in ev.get("validation_cutoffs", [])}
     for i, row in enumerate(ev["per_cutoff"]):
         last = i == len(ev["per_cutoff"]) - 1
         role = "test" if last else ("validation" if row["cutoff"] in validation else "train")
@@ -534,6 +534,10 @@ def _print_cutoffs(model: Any) -> None:
             role,
         )
     out.print(table)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value:.0%}"
 
 
 def _print_story(model: Any, scored: Any, seconds: float) -> None:
@@ -554,9 +558,10 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
         f"PR-AUC {_fmt(test.get('pr_auc'), 3)}; the top 10 % hold {_fmt(test.get('lift_top10'), 1)}x the average buyer rate."
     )
     out.print(
-        f"- Threshold {m.policy.threshold:.3f} ({m.policy.kind}): on the test cutoff it would have contacted "
-        f"{_fmt(test.get('contacted_share'), 3)} of eligible customers, reaching {_fmt(test.get('recall'), 3)} of the buyers "
-        f"at precision {_fmt(test.get('precision'), 3)}."
+        f"- Threshold {m.policy.threshold:.3f} ({m.policy.rationale}): on the test cutoff it would have contacted "
+        f"{_pct(test.get('contacted_share'))} of eligible customers and reached {_pct(test.get('recall'))} of those who "
+        f"bought, {_pct(test.get('precision'))} of the contacted being buyers (the base rate is "
+        f"{_pct(test.get('positive_rate'))})."
     )
     out.print(
         f"- Today ({scored.as_of[:10]}): {scored.scored:,} customers scored, {scored.eligible:,} eligible. "

@@ -355,8 +355,12 @@ class SparkEngine(Engine):
         )
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:
-        name = self._name("frame")
-        return self._con.create_table(name, frame, temp=True)
+        # Through Parquet: Spark infers no type for all-missing object columns, Arrow does (as text).
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+        path = self.workdir() / f"{self._name('frame')}.parquet"
+        pq.write_table(table.cast(pa.schema(fields)), path)
+        return self._con.read_parquet(str(path), table_name=self._name("frame"))
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
         path = self.workdir() / f"{self._name(name)}.parquet"

@@ -189,8 +189,15 @@ class EventMapping(_Model):
         value = value.strip()
         if value.upper() in ("UTC", "Z", "GMT", "+00:00"):
             return "UTC"
-        if _OFFSET.match(value) or "/" in value:
+        if _OFFSET.match(value):
             return value
+        try:
+            import zoneinfo
+
+            zoneinfo.ZoneInfo(value)
+            return value
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
         raise ValueError(f"timezone must be UTC, an offset like +01:00 or an IANA name like Europe/Berlin; got {value!r}")
 
     @model_validator(mode="after")

@@ -224,6 +224,7 @@ def _events_block(
     step_days: int,
     engine: str,
     validation: str,
+    validation_cutoffs: Sequence[Any],
     test_source: str,
 ) -> dict[str, Any]:
     r = ev.report
@@ -245,6 +246,7 @@ def _events_block(
         "step_days": step_days,
         "test_cutoff": str(ts.cutoffs[-1]),
         "validation": validation,
+        "validation_cutoffs": [str(c) for c in validation_cutoffs],
         "test": test_source,
         "per_cutoff": ts.per_cutoff,
         "eligibility": ts.eligibility.to_dict(),
@@ -367,7 +369,10 @@ def train_from_events(
             progress=lambda d, n: tell("features", d, n),
         )
         defs = feature_registry(config)
-        roles = {d.name: d.role for d in defs} | {"cutoff": "ignore"}
+        # Registry roles win over inference (a count of 0/1 is still a count), except for columns
+        # without information here (all missing or one value): inference excludes those, with a note.
+        informative = {d.name for d in defs if ts.frame[d.name].nunique(dropna=True) > 1}
+        roles = {d.name: d.role for d in defs if d.name in informative} | {"cutoff": "ignore"}
         stacked = len(plan) > 1
         tell("train", 0, 1)
         model = train_table(
@@ -392,6 +397,7 @@ def train_from_events(
             step_days=step,
             engine=ev.engine.name,
             validation=m.provenance.validation,
+            validation_cutoffs=getattr(getattr(model, "run", None), "validation_times", []),
             test_source=m.provenance.test_source,
         )
         m.provenance.data_source = _source_name(source)

@@ -202,6 +202,7 @@ class TrainingRun:
     calibrations: dict[str, CalibrationChoice]
     tuning: dict[str, Any] | None
     timings: dict[str, float]
+    validation_times: list[Any] = field(default_factory=list)
 
 
 def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int, message: str = "") -> None:
@@ -365,6 +366,7 @@ def fit(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     time_folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    validation_times: list[Any] = []
     validation = f"stratified {config.folds}-fold cross-validation"
     _emit(progress, "validate", 0, 1, "reading roles and validating rows")
     roles, target, y_all, typed, quarantine = _prepare(frame, config)
@@ -415,6 +417,7 @@ def fit(
             else ""
         )
         validation = split.description
+        validation_times = list(split.validation_times)
     else:
         idx = np.flatnonzero(good)
         tr_idx, te_idx = train_test_split(
@@ -643,6 +646,7 @@ def fit(
         calibrations=calibrations,
         tuning=tuning,
         timings={k: round(v, 3) for k, v in timings.items()},
+        validation_times=validation_times,
     )
     return model
 
