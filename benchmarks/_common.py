@@ -90,15 +90,31 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for pkg in ("propensity", "numpy", "pandas", "pyarrow", "duckdb", "scikit-learn", "lightgbm", "xgboost",
-                "fastapi", "uvicorn", "mlflow", "pyspark"):
+    for pkg in (
+        "propensity",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "duckdb",
+        "scikit-learn",
+        "lightgbm",
+        "xgboost",
+        "fastapi",
+        "uvicorn",
+        "mlflow",
+        "pyspark",
+    ):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             continue
     return {
-        "cores": os.cpu_count(), "memory_gb": mem_gb, "cpu": cpu, "python": sys.version.split()[0],
-        "platform": platform.platform(), "versions": versions,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
     }
 
 
@@ -135,4 +151,8 @@ def isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, fl
 
 def emit(name: str, figures: list[Figure]) -> None:
     """Print one benchmark's figures as JSON (what ``python -m benchmarks.bench_x`` shows)."""
-    print(json.dumps({"benchmark": name, "machine": machine(), "figures": [f.to_dict() for f in figures]}, indent=2))
+    print(
+        json.dumps(
+            {"benchmark": name, "machine": machine(), "figures": [f.to_dict() for f in figures]}, indent=2
+        )
+    )

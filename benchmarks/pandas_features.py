@@ -66,16 +66,24 @@ def pandas_features(
         out[f"days_since_last_{t}"] = ev[ev["event_type"] == t].groupby("customer_id")["age"].min() / DAY
     out["tenure_days"] = g["age"].max() / DAY
     recent = ev[ev["age"] <= trend_days * DAY].groupby("customer_id").size()
-    earlier = ev[(ev["age"] > trend_days * DAY) & (ev["age"] <= 2 * trend_days * DAY)].groupby("customer_id").size()
+    earlier = (
+        ev[(ev["age"] > trend_days * DAY) & (ev["age"] <= 2 * trend_days * DAY)].groupby("customer_id").size()
+    )
     recent = recent.reindex(out.index, fill_value=0)
     earlier = earlier.reindex(out.index, fill_value=0)
     out[f"events_trend_{trend_days}d"] = np.log((recent + 1.0) / (earlier + 1.0))
     total = g.size()
     for part, lo, hi in DAYPARTS:
-        out[f"share_hour_{part}"] = ev[(ev["hour"] >= lo) & (ev["hour"] < hi)].groupby("customer_id").size().reindex(
-            out.index, fill_value=0
-        ) / total
-    out["share_weekend"] = ev[ev["dow"] >= 5].groupby("customer_id").size().reindex(out.index, fill_value=0) / total
+        out[f"share_hour_{part}"] = (
+            ev[(ev["hour"] >= lo) & (ev["hour"] < hi)]
+            .groupby("customer_id")
+            .size()
+            .reindex(out.index, fill_value=0)
+            / total
+        )
+    out["share_weekend"] = (
+        ev[ev["dow"] >= 5].groupby("customer_id").size().reindex(out.index, fill_value=0) / total
+    )
     for col in ("device", "channel"):
         if not levels.get(col):
             continue
@@ -111,7 +119,9 @@ def pandas_features(
         out[f"n_sessions_{suffix}"] = sess[w].groupby("customer_id").size()
         out[f"n_abandoned_carts_{suffix}"] = sess[w & abandoned].groupby("customer_id").size()
     sg = sess.groupby("customer_id")
-    out["avg_session_minutes"] = sg.apply(lambda d: ((d["start"] - d["end"]) / 60.0).mean(), include_groups=False)
+    out["avg_session_minutes"] = sg.apply(
+        lambda d: ((d["start"] - d["end"]) / 60.0).mean(), include_groups=False
+    )
     out["avg_events_per_session"] = sg["n"].mean()
     carts = sess[sess["has_cart"]].groupby("customer_id").size()
     views = sess[sess["has_view"]].groupby("customer_id").size()
@@ -123,7 +133,11 @@ def pandas_features(
     out["cart_abandonment_rate"] = ab.reindex(carts.index, fill_value=0) / carts
     buys = ev[is_purchase].copy()
     buys["order"] = buys["order_id"].where(buys["order_id"].notna(), (as_of_e - buys["age"]).astype(str))
-    orders = buys.groupby(["customer_id", "order"]).agg(o_age=("age", "max"), o_amount=("amount", "sum")).reset_index()
+    orders = (
+        buys.groupby(["customer_id", "order"])
+        .agg(o_age=("age", "max"), o_amount=("amount", "sum"))
+        .reset_index()
+    )
     orders = orders.sort_values(["customer_id", "o_age"], ascending=[True, False])
     orders["gap"] = (orders.groupby("customer_id")["o_age"].shift(1) - orders["o_age"]) / DAY
     for suffix, days in windows:

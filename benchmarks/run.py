@@ -16,7 +16,6 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from benchmarks._common import ROOT, Figure, machine
@@ -72,6 +71,7 @@ def markdown(stamp: str, info: dict[str, Any], results: list[dict[str, Any]], qu
             lines.append(f"| {bench['benchmark']} | **error** | {bench['error'][:80]} | | | | | | |")
             continue
         for f in bench["figures"]:
+
             def fmt(v: Any) -> str:
                 return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
@@ -85,10 +85,16 @@ def markdown(stamp: str, info: dict[str, Any], results: list[dict[str, Any]], qu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="only benchmarks marked QUICK, in their quick mode")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="only benchmarks marked QUICK, in their quick mode"
+    )
     parser.add_argument("--only", default="", help="comma-separated benchmark names (bench_ prefix optional)")
-    parser.add_argument("--no-record", action="store_true", help="print only; do not write results or BENCHMARKS.md")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; do not write results or BENCHMARKS.md"
+    )
     args = parser.parse_args(argv)
     names = discover()
     if args.only:
@@ -119,10 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_record and results:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
         RESULTS.mkdir(parents=True, exist_ok=True)
-        payload = {"date": stamp, "quick": args.quick, "machine": info, "benchmarks": results, "warnings": warnings}
+        payload = {
+            "date": stamp,
+            "quick": args.quick,
+            "machine": info,
+            "benchmarks": results,
+            "warnings": warnings,
+        }
         (RESULTS / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
         if not REPORT.exists():
-            REPORT.write_text("# Benchmarks\n\nAppended by `make bench` / `make bench-quick` (`python -m benchmarks.run`).\n")
+            REPORT.write_text(
+                "# Benchmarks\n\nAppended by `make bench` / `make bench-quick` (`python -m benchmarks.run`).\n"
+            )
         with REPORT.open("a") as fh:
             fh.write(markdown(stamp, info, results, args.quick))
     return 1 if any(r.get("error") for r in results) else 0

@@ -27,7 +27,16 @@ def hand_log() -> pd.DataFrame:
         ("A", "2024-02-25 20:10:00", "add_to_cart", "s3", None, 50.0, "books", "mobile"),
         ("A", "2024-02-28 12:00:00", "purchase", "s4", "o2", 50.0, "books", "mobile"),
         ("A", "2024-02-29 23:59:59", "view", "s5", None, None, "toys", "mobile"),
-        ("A", "2024-03-01 00:00:00", "purchase", "s6", "o5", 999.0, "books", "mobile"),  # at the cutoff: label only
+        (
+            "A",
+            "2024-03-01 00:00:00",
+            "purchase",
+            "s6",
+            "o5",
+            999.0,
+            "books",
+            "mobile",
+        ),  # at the cutoff: label only
         # customer B: events exactly 7 days and 7 days + 1 s before the cutoff; buys after it
         ("B", "2024-02-23 00:00:00", "view", "s7", None, None, "home", "mobile"),
         ("B", "2024-02-22 23:59:59", "add_to_cart", "s8", None, 30.0, "home", "mobile"),
@@ -42,7 +51,8 @@ def hand_log() -> pd.DataFrame:
         ("D", "2024-01-04 12:00:00", "return", None, "o4", -60.0, "garden", None),
     ]
     frame = pd.DataFrame(
-        rows, columns=["customer_id", "ts", "event_type", "session_id", "order_id", "amount", "category", "device"]
+        rows,
+        columns=["customer_id", "ts", "event_type", "session_id", "order_id", "amount", "category", "device"],
     )
     frame["channel"] = None
     return frame

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from events_fixtures import AS_OF, LEVELS, hand_log
-from test_events_features import assert_same_features
 
+from events_fixtures import AS_OF, LEVELS, hand_log
 from propensity.errors import ParameterError
 from propensity.events.engine import get_engine, java_pattern
-from propensity.events.features import FeatureConfig, build_features
+from propensity.events.features import FeatureConfig
 from propensity.events.labels import Eligibility, LabelSpec, labelled_snapshot
 from propensity.events.validate import load_events
+from test_events_features import assert_same_features
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.slow)]
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)
 SHOP_CONFIG = FeatureConfig(
-    lookbacks=(7, 30), levels={"device": ("mobile", "desktop", "tablet"), "channel": ("direct", "email", "organic")}
+    lookbacks=(7, 30),
+    levels={"device": ("mobile", "desktop", "tablet"), "channel": ("direct", "email", "organic")},
 )
 
 
@@ -37,7 +38,9 @@ def reference(small_shop):
     return {
         "hand": run("duckdb", hand_log(), AS_OF, CONFIG),
         "derived": run("duckdb", hand_log().drop(columns="session_id"), AS_OF, CONFIG),
-        "shop": run("duckdb", small_shop / "events.parquet", pd.Timestamp("2024-03-10"), SHOP_CONFIG, export_time=None),
+        "shop": run(
+            "duckdb", small_shop / "events.parquet", pd.Timestamp("2024-03-10"), SHOP_CONFIG, export_time=None
+        ),
     }
 
 
@@ -51,7 +54,16 @@ def test_engines_agree_on_validation_features_and_labels(engine, reference, smal
     for name, (source, as_of, config, export) in cases.items():
         report, snap = run(engine, source, as_of, config, export_time=export)
         ref_report, ref_snap = reference[name]
-        for key in ("rows_in", "rows_ok", "rows_quarantined", "reasons", "customers", "first_event", "last_event", "event_types"):
+        for key in (
+            "rows_in",
+            "rows_ok",
+            "rows_quarantined",
+            "reasons",
+            "customers",
+            "first_event",
+            "last_event",
+            "event_types",
+        ):
             assert getattr(report, key) == getattr(ref_report, key), (name, key)
         assert report.timestamps_with_offset == ref_report.timestamps_with_offset
         assert_same_features(snap, ref_snap)
@@ -80,10 +92,14 @@ def test_spark_reads_csv_with_a_mapping_and_a_timestamp_format(tmp_path):
         with load_events(path, mapping, engine=engine, export_time="2030-01-01", require_rows=False) as log:
             events = log.engine.execute(log.events).sort_values(["customer_id", "ts"]).reset_index(drop=True)
             results[engine] = (log.report.reasons, events[["customer_id", "ts", "event_type", "amount"]])
-    assert results["duckdb"][0] == results["spark"][0] == {
-        "unparseable timestamp": 1,
-        "unparseable amount or quantity": 1,
-    }
+    assert (
+        results["duckdb"][0]
+        == results["spark"][0]
+        == {
+            "unparseable timestamp": 1,
+            "unparseable amount or quantity": 1,
+        }
+    )
     pd.testing.assert_frame_equal(results["duckdb"][1], results["spark"][1], check_dtype=False)
     assert results["spark"][1]["ts"].iloc[0] == pd.Timestamp("2024-01-31 09:00")  # Berlin winter time = UTC+1
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from events_fixtures import AS_OF, LEVELS, canonical, hand_log
 
+from events_fixtures import AS_OF, LEVELS, canonical, hand_log
 from propensity.errors import DataError, ParameterError
 from propensity.events.features import FeatureConfig, build_features, check_as_of, feature_registry
 from propensity.events.labels import Eligibility, LabelSpec, labelled_snapshot
@@ -60,9 +60,12 @@ def test_customer_a_by_hand(hand):
     assert math.isnan(a.interpurchase_days_std)  # one gap has no spread
     assert a.events_trend_30d == pytest.approx(math.log((5 + 1) / (3 + 1)))
     assert a.share_weekend == pytest.approx(2 / 8)  # 2024-02-25 was a Sunday
-    assert (a.share_hour_night, a.share_hour_morning, a.share_hour_afternoon, a.share_hour_evening) == pytest.approx(
-        (0, 4 / 8, 1 / 8, 3 / 8)
-    )
+    assert (
+        a.share_hour_night,
+        a.share_hour_morning,
+        a.share_hour_afternoon,
+        a.share_hour_evening,
+    ) == pytest.approx((0, 4 / 8, 1 / 8, 3 / 8))
     assert (a.share_device_mobile, a.share_device_desktop) == pytest.approx((5 / 8, 3 / 8))
     assert (a.top_category, a.n_categories_all) == ("books", 2)
 
@@ -73,7 +76,12 @@ def test_customer_b_window_edges_by_hand(hand):
     assert (b.n_events_7d, b.n_events_30d) == (2, 3)
     assert (b.n_add_to_cart_7d, b.n_add_to_cart_30d) == (1, 2)
     assert (b.n_active_days_7d, b.n_active_days_30d) == (1, 2)
-    assert (b.n_sessions_7d, b.n_sessions_all, b.n_abandoned_carts_7d, b.n_abandoned_carts_all) == (1, 2, 1, 2)
+    assert (b.n_sessions_7d, b.n_sessions_all, b.n_abandoned_carts_7d, b.n_abandoned_carts_all) == (
+        1,
+        2,
+        1,
+        2,
+    )
     assert b.cart_to_purchase_rate == 0.0 and b.view_to_cart_rate == 1.0
     assert (b.n_orders_all, b.spend_all) == (0, 0.0)
     assert math.isnan(b.days_since_last_purchase) and math.isnan(b.avg_order_value)
@@ -87,7 +95,11 @@ def test_customer_d_orders_returns_and_90_day_edge_by_hand(hand):
     assert d.tenure_days == pytest.approx(90.5)
     assert (d.n_events_90d, d.n_events_all, d.n_orders_90d) == (2, 3, 1)  # 90.5 days ago is outside 90d
     assert d.interpurchase_days_mean == pytest.approx(14.0)
-    assert (d.n_sessions_all, d.avg_events_per_session, d.avg_session_minutes) == (2, 1.0, 0.0)  # the return has no session
+    assert (d.n_sessions_all, d.avg_events_per_session, d.avg_session_minutes) == (
+        2,
+        1.0,
+        0.0,
+    )  # the return has no session
     assert math.isnan(d.cart_to_purchase_rate) and math.isnan(d.view_to_cart_rate)
     assert d.share_device_desktop == pytest.approx(1.0)  # the return has no device: not counted
 
@@ -96,7 +108,9 @@ def test_labels_and_eligibility_by_hand():
     label = LabelSpec("purchase", 30)
     with load_events(hand_log(), export_time="2030-01-01") as log:
         buy = log.engine.execute(labelled_snapshot(log.events, AS_OF, label, CONFIG, Eligibility(90)))
-        churn = log.engine.execute(labelled_snapshot(log.events, AS_OF, LabelSpec("churn", 30), CONFIG, Eligibility(30)))
+        churn = log.engine.execute(
+            labelled_snapshot(log.events, AS_OF, LabelSpec("churn", 30), CONFIG, Eligibility(30))
+        )
     buy = buy.set_index("customer_id").sort_index()
     churn = churn.set_index("customer_id").sort_index()
     # A buys exactly at the cutoff (inside [as_of, as_of + 30d)); B on 03-05; D not at all
@@ -128,7 +142,10 @@ def test_registry_documents_every_column_once():
 def test_engine_agrees_with_a_pandas_groupby_oracle_on_the_synthetic_shop(small_shop):
     from benchmarks.pandas_features import pandas_features
 
-    config = FeatureConfig(lookbacks=(7, 30, 90), levels={"device": ("mobile", "desktop", "tablet"), "channel": ("direct", "email")})
+    config = FeatureConfig(
+        lookbacks=(7, 30, 90),
+        levels={"device": ("mobile", "desktop", "tablet"), "channel": ("direct", "email")},
+    )
     as_of = pd.Timestamp("2024-03-20")
     with load_events(small_shop / "events.parquet") as log:
         ours = log.engine.execute(build_features(log.events, as_of, config))
@@ -147,7 +164,11 @@ def assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
             assert a[col].fillna("<NA>").tolist() == b[col].fillna("<NA>").tolist(), col
         else:
             np.testing.assert_allclose(
-                a[col].to_numpy(dtype="float64"), b[col].to_numpy(dtype="float64"), rtol=1e-9, atol=1e-12, err_msg=col
+                a[col].to_numpy(dtype="float64"),
+                b[col].to_numpy(dtype="float64"),
+                rtol=1e-9,
+                atol=1e-12,
+                err_msg=col,
             )
 
 
@@ -157,7 +178,9 @@ def test_as_of_outside_the_data_is_refused():
         check_as_of(pd.Timestamp("2024-01-01"), first, end)
     with pytest.raises(DataError, match=r"5 day\(s\) after the end of the data"):
         check_as_of(pd.Timestamp("2024-03-16"), first, end)
-    with pytest.raises(DataError, match=r"reaches 20 day\(s\) past the end of the data.*on or before 2024-02-10"):
+    with pytest.raises(
+        DataError, match=r"reaches 20 day\(s\) past the end of the data.*on or before 2024-02-10"
+    ):
         check_as_of(pd.Timestamp("2024-03-01"), first, end, horizon_days=30)
     check_as_of(pd.Timestamp("2024-03-01"), first, end, horizon_days=30, allow_partial_horizon=True)
     check_as_of(end, first, end)  # scoring at the end of the data is the normal case

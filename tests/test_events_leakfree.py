@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from events_fixtures import AS_OF, LEVELS, hand_log
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_events_features import assert_same_features
 
-from propensity.events.features import FeatureConfig, build_features
-from propensity.events.labels import Eligibility, LabelSpec, build_training_set, labelled_snapshot, plan_cutoffs
+from events_fixtures import AS_OF, LEVELS, hand_log
 from propensity.events.engine import DuckDBEngine
+from propensity.events.features import FeatureConfig, build_features
+from propensity.events.labels import (
+    Eligibility,
+    LabelSpec,
+    build_training_set,
+    labelled_snapshot,
+    plan_cutoffs,
+)
 from propensity.events.validate import load_events
+from test_events_features import assert_same_features
 
 ENGINE = DuckDBEngine(threads=2)  # one connection for every example (each load writes its own files)
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)
@@ -28,7 +34,9 @@ EXPORT = "2030-01-01"
 
 customers = st.sampled_from(["A", "B", "C", "D", "E", "Z9"])
 event_types = st.sampled_from(["view", "add_to_cart", "checkout", "purchase", "return", "search", "Purchase"])
-amounts = st.one_of(st.none(), st.floats(min_value=-500, max_value=5000, allow_nan=False).map(lambda x: round(x, 2)))
+amounts = st.one_of(
+    st.none(), st.floats(min_value=-500, max_value=5000, allow_nan=False).map(lambda x: round(x, 2))
+)
 sessions = st.one_of(st.none(), st.sampled_from(["s1", "s3", "s5", "s7", "new1", "new2"]))
 orders = st.one_of(st.none(), st.sampled_from(["o1", "o2", "o4", "o9"]))
 cats = st.one_of(st.none(), st.sampled_from(["books", "toys", "home", "garden", "zzz"]))
@@ -40,7 +48,8 @@ def events_from(start: pd.Timestamp, max_seconds: int, n: int = 12) -> st.Search
     row = st.tuples(customers, offsets, event_types, sessions, orders, amounts, cats, devices)
     return st.lists(row, min_size=1, max_size=n).map(
         lambda rows: [
-            (c, str(start + pd.Timedelta(seconds=o)), t, s, od, a, cat, d) for c, o, t, s, od, a, cat, d in rows
+            (c, str(start + pd.Timedelta(seconds=o)), t, s, od, a, cat, d)
+            for c, o, t, s, od, a, cat, d in rows
         ]
     )
 
@@ -60,7 +69,9 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
 
 def labels(frame: pd.DataFrame) -> pd.DataFrame:
     with load_events(frame, export_time=EXPORT, engine=ENGINE) as log:
-        out = log.engine.execute(labelled_snapshot(log.events, AS_OF, LabelSpec("purchase", HORIZON), CONFIG, Eligibility(None)))
+        out = log.engine.execute(
+            labelled_snapshot(log.events, AS_OF, LabelSpec("purchase", HORIZON), CONFIG, Eligibility(None))
+        )
     return out[["customer_id", f"purchase_next_{HORIZON}d"]].sort_values("customer_id").reset_index(drop=True)
 
 
@@ -87,9 +98,14 @@ def test_later_events_do_not_change_derived_sessions(rows):
 
 def test_the_property_is_not_vacuous():
     """The same kind of change one second *before* the cutoff does change features."""
-    before = with_rows(BASE, [("A", str(AS_OF - pd.Timedelta(seconds=1)), "add_to_cart", "s5", None, 10.0, "toys", "mobile")])
+    before = with_rows(
+        BASE, [("A", str(AS_OF - pd.Timedelta(seconds=1)), "add_to_cart", "s5", None, 10.0, "toys", "mobile")]
+    )
     changed = features(before).set_index("customer_id")
-    assert changed.loc["A", "n_add_to_cart_7d"] == BASE_FEATURES.set_index("customer_id").loc["A", "n_add_to_cart_7d"] + 1
+    assert (
+        changed.loc["A", "n_add_to_cart_7d"]
+        == BASE_FEATURES.set_index("customer_id").loc["A", "n_add_to_cart_7d"] + 1
+    )
 
 
 BASE_LABELS = labels(BASE)
@@ -111,7 +127,16 @@ def test_labels_ignore_events_outside_the_horizon(rows):
 @SETTINGS
 @given(st.sampled_from(["B", "D"]), st.integers(min_value=0, max_value=HORIZON * 86400 - 1))
 def test_a_purchase_inside_the_horizon_sets_the_label(customer, offset):
-    row = (customer, str(AS_OF + pd.Timedelta(seconds=offset)), "purchase", "sx", "ox", 12.0, "books", "mobile")
+    row = (
+        customer,
+        str(AS_OF + pd.Timedelta(seconds=offset)),
+        "purchase",
+        "sx",
+        "ox",
+        12.0,
+        "books",
+        "mobile",
+    )
     after = labels(with_rows(BASE, [row])).set_index("customer_id")
     assert after.loc[customer, f"purchase_next_{HORIZON}d"] == 1
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, shared_file
 
+from conftest import ROOT, shared_file
 from propensity.events.validate import validate_events
 from propensity.events.workflow import train_from_events
 

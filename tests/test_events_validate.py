@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from events_fixtures import hand_log
 
+from events_fixtures import hand_log
 from propensity.errors import DataError, InsufficientDataError, SchemaError
 from propensity.events.mapping import load_mapping, mapping_from_options
 from propensity.events.validate import REASONS, load_events, validate_events
@@ -16,8 +16,12 @@ EXPORT = "2030-01-01"
 
 
 def report_of(frame: pd.DataFrame, mapping=None, **kw):
-    with load_events(frame, mapping, export_time=kw.pop("export_time", EXPORT), require_rows=False, **kw) as log:
-        return log.report, log.engine.execute(log.events).sort_values(["customer_id", "ts"]).reset_index(drop=True)
+    with load_events(
+        frame, mapping, export_time=kw.pop("export_time", EXPORT), require_rows=False, **kw
+    ) as log:
+        return log.report, log.engine.execute(log.events).sort_values(["customer_id", "ts"]).reset_index(
+            drop=True
+        )
 
 
 def test_one_reason_per_bad_row_and_the_counts_add_up(tmp_path):
@@ -38,7 +42,20 @@ def test_one_reason_per_bad_row_and_the_counts_add_up(tmp_path):
                 "2024-01-04 00:00:00",
                 "2024-01-05 00:00:00",
             ],
-            "event_type": ["view", "view", "view", "dance", "purchase", "view", "view", "view", "view", "view", "view", None],
+            "event_type": [
+                "view",
+                "view",
+                "view",
+                "dance",
+                "purchase",
+                "view",
+                "view",
+                "view",
+                "view",
+                "view",
+                "view",
+                None,
+            ],
             "amount": ["", "", "", "", "-5", "", "", "", "", "", "", ""],
         }
     )
@@ -72,14 +89,22 @@ def test_mixed_time_zones_are_converted_to_utc_and_reported():
     raw = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a", "a"],
-            "ts": ["2024-06-01T12:00:00+02:00", "2024-06-01 10:00:01Z", "2024-06-01 10:00:02", "2024-06-01T05:00:03-05:00"],
+            "ts": [
+                "2024-06-01T12:00:00+02:00",
+                "2024-06-01 10:00:01Z",
+                "2024-06-01 10:00:02",
+                "2024-06-01T05:00:03-05:00",
+            ],
             "event_type": ["view"] * 4,
         }
     )
     report, clean = report_of(raw)
-    assert list(clean["ts"]) == [pd.Timestamp("2024-06-01 10:00:00") + pd.Timedelta(seconds=i) for i in range(4)]
+    assert list(clean["ts"]) == [
+        pd.Timestamp("2024-06-01 10:00:00") + pd.Timedelta(seconds=i) for i in range(4)
+    ]
     assert (report.timestamps_with_offset, report.timestamps_read_in_zone) == (3, 1)
     assert any("Mixed time zones" in n for n in report.notes)
+
     # naive times in a named zone: 12:00 in Berlin summer time is 10:00 UTC; offsets still win
     def times(*hms: str) -> list[pd.Timestamp]:
         return [pd.Timestamp(f"2024-06-01 {t}") for t in hms]
@@ -97,7 +122,11 @@ def test_a_mapping_naming_a_missing_column_says_which_and_suggests():
     with pytest.raises(SchemaError, match="returns rule names column 'Invoice'"):
         load_events(
             raw,
-            {"columns": {"customer_id": "CustomerID", "ts": "InvoiceDate"}, "order_log": True, "returns": {"column": "Invoice", "prefix": "C"}},
+            {
+                "columns": {"customer_id": "CustomerID", "ts": "InvoiceDate"},
+                "order_log": True,
+                "returns": {"column": "Invoice", "prefix": "C"},
+            },
         )
     with pytest.raises(SchemaError, match="No column for 'ts'"):
         load_events(pd.DataFrame({"user_id": ["1"], "event": ["view"]}))
@@ -106,12 +135,23 @@ def test_a_mapping_naming_a_missing_column_says_which_and_suggests():
 
 
 def test_all_rows_quarantined_is_refused_with_the_reasons(tmp_path):
-    raw = pd.DataFrame({"user_id": ["1", "2"], "timestamp": ["31/01/2024 10:00", "01/02/2024 11:00"], "event": ["view", "view"]})
-    with pytest.raises(InsufficientDataError, match=r"Every one of the 2 rows .*\(unparseable timestamp: 2\)"):
+    raw = pd.DataFrame(
+        {
+            "user_id": ["1", "2"],
+            "timestamp": ["31/01/2024 10:00", "01/02/2024 11:00"],
+            "event": ["view", "view"],
+        }
+    )
+    with pytest.raises(
+        InsufficientDataError, match=r"Every one of the 2 rows .*\(unparseable timestamp: 2\)"
+    ):
         load_events(raw, quarantine=tmp_path / "q.csv")
     assert len(pd.read_csv(tmp_path / "q.csv")) == 2
     report = validate_events(raw, out=tmp_path / "v")  # the report itself is still written
-    assert report.rows_ok == 0 and json.loads((tmp_path / "v" / "validation.json").read_text())["rows_quarantined"] == 2
+    assert (
+        report.rows_ok == 0
+        and json.loads((tmp_path / "v" / "validation.json").read_text())["rows_quarantined"] == 2
+    )
     # the same file reads with the right format
     report, clean = report_of(raw, {"timestamp_format": "%d/%m/%Y %H:%M"})
     assert report.rows_ok == 2 and clean["ts"].iloc[1] == pd.Timestamp("2024-02-01 11:00")
@@ -130,13 +170,27 @@ def test_order_log_with_cancellations_and_numeric_ids(tmp_path):
         {
             "InvoiceNo": ["536365", "536365", "C536379", "536380", "536381"],
             "Quantity": [6, 2, -1, 3, -2],
-            "InvoiceDate": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:26", "2010-12-01 09:41", "2010-12-02 10:00", "2010-12-03 10:00"]),
+            "InvoiceDate": pd.to_datetime(
+                [
+                    "2010-12-01 08:26",
+                    "2010-12-01 08:26",
+                    "2010-12-01 09:41",
+                    "2010-12-02 10:00",
+                    "2010-12-03 10:00",
+                ]
+            ),
             "UnitPrice": [2.55, 3.39, 27.5, 1.0, 4.0],
             "CustomerID": [17850.0, 17850.0, 14527.0, None, 14527.0],
         }
     )
     mapping = {
-        "columns": {"customer_id": "CustomerID", "ts": "InvoiceDate", "order_id": "InvoiceNo", "quantity": "Quantity", "price": "UnitPrice"},
+        "columns": {
+            "customer_id": "CustomerID",
+            "ts": "InvoiceDate",
+            "order_id": "InvoiceNo",
+            "quantity": "Quantity",
+            "price": "UnitPrice",
+        },
         "order_log": True,
         "returns": {"column": "InvoiceNo", "prefix": "C"},
     }
@@ -152,7 +206,11 @@ def test_order_log_with_cancellations_and_numeric_ids(tmp_path):
 
 def test_event_names_are_mapped_case_insensitively_and_others_kept_or_quarantined():
     raw = pd.DataFrame(
-        {"uid": ["1"] * 5, "time": [f"2024-01-01 10:0{i}:00" for i in range(5)], "action": ["Catalog", "cart", " payment_done ", "search", "odd"]}
+        {
+            "uid": ["1"] * 5,
+            "time": [f"2024-01-01 10:0{i}:00" for i in range(5)],
+            "action": ["Catalog", "cart", " payment_done ", "search", "odd"],
+        }
     )
     mapping = {
         "columns": {"customer_id": "uid", "ts": "time", "event_type": "action"},
@@ -168,10 +226,14 @@ def test_event_names_are_mapped_case_insensitively_and_others_kept_or_quarantine
 
 def test_mapping_files_and_flags(tmp_path):
     path = tmp_path / "m.yaml"
-    path.write_text("columns: {customer_id: user, ts: when}\nevents: {purchase: [buy, order]}\ntimezone: Europe/Berlin\n")
+    path.write_text(
+        "columns: {customer_id: user, ts: when}\nevents: {purchase: [buy, order]}\ntimezone: Europe/Berlin\n"
+    )
     m = load_mapping(path)
     assert m.columns == {"customer_id": "user", "ts": "when"} and m.event_lookup()["order"] == "purchase"
-    merged = mapping_from_options(path, columns=["event_type=what"], events=["view=seen,looked"], session_gap_minutes=45)
+    merged = mapping_from_options(
+        path, columns=["event_type=what"], events=["view=seen,looked"], session_gap_minutes=45
+    )
     assert merged.columns["event_type"] == "what" and merged.events["view"] == ["seen", "looked"]
     assert merged.session_gap_minutes == 45 and merged.timezone == "Europe/Berlin"
     path.write_text("columns: {customer: user}\n")

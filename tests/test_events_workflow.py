@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from events_fixtures import hand_log
 
 import propensity
+from events_fixtures import hand_log
 from propensity.bundle import load_model
 from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError
 from propensity.events.labels import plan_cutoffs
@@ -23,7 +23,13 @@ FAST = {"candidates": ["lightgbm"], "seed": 3}
 def shop_model(tmp_path_factory, small_shop):
     out = tmp_path_factory.mktemp("event_model") / "model"
     model = train_from_events(
-        small_shop / "events.parquet", horizon_days=14, cutoffs=4, step_days=14, lookbacks=(7, 30), out=out, **FAST
+        small_shop / "events.parquet",
+        horizon_days=14,
+        cutoffs=4,
+        step_days=14,
+        lookbacks=(7, 30),
+        out=out,
+        **FAST,
     )
     return model, out
 
@@ -53,7 +59,14 @@ def test_training_from_events_records_everything_needed_to_score(shop_model):
     assert m.provenance.test_source.startswith(f"latest cutoff {ev['cutoffs'][-1][:10]}")
     assert m.provenance.validation.startswith(f"time-ordered: validated on cutoff {ev['cutoffs'][-2][:10]}")
     assert m.provenance.rows_test == ev["per_cutoff"][-1]["eligible"]
-    for name in ("manifest.json", "model.joblib", "metrics.json", "validation.json", "events_quarantine.csv", "training_set.parquet"):
+    for name in (
+        "manifest.json",
+        "model.joblib",
+        "metrics.json",
+        "validation.json",
+        "events_quarantine.csv",
+        "training_set.parquet",
+    ):
         assert (out / name).exists(), name
     stacked = pd.read_parquet(out / "training_set.parquet")
     assert not stacked.duplicated(["customer_id", "cutoff"]).any()
@@ -67,12 +80,21 @@ def test_the_model_finds_real_signal_but_no_leak(shop_model):
 
 
 def test_scoring_a_log_needs_only_the_model_and_the_log(shop_model, small_shop, tmp_path):
-    model, out = shop_model
+    _, out = shop_model
     loaded = load_model(out)  # nothing from training is kept in memory
     as_of = "2024-04-20"
     summary = score_events(loaded, small_shop / "events.parquet", tmp_path / "scores.csv", as_of=as_of)
     scores = pd.read_csv(tmp_path / "scores.csv")
-    assert list(scores.columns) == ["customer_id", "probability", "decision", "band", "eligible", "as_of", "model_version", "scored_at"]
+    assert list(scores.columns) == [
+        "customer_id",
+        "probability",
+        "decision",
+        "band",
+        "eligible",
+        "as_of",
+        "model_version",
+        "scored_at",
+    ]
     # every customer seen before as_of, lapsed ones too, with an eligibility flag
     feats, fsum = compute_features(small_shop / "events.parquet", as_of, lookbacks=(7, 30), eligible_days=30)
     assert len(scores) == summary.customers == fsum.customers == len(feats)
@@ -84,8 +106,12 @@ def test_scoring_a_log_needs_only_the_model_and_the_log(shop_model, small_shop, 
     feats = feats.sort_values("customer_id")
     direct = loaded.predict_proba(feats)
     np.testing.assert_allclose(scores.sort_values("customer_id")["probability"], direct, rtol=1e-9)
-    only = score_events(loaded, small_shop / "events.parquet", tmp_path / "eligible.parquet", as_of=as_of, eligible_only=True)
-    assert only.scored == summary.eligible and pd.read_parquet(tmp_path / "eligible.parquet")["eligible"].all()
+    only = score_events(
+        loaded, small_shop / "events.parquet", tmp_path / "eligible.parquet", as_of=as_of, eligible_only=True
+    )
+    assert (
+        only.scored == summary.eligible and pd.read_parquet(tmp_path / "eligible.parquet")["eligible"].all()
+    )
     assert json.loads((tmp_path / "scores.summary.json").read_text())["as_of"] == "2024-04-20 00:00:00"
     assert (tmp_path / "scores.quarantine.csv").exists()
 
@@ -93,7 +119,11 @@ def test_scoring_a_log_needs_only_the_model_and_the_log(shop_model, small_shop, 
 def test_recent_cart_adds_raise_the_score(shop_model):
     """Behavioural check on the synthetic shop: more recent add-to-cart activity, higher scores on average."""
     model, _ = shop_model
-    base = pd.read_parquet(model.path / "training_set.parquet").drop(columns=["cutoff", "purchase_next_14d"]).head(400)
+    base = (
+        pd.read_parquet(model.path / "training_set.parquet")
+        .drop(columns=["cutoff", "purchase_next_14d"])
+        .head(400)
+    )
     busier = base.copy()
     for col in ("n_add_to_cart_7d", "n_add_to_cart_30d", "n_add_to_cart_all"):
         busier[col] = base[col] + 3
@@ -138,7 +168,9 @@ def test_features_with_labels_write_files_beside_the_output(small_shop, tmp_path
     frame, summary = compute_features(small_shop / "events.parquet", "2024-03-15", horizon_days=14, out=out)
     assert frame is None
     table = pd.read_parquet(out)
-    assert {"purchase_next_14d", "churn_next_14d", "revenue_next_14d", "eligible", "as_of"} <= set(table.columns)
+    assert {"purchase_next_14d", "churn_next_14d", "revenue_next_14d", "eligible", "as_of"} <= set(
+        table.columns
+    )
     buyers = table["n_orders_all"] > 0
     assert table.loc[~buyers, "churn_next_14d"].isna().all()
     assert (table.loc[buyers, "churn_next_14d"] == 1 - table.loc[buyers, "purchase_next_14d"]).all()
@@ -175,7 +207,11 @@ def test_trainer_with_a_time_column_keeps_plain_tables_unchanged(customer_table)
         parts.append(part)
     stacked = pd.concat(parts, ignore_index=True)
     model = propensity.train(
-        stacked, "purchased", candidates=["logistic_regression"], time_column="cutoff", time_gap=pd.Timedelta(days=31)
+        stacked,
+        "purchased",
+        candidates=["logistic_regression"],
+        time_column="cutoff",
+        time_gap=pd.Timedelta(days=31),
     )
     p = model.manifest.provenance
     assert p.rows_quarantined == 0  # ids repeat across cutoffs, not within one

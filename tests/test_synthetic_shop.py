@@ -18,10 +18,14 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     a = generate_shop(300, days=30, seed=5, out=tmp_path / "a")
     b = generate_shop(300, days=30, seed=5, out=tmp_path / "b")
     c = generate_shop(300, days=30, seed=6, out=tmp_path / "c")
-    ta, tb, tc = (pq.read_table(p / "events.parquet") for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
+    ta, tb, tc = (
+        pq.read_table(p / "events.parquet") for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    )
     assert ta.equals(tb) and a.dirty == b.dirty
     assert not ta.equals(tc)
-    assert pq.read_table(tmp_path / "a" / "customers.parquet").equals(pq.read_table(tmp_path / "b" / "customers.parquet"))
+    assert pq.read_table(tmp_path / "a" / "customers.parquet").equals(
+        pq.read_table(tmp_path / "b" / "customers.parquet")
+    )
     assert a.events == ta.num_rows and c.events == tc.num_rows
 
 
@@ -39,7 +43,14 @@ def test_a_realistic_shop(small_shop):
     truth = json.loads((small_shop / "shop.json").read_text())
     counts = events["event_type"].value_counts()
     # a funnel with drop-off at every step
-    assert counts["view"] > counts["add_to_cart"] > counts["checkout"] > counts["purchase"] > counts["return"] > 0
+    assert (
+        counts["view"]
+        > counts["add_to_cart"]
+        > counts["checkout"]
+        > counts["purchase"]
+        > counts["return"]
+        > 0
+    )
     assert 0.15 < counts["purchase"] / counts["add_to_cart"] < 0.6
     assert 0.5 < counts["purchase"] / counts["checkout"] < 0.95
     # prices depend on the category; devices and channels vary
@@ -60,7 +71,9 @@ def test_a_realistic_shop(small_shop):
     valid = valid[valid["ts"] < pd.Timestamp(truth["end"])]
     span = valid.groupby("customer_id")["ts"].agg(["min", "max"])
     end = pd.Timestamp(truth["end"])
-    assert ((span["max"] > end - pd.Timedelta(days=14)) & (span["min"] < end - pd.Timedelta(days=60))).sum() > 20
+    assert (
+        (span["max"] > end - pd.Timedelta(days=14)) & (span["min"] < end - pd.Timedelta(days=60))
+    ).sum() > 20
     buyers = valid[valid["event_type"] == "purchase"]["customer_id"].unique()
     lapsed = span.loc[span.index.isin(buyers), "max"] < end - pd.Timedelta(days=45)
     assert lapsed.sum() > 20

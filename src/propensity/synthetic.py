@@ -89,7 +89,8 @@ _UNKNOWN_EVENTS = np.array(["debug_ping", "heartbeat", "test_event"])
 # Hour-of-day profiles (24 weights) per device.
 _HOURS = np.arange(24)
 _HOUR_PROFILE = {
-    "mobile": np.exp(-0.5 * ((_HOURS - 20.5) / 3.0) ** 2) + 0.25 * np.exp(-0.5 * ((_HOURS - 12.5) / 1.5) ** 2),
+    "mobile": np.exp(-0.5 * ((_HOURS - 20.5) / 3.0) ** 2)
+    + 0.25 * np.exp(-0.5 * ((_HOURS - 12.5) / 1.5) ** 2),
     "desktop": np.exp(-0.5 * ((_HOURS - 13.0) / 3.5) ** 2) + 0.15,
     "tablet": np.exp(-0.5 * ((_HOURS - 19.0) / 3.0) ** 2) + 0.1,
 }
@@ -218,7 +219,9 @@ def generate_shop(
             n_clean += batch.num_rows - sum(planted.values())
             for k, v in planted.items():
                 totals[k] += v
-            values, counts = np.unique(batch.column("event_type").to_numpy(zero_copy_only=False), return_counts=True)
+            values, counts = np.unique(
+                batch.column("event_type").to_numpy(zero_copy_only=False), return_counts=True
+            )
             for v, c in zip(values, counts, strict=True):
                 type_counts[str(v)] = type_counts.get(str(v), 0) + int(c)
             if progress is not None:
@@ -235,7 +238,11 @@ def generate_shop(
         clean_events=n_clean if dirty else n_events,
         dirty=totals if dirty else {},
         event_types=dict(sorted(type_counts.items())),
-        paths={"events": str(events_path), "customers": str(customers_path), "summary": str(out / "shop.json")},
+        paths={
+            "events": str(events_path),
+            "customers": str(customers_path),
+            "summary": str(out / "shop.json"),
+        },
     )
     summary.seconds = round(time.perf_counter() - began, 3)
     meta = {
@@ -296,7 +303,9 @@ def _simulate_batch(
     # the day of signup always has a visit (that is how they became customers)
     counts = rng.poisson(rate)
     new_custs = signup > 0
-    counts[np.flatnonzero(new_custs), signup[new_custs]] = np.maximum(counts[np.flatnonzero(new_custs), signup[new_custs]], 1)
+    counts[np.flatnonzero(new_custs), signup[new_custs]] = np.maximum(
+        counts[np.flatnonzero(new_custs), signup[new_custs]], 1
+    )
 
     s_cust, s_day = np.nonzero(counts)
     reps = counts[s_cust, s_day]
@@ -324,7 +333,6 @@ def _simulate_batch(
     n_views = 1 + rng.poisson(1.6 * np.exp(0.25 * s_z) * np.where(dev == 1, 1.3, 1.0))
     p_cart = _sigmoid(-2.6 + 0.9 * s_z + 0.25 * (chan == 3))
     v_sess = np.repeat(np.arange(n_sess), n_views)
-    v_pos = np.arange(len(v_sess)) - np.repeat(np.cumsum(n_views) - n_views, n_views)
     is_cart = rng.random(len(v_sess)) < p_cart[v_sess]
     carts = np.bincount(v_sess, weights=is_cart, minlength=n_sess)
     p_checkout = _sigmoid(-0.4 + 0.7 * s_z)
@@ -353,7 +361,6 @@ def _simulate_batch(
 
     gap = 35 + rng.exponential(40, size=len(v_sess))
     # view k at step 2k, its cart at 2k+1, checkout at 2*n_views, purchase at 2*n_views+1
-    v_off = np.zeros(len(v_sess))
     csum = np.cumsum(gap)
     start_of = np.repeat(np.cumsum(n_views) - n_views, n_views)
     v_off = csum - csum[start_of] + 0.0
@@ -361,9 +368,19 @@ def _simulate_batch(
 
     session_ids = session_base + np.arange(n_sess) + 1
     order_ids = np.where(bought, session_ids + 10_000_000_000, -1)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sess", "type", "off", "amount", "qty", "prod", "cat")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("sess", "type", "off", "amount", "qty", "prod", "cat")
+    }
 
-    def add(sess: np.ndarray, typ: int, off: np.ndarray, amount: np.ndarray, qty: np.ndarray, prod: np.ndarray, cat: np.ndarray) -> None:
+    def add(
+        sess: np.ndarray,
+        typ: int,
+        off: np.ndarray,
+        amount: np.ndarray,
+        qty: np.ndarray,
+        prod: np.ndarray,
+        cat: np.ndarray,
+    ) -> None:
         parts["sess"].append(sess)
         parts["type"].append(np.full(len(sess), typ))
         parts["off"].append(off)
@@ -386,7 +403,15 @@ def _simulate_batch(
     co = np.flatnonzero(checkout)
     add(co, 2, sess_len[co] + 20, np.round(cart_value[co], 2), cart_qty[co], np.full(len(co), -1), o_cat[co])
     bo = np.flatnonzero(bought)
-    add(bo, 3, sess_len[bo] + 90 + rng.exponential(60, size=len(bo)), np.round(cart_value[bo], 2), cart_qty[bo], np.full(len(bo), -1), o_cat[bo])
+    add(
+        bo,
+        3,
+        sess_len[bo] + 90 + rng.exponential(60, size=len(bo)),
+        np.round(cart_value[bo], 2),
+        cart_qty[bo],
+        np.full(len(bo), -1),
+        o_cat[bo],
+    )
     # returns, days later (only those that fall inside the period)
     ret = bo[rng.random(len(bo)) < _RETURN_RATE[o_cat[bo]] * 1.0]
     ret_off = sess_len[ret] + 86400 * rng.uniform(2, 25, size=len(ret))
@@ -404,7 +429,7 @@ def _simulate_batch(
     prod = np.concatenate(parts["prod"])[order]
     cat = np.concatenate(parts["cat"])[order]
     cust_idx = s_cust[sess]
-    with_order = (etype >= 3)
+    with_order = etype >= 3
 
     type_names = np.array(["view", "add_to_cart", "checkout", "purchase", "return"], dtype=object)
     columns: dict[str, Any] = {
@@ -415,7 +440,7 @@ def _simulate_batch(
         "order_id": np.where(with_order, order_ids[sess], -1),
         "amount": amount,
         "quantity": qty,
-        "product_id": np.where(prod >= 0, np.char.add("P", (prod + 100000).astype(str)), None).astype(object),
+        "product_id": _product_ids(prod),
         "category": np.array(CATEGORIES, dtype=object)[cat],
         "device": np.array(DEVICES, dtype=object)[dev[sess]],
         "channel": np.array(CHANNELS, dtype=object)[chan[sess]],
@@ -460,6 +485,14 @@ def _simulate_batch(
     return table, cust, int(session_base + n_sess), planted
 
 
+def _product_ids(codes: np.ndarray) -> np.ndarray:
+    """``P1xxxxx`` for product codes >= 0, missing (None) for events without a product."""
+    out = np.full(len(codes), None, dtype=object)
+    has = codes >= 0
+    out[has] = np.char.add("P", (codes[has] + 100000).astype(str))
+    return out
+
+
 def _plant_dirt(
     rng: np.random.Generator, columns: dict[str, Any], ts: np.ndarray
 ) -> tuple[dict[str, Any], dict[str, int]]:
@@ -478,7 +511,7 @@ def _plant_dirt(
             free = purchases[~used[purchases]]
             take = rng.permutation(free)[: counts[kind]]
         else:
-            take_list = []
+            take_list: list[int] = []
             while len(take_list) < counts[kind] and pos < n:
                 if not used[chosen[pos]]:
                     take_list.append(chosen[pos])

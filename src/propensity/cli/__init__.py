@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
-from propensity.cli import core  # noqa: F401  (registers train, score, roles, info, demo, datasets)
-from propensity.cli import events  # noqa: F401  (registers validate, features, generate)
+from propensity.cli import (
+    core,  # noqa: F401  (registers train, score, roles, info, demo, datasets)
+    events,  # noqa: F401  (registers validate, features, generate)
+)
 from propensity.cli._common import app, out
 
 __all__ = ["app", "main"]

@@ -50,7 +50,8 @@ def train(
         ),
     ],
     target: Annotated[
-        str | None, typer.Option("--target", "-t", help="The outcome column (two values); not with --from-events.")
+        str | None,
+        typer.Option("--target", "-t", help="The outcome column (two values); not with --from-events."),
     ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the model bundle and outputs.")
@@ -88,7 +89,8 @@ def train(
     n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
     from_events: Annotated[
-        bool, typer.Option("--from-events", help="DATA is an event/order log: build features and labels from it.")
+        bool,
+        typer.Option("--from-events", help="DATA is an event/order log: build features and labels from it."),
     ] = False,
     horizon_days: Annotated[int, typer.Option(help="--from-events: predict within this many days.")] = 30,
     label: Annotated[str, typer.Option(help="--from-events: purchase or churn.")] = "purchase",
@@ -148,7 +150,9 @@ def train(
                     "--from-events builds the target, id and roles itself; drop --target/--test/--roles/--id "
                     "(choose the outcome with --label and --horizon-days)."
                 )
-            mp = build_mapping(mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap)
+            mp = build_mapping(
+                mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
+            )
         _train_events(
             data,
             out_dir,
@@ -235,7 +239,8 @@ def score(
         ),
     ] = None,
     eligible_only: Annotated[
-        bool, typer.Option("--eligible-only", help="Event models: score only customers eligible at the cutoff.")
+        bool,
+        typer.Option("--eligible-only", help="Event models: score only customers eligible at the cutoff."),
     ] = False,
     mapping: MappingFile = None,
     engine: Engine = "duckdb",
@@ -252,7 +257,9 @@ def score(
     with user_errors():
         loaded = resolve_model(model)
         if loaded.manifest.events:
-            _score_events(loaded, input, output, as_of, eligible_only, mapping, engine, export_time, batch_rows)
+            _score_events(
+                loaded, input, output, as_of, eligible_only, mapping, engine, export_time, batch_rows
+            )
             return
         if as_of is not None or eligible_only or mapping is not None:
             raise ParameterError(
@@ -305,27 +312,26 @@ def _train_events(
 ) -> None:
     from propensity.events.workflow import train_from_events
 
-    with user_errors():
-        with _progress() as bar:
-            task = bar.add_task("validating", total=None)
+    with user_errors(), _progress() as bar:
+        task = bar.add_task("validating", total=None)
 
-            def step(stage: str, done: int, total: int) -> None:
-                bar.update(task, description=stage, completed=done, total=total or None)
+        def step(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total or None)
 
-            model = train_from_events(
-                data, lookbacks=parse_lookbacks(lookbacks), out=out_dir, progress=step, **kwargs, **options
-            )
+        model = train_from_events(
+            data, lookbacks=parse_lookbacks(lookbacks), out=out_dir, progress=step, **kwargs, **options
+        )
     if quiet:
         t = model.manifest.metrics.get("test") or {}
         out.print(
             f"{model.manifest.winner}: test ROC-AUC {_fmt(t.get('roc_auc'))}, PR-AUC {_fmt(t.get('pr_auc'))} → {out_dir}"
         )
         return
-    print_validation(model.validation)
+    print_validation(model.validation)  # type: ignore[attr-defined]
     _print_cutoffs(model)
     print_roles(model)
     print_training_summary(model, out_dir)
-    ev = model.manifest.events
+    ev = model.manifest.events or {}
     out.print(f"[bold]Validation:[/] {ev['validation']}. [bold]Label:[/] {ev['label']['definition']}.")
     out.print(
         f"[bold]Score a fresh log:[/] propensity score {out_dir} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
@@ -359,7 +365,9 @@ def _score_events(
             batch_rows=batch_rows,
         )
     if as_of is None:
-        err.print(f"note: no --as-of given; scored at the end of the log's data ({summary.as_of}).", style="yellow")
+        err.print(
+            f"note: no --as-of given; scored at the end of the log's data ({summary.as_of}).", style="yellow"
+        )
     v = summary.validation
     out.print(
         f"Scored {summary.scored:,} customers seen before {summary.as_of} ({summary.eligible:,} eligible) in "
@@ -491,7 +499,7 @@ def demo(
             )
         # train_from_events wrote the bundle and called write_training_outputs(): the hook where the
         # report (report.html, evaluation.json) is added once the report stage exists.
-        report = model.validation
+        report = model.validation  # type: ignore[attr-defined]
         _print_quarantine_line(report, model_dir / "events_quarantine.csv")
         _print_cutoffs(model)
         print_training_summary(model, model_dir)
@@ -517,7 +525,8 @@ def _print_quarantine_line(report: Any, path: Path) -> None:
 def _print_cutoffs(model: Any) -> None:
     ev = model.manifest.events
     table = Table(
-        title=f"Rolling cutoffs: {ev['label']['column']} ({ev['eligibility']['definition']})", title_justify="left"
+        title=f"Rolling cutoffs: {ev['label']['column']} ({ev['eligibility']['definition']})",
+        title_justify="left",
     )
     for col in ("cutoff", "customers seen", "eligible", "positives", "rate", "role"):
         table.add_column(col, justify="right" if col not in ("cutoff", "role") else "left")

@@ -14,7 +14,8 @@ from propensity.cli._common import _progress, app, err, out, user_errors
 # ------------------------------------------------------------------------------ shared options
 
 MappingFile = Annotated[
-    Path | None, typer.Option("--mapping", "-m", help="YAML mapping of your columns and event names (see docs).")
+    Path | None,
+    typer.Option("--mapping", "-m", help="YAML mapping of your columns and event names (see docs)."),
 ]
 MapCols = Annotated[
     list[str] | None,
@@ -25,30 +26,38 @@ MapEvents = Annotated[
     typer.Option("--event", help="canonical=name[,name], e.g. --event purchase=payment_done (repeatable)."),
 ]
 OrderLog = Annotated[
-    bool | None, typer.Option("--order-log/--event-log", help="Every line is a purchase (an order/transaction log).")
+    bool | None,
+    typer.Option("--order-log/--event-log", help="Every line is a purchase (an order/transaction log)."),
 ]
 Returns = Annotated[
-    str | None, typer.Option("--returns", help="COLUMN:PREFIX marking returns, e.g. InvoiceNo:C (cancellations).")
+    str | None,
+    typer.Option("--returns", help="COLUMN:PREFIX marking returns, e.g. InvoiceNo:C (cancellations)."),
 ]
 Timezone = Annotated[
-    str | None, typer.Option("--timezone", help="Zone of timestamps without an offset: UTC, +01:00, Europe/Berlin.")
+    str | None,
+    typer.Option("--timezone", help="Zone of timestamps without an offset: UTC, +01:00, Europe/Berlin."),
 ]
 TsFormat = Annotated[
-    str | None, typer.Option("--ts-format", help="strftime pattern for non-ISO timestamps, e.g. '%d/%m/%Y %H:%M'.")
+    str | None,
+    typer.Option("--ts-format", help="strftime pattern for non-ISO timestamps, e.g. '%d/%m/%Y %H:%M'."),
 ]
 SessionGap = Annotated[
-    float | None, typer.Option("--session-gap", help="Minutes of inactivity that start a new session (default 30).")
+    float | None,
+    typer.Option("--session-gap", help="Minutes of inactivity that start a new session (default 30)."),
 ]
 Engine = Annotated[str, typer.Option("--engine", help="duckdb (in-process, default) or spark.")]
 ExportTime = Annotated[
     str | None,
-    typer.Option("--export-time", help="When the log was exported: later timestamps are quarantined (default: now)."),
+    typer.Option(
+        "--export-time", help="When the log was exported: later timestamps are quarantined (default: now)."
+    ),
 ]
 Lookbacks = Annotated[str, typer.Option("--lookbacks", help="Comma-separated window lengths in days.")]
 EligibleDays = Annotated[
     int | None,
     typer.Option(
-        "--eligible-days", help="Eligible = active within N days before the cutoff (default: longest lookback; 0 = all)."
+        "--eligible-days",
+        help="Eligible = active within N days before the cutoff (default: longest lookback; 0 = all).",
     ),
 ]
 
@@ -84,7 +93,9 @@ def parse_lookbacks(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
     except ValueError:
-        raise ParameterError(f"--lookbacks must be comma-separated whole days like 7,30,90. Got {text!r} instead.") from None
+        raise ParameterError(
+            f"--lookbacks must be comma-separated whole days like 7,30,90. Got {text!r} instead."
+        ) from None
 
 
 def print_validation(report: Any) -> None:
@@ -121,7 +132,11 @@ def validate(
     events: Annotated[Path, typer.Argument(help="Event or order log: CSV (compressed ok) or Parquet.")],
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder for events.parquet (valid, canonical), quarantine.csv, validation.json."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for events.parquet (valid, canonical), quarantine.csv, validation.json.",
+        ),
     ] = None,
     mapping: MappingFile = None,
     columns: MapCols = None,
@@ -140,7 +155,9 @@ def validate(
 
     folder = out_dir or Path(f"{events.name.split('.')[0]}_validated")
     with user_errors():
-        mp = build_mapping(mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap)
+        mp = build_mapping(
+            mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
+        )
         report = validate_events(events, mp, out=folder, engine=engine, export_time=export_time)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
@@ -164,15 +181,22 @@ def validate(
 @app.command()
 def features(
     events: Annotated[Path, typer.Argument(help="Event or order log: CSV (compressed ok) or Parquet.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="Cutoff date/time (UTC); only events before it are used.")],
-    output: Annotated[Path, typer.Option("--out", "-o", help="Output CSV or Parquet file.")] = Path("features.parquet"),
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Cutoff date/time (UTC); only events before it are used.")
+    ],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output CSV or Parquet file.")] = Path(
+        "features.parquet"
+    ),
     lookbacks: Lookbacks = "7,30,90",
     horizon_days: Annotated[
         int | None,
-        typer.Option("--horizon-days", help="Also add labels: purchase/churn/revenue in the N days from the cutoff."),
+        typer.Option(
+            "--horizon-days", help="Also add labels: purchase/churn/revenue in the N days from the cutoff."
+        ),
     ] = None,
     allow_partial_horizon: Annotated[
-        bool, typer.Option(help="Accept a horizon that runs past the end of the data (labels will undercount).")
+        bool,
+        typer.Option(help="Accept a horizon that runs past the end of the data (labels will undercount)."),
     ] = False,
     eligible_days: EligibleDays = None,
     mapping: MappingFile = None,
@@ -192,7 +216,9 @@ def features(
     from propensity.events.workflow import compute_features
 
     with user_errors():
-        mp = build_mapping(mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap)
+        mp = build_mapping(
+            mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
+        )
         with _progress() as bar:
             bar.add_task("validating and building features", total=None)
             _, summary = compute_features(
@@ -219,7 +245,9 @@ def features(
         + f"; {summary.seconds:.1f}s ({summary.events_per_second:,.0f} events/s end to end)."
     )
     if summary.labels:
-        out.print("[bold]Labels[/] (share / mean): " + ", ".join(f"{k} {v:.4g}" for k, v in summary.labels.items()))
+        out.print(
+            "[bold]Labels[/] (share / mean): " + ", ".join(f"{k} {v:.4g}" for k, v in summary.labels.items())
+        )
     if list_features:
         table = Table(title="Feature registry", title_justify="left")
         for col in ("name", "window", "unit", "description"):
@@ -257,9 +285,7 @@ def generate(
         f"[bold]Generated[/] {summary.events:,} events for {summary.customers:,} customers over {summary.days} days "
         f"({summary.start} .. {summary.end}) in {summary.seconds:.1f}s → {out_dir}/"
     )
-    out.print(
-        "[bold]Event types:[/] " + ", ".join(f"{k} {v:,}" for k, v in summary.event_types.items())
-    )
+    out.print("[bold]Event types:[/] " + ", ".join(f"{k} {v:,}" for k, v in summary.event_types.items()))
     if dirty:
         out.print(
             f"[bold]Dirty rows planted:[/] {dirty:,} ("

@@ -15,6 +15,7 @@ differ (DuckDB counts midnights crossed, Spark whole 24-hour periods).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -123,7 +124,9 @@ class Engine:
             if writer is None:  # no rows: still write the header / schema
                 schema = self.to_arrow(expr.limit(0)).schema
                 writer = (
-                    pq.ParquetWriter(tmp, schema, compression="zstd") if fmt == "parquet" else _csv_writer(tmp, schema)
+                    pq.ParquetWriter(tmp, schema, compression="zstd")
+                    if fmt == "parquet"
+                    else _csv_writer(tmp, schema)
                 )
         finally:
             if writer is not None:
@@ -196,10 +199,8 @@ class DuckDBEngine(Engine):
         return self._con
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already closed
             self._con.disconnect()
-        except Exception:  # pragma: no cover - already closed
-            pass
         super().close()
 
     def _name(self, stem: str) -> str:
@@ -225,7 +226,11 @@ class DuckDBEngine(Engine):
         reader = self._con.con.sql(sql).to_arrow_reader(batch_size=rows)
         schema = expr.as_table().schema().to_pyarrow()
         for batch in reader:
-            yield batch if batch.schema == schema else pa.Table.from_batches([batch]).cast(schema).to_batches()[0]
+            yield (
+                batch
+                if batch.schema == schema
+                else pa.Table.from_batches([batch]).cast(schema).to_batches()[0]
+            )
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
         path = self.workdir() / f"{self._name(name)}.parquet"
@@ -270,7 +275,9 @@ def _duck_strptime(zoned: bool) -> Any:
     """DuckDB's try_strptime(text, pattern); a pattern with %z gives an instant."""
     import ibis.expr.datatypes as dt
 
-    return _builtin("try_strptime", (dt.string, dt.string), dt.Timestamp(timezone="UTC") if zoned else dt.Timestamp())
+    return _builtin(
+        "try_strptime", (dt.string, dt.string), dt.Timestamp(timezone="UTC") if zoned else dt.Timestamp()
+    )
 
 
 def _duck_timezone() -> Any:

@@ -129,7 +129,9 @@ class FeatureConfig:
             )
         object.__setattr__(self, "lookbacks", tuple(sorted(lb)))
         if not 1 <= self.trend_days <= 365:
-            raise ParameterError(f"The 'trend_days' parameter must be in [1, 365]. Got {self.trend_days!r} instead.")
+            raise ParameterError(
+                f"The 'trend_days' parameter must be in [1, 365]. Got {self.trend_days!r} instead."
+            )
         object.__setattr__(self, "levels", {k: tuple(v) for k, v in dict(self.levels).items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,9 +164,13 @@ def to_timestamp(as_of: Any) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(as_of)
     except (ValueError, TypeError):
-        raise ParameterError(f"The 'as_of' parameter must be a date or time like 2024-06-01. Got {as_of!r} instead.") from None
+        raise ParameterError(
+            f"The 'as_of' parameter must be a date or time like 2024-06-01. Got {as_of!r} instead."
+        ) from None
     if ts is pd.NaT:
-        raise ParameterError(f"The 'as_of' parameter must be a date or time like 2024-06-01. Got {as_of!r} instead.")
+        raise ParameterError(
+            f"The 'as_of' parameter must be a date or time like 2024-06-01. Got {as_of!r} instead."
+        )
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts.floor("s")
@@ -202,7 +208,9 @@ def _window_text(days: int | None) -> tuple[str, str]:
     return f"{days}d", f"in the last {days} days"
 
 
-def _define(events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig) -> tuple[list[FeatureDef], ir.Table]:
+def _define(
+    events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig
+) -> tuple[list[FeatureDef], ir.Table]:
     """The feature definitions and their Ibis expression over ``events`` at ``as_of``.
 
     Each stage selects only the columns it needs from the events before the cutoff, so the
@@ -337,7 +345,10 @@ def _define(events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig) -> tup
     # ---- stage P: when and how they visit (one pass, customer level, few aggregates)
     level_cols = [col for col in LEVEL_COLUMNS if config.levels.get(col)]
     pv = before.select(
-        "customer_id", *level_cols, _hour=before.ts.hour().cast(dt.int64), _dow=before.ts.day_of_week.index().cast(dt.int64)
+        "customer_id",
+        *level_cols,
+        _hour=before.ts.hour().cast(dt.int64),
+        _dow=before.ts.day_of_week.index().cast(dt.int64),
     )
     p = _Collector()
     total = pv.count().cast(dt.float64)
@@ -398,8 +409,10 @@ def _define(events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig) -> tup
     stage_b = days_t.group_by("customer_id").aggregate(**b.exprs)
     defs += b.defs
 
-    # ---- stage C: sessions
-    s_src = before.filter(before.session_id.notnull()).select("customer_id", "session_id", "event_type", _age=age)
+    # ---- stage C: sessions (a second pass: merging it with the days costs more than it saves)
+    s_src = before.filter(before.session_id.notnull()).select(
+        "customer_id", "session_id", "event_type", _age=age
+    )
     s = s_src.group_by(["customer_id", "session_id"]).aggregate(
         start=s_src._age.max(),
         end=s_src._age.min(),
@@ -497,7 +510,9 @@ def _define(events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig) -> tup
         _order=o_src.order_id.fill_null(o_ts.cast(dt.string)),
         _age=ibis.literal(as_of_e, type=dt.int64) - o_ts,
     )
-    orders = o_src.group_by(["customer_id", "_order"]).aggregate(o_age=o_src._age.max(), o_amount=o_src.amount.sum())
+    orders = o_src.group_by(["customer_id", "_order"]).aggregate(
+        o_age=o_src._age.max(), o_amount=o_src.amount.sum()
+    )
     gap = orders.o_age.lag().over(ibis.window(group_by=orders.customer_id, order_by=ibis.desc(orders.o_age)))
     orders = orders.mutate(gap_days=(gap - orders.o_age).cast(dt.float64) / DAY)
     o = _Collector()
@@ -581,7 +596,11 @@ def _define(events: ir.Table, as_of: pd.Timestamp, config: FeatureConfig) -> tup
     out = stage_a
     for part in (stage_p, stage_b, stage_c, stage_d, stage_e):
         out = out.left_join(part, "customer_id")
-    zero_if_missing = [d.name for d in defs if d.unit in ("sessions", "orders", "categories") or d.name.startswith("n_active_days")]
+    zero_if_missing = [
+        d.name
+        for d in defs
+        if d.unit in ("sessions", "orders", "categories") or d.name.startswith("n_active_days")
+    ]
     names = [d.name for d in defs]
     out = out.select(
         "customer_id",
@@ -647,7 +666,9 @@ def build_features(events: ir.Table, as_of: Any, config: FeatureConfig | None = 
     return expr
 
 
-def resolve_levels(events: ir.Table, as_of: Any, config: FeatureConfig, execute: Callable[[Any], pd.DataFrame]) -> FeatureConfig:
+def resolve_levels(
+    events: ir.Table, as_of: Any, config: FeatureConfig, execute: Callable[[Any], pd.DataFrame]
+) -> FeatureConfig:
     """Fix the device and channel levels (most frequent first, at most ``max_levels``) from
     events before ``as_of``, unless ``config`` already has them."""
     import ibis
@@ -663,7 +684,10 @@ def resolve_levels(events: ir.Table, as_of: Any, config: FeatureConfig, execute:
             continue
         sub = before.filter(before[col].notnull())
         top = execute(
-            sub.group_by(level=sub[col]).aggregate(n=sub.count()).order_by([ibis.desc("n"), "level"]).limit(config.max_levels)
+            sub.group_by(level=sub[col])
+            .aggregate(n=sub.count())
+            .order_by([ibis.desc("n"), "level"])
+            .limit(config.max_levels)
         )
         values = [str(v) for v in top["level"]]
         slugs = [_slug(v) for v in values]

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from propensity.errors import DataError, InsufficientDataError, ParameterError
-from propensity.events.features import FeatureConfig, build_features, check_as_of, feature_registry, to_timestamp
+from propensity.events.features import (
+    FeatureConfig,
+    build_features,
+    check_as_of,
+    feature_registry,
+    to_timestamp,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -60,7 +66,9 @@ class LabelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in LABELS:
-            raise ParameterError(f"The 'label' parameter must be one of {', '.join(LABELS)}. Got {self.kind!r} instead.")
+            raise ParameterError(
+                f"The 'label' parameter must be one of {', '.join(LABELS)}. Got {self.kind!r} instead."
+            )
         if not isinstance(self.horizon_days, int) or not 1 <= self.horizon_days <= 730:
             raise ParameterError(
                 f"The 'horizon_days' parameter must be an int in [1, 730]. Got {self.horizon_days!r} instead."
@@ -146,9 +154,7 @@ def build_labels(events: ir.Table, as_of: Any, horizon_days: int) -> ir.Table:
         & (events.ts < ibis.literal(end.to_pydatetime(), type=dt.Timestamp()))
         & (events.event_type == "purchase")
     )
-    return h.group_by("customer_id").aggregate(
-        _purchases=h.count(), _revenue=h.amount.sum().fill_null(0.0)
-    )
+    return h.group_by("customer_id").aggregate(_purchases=h.count(), _revenue=h.amount.sum().fill_null(0.0))
 
 
 def labelled_snapshot(
@@ -200,12 +206,16 @@ def plan_cutoffs(
     if not isinstance(cutoffs, int) or not 1 <= cutoffs <= 104:
         raise ParameterError(f"The 'cutoffs' parameter must be an int in [1, 104]. Got {cutoffs!r} instead.")
     if not isinstance(step_days, int) or not 1 <= step_days <= 365:
-        raise ParameterError(f"The 'step_days' parameter must be an int in [1, 365]. Got {step_days!r} instead.")
+        raise ParameterError(
+            f"The 'step_days' parameter must be an int in [1, 365]. Got {step_days!r} instead."
+        )
     if last is None:
         last_ts = (data_end - pd.Timedelta(days=horizon_days)).floor("D")
     else:
         last_ts = to_timestamp(last)
-    check_as_of(last_ts, first_event, data_end, horizon_days=horizon_days, allow_partial_horizon=allow_partial_horizon)
+    check_as_of(
+        last_ts, first_event, data_end, horizon_days=horizon_days, allow_partial_horizon=allow_partial_horizon
+    )
     plan = [last_ts - pd.Timedelta(days=step_days * k) for k in range(cutoffs)][::-1]
     earliest_ok = first_event + pd.Timedelta(days=min_history_days)
     if plan[0] < earliest_ok:
@@ -275,7 +285,9 @@ def build_training_set(
                 "customers_seen": seen,
                 "eligible": len(df),
                 "positives" if label.kind != "revenue" else "revenue": positives,
-                "positive_rate": round(positives / len(df), 6) if len(df) and label.kind != "revenue" else None,
+                "positive_rate": round(positives / len(df), 6)
+                if len(df) and label.kind != "revenue"
+                else None,
             }
         )
         df.insert(1, "cutoff", cutoff)

@@ -76,7 +76,16 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "device",
     "channel",
 )
-STRING_COLUMNS = ("customer_id", "event_type", "session_id", "order_id", "product_id", "category", "device", "channel")
+STRING_COLUMNS = (
+    "customer_id",
+    "event_type",
+    "session_id",
+    "order_id",
+    "product_id",
+    "category",
+    "device",
+    "channel",
+)
 #: Event types with a built-in meaning.
 CANONICAL_EVENTS: tuple[str, ...] = ("view", "add_to_cart", "checkout", "purchase", "return")
 #: The funnel, in order.
@@ -86,7 +95,15 @@ EXTRA_INPUTS = ("price",)
 _REQUIRED = ("customer_id", "ts")
 #: Column names recognised without a mapping (lower-cased, in order of preference).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customer_id", "customerid", "customer id", "user_id", "userid", "client_id", "visitor_id"),
+    "customer_id": (
+        "customer_id",
+        "customerid",
+        "customer id",
+        "user_id",
+        "userid",
+        "client_id",
+        "visitor_id",
+    ),
     "ts": ("ts", "timestamp", "event_time", "event_timestamp", "time", "datetime", "date"),
     "event_type": ("event_type", "event", "event_name", "action"),
     "session_id": ("session_id", "sessionid", "session"),
@@ -198,7 +215,9 @@ class EventMapping(_Model):
             return value
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             pass
-        raise ValueError(f"timezone must be UTC, an offset like +01:00 or an IANA name like Europe/Berlin; got {value!r}")
+        raise ValueError(
+            f"timezone must be UTC, an offset like +01:00 or an IANA name like Europe/Berlin; got {value!r}"
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> EventMapping:
@@ -256,10 +275,10 @@ class EventMapping(_Model):
             if canonical == "event_type" and self.order_log:
                 continue
             for candidate in SYNONYMS.get(canonical, (canonical,)):
-                source = lowered.get(candidate)
-                if source is not None and source not in taken:
-                    resolved[canonical] = source
-                    taken.add(source)
+                found = lowered.get(candidate)
+                if found is not None and found not in taken:
+                    resolved[canonical] = found
+                    taken.add(found)
                     break
         for canonical in _REQUIRED:
             if canonical not in resolved:
@@ -305,7 +324,9 @@ def load_mapping(path: str | Path) -> EventMapping:
     except yaml.YAMLError as exc:
         raise DataError(f"Mapping file '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise DataError(f"Mapping file '{path}' must be a YAML mapping with keys such as columns: and events:.")
+        raise DataError(
+            f"Mapping file '{path}' must be a YAML mapping with keys such as columns: and events:."
+        )
     return _parse(data, f"Mapping file '{path}'")
 
 
@@ -357,7 +378,9 @@ def mapping_from_options(
     for item in events:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise DataError(f"--event expects canonical=name[,name] (e.g. purchase=payment_done); got {item!r}.")
+            raise DataError(
+                f"--event expects canonical=name[,name] (e.g. purchase=payment_done); got {item!r}."
+            )
         evs.setdefault(key.strip(), []).extend(v.strip() for v in value.split(",") if v.strip())
     data["events"] = evs
     if order_log is not None:
@@ -367,14 +390,13 @@ def mapping_from_options(
         if not sep or not column or not prefix:
             raise DataError(f"--returns expects COLUMN:PREFIX (e.g. InvoiceNo:C); got {returns_prefix!r}.")
         data["returns"] = {"column": column, "prefix": prefix}
-    for key, value in (
-        ("timezone", timezone),
-        ("timestamp_format", timestamp_format),
-        ("session_gap_minutes", session_gap_minutes),
-        ("keep_unmapped_events", keep_unmapped_events),
-    ):
-        if value is not None:
-            data[key] = value
+    options: dict[str, Any] = {
+        "timezone": timezone,
+        "timestamp_format": timestamp_format,
+        "session_gap_minutes": session_gap_minutes,
+        "keep_unmapped_events": keep_unmapped_events,
+    }
+    data.update({k: v for k, v in options.items() if v is not None})
     return _parse(data, "The mapping options")
 
 

@@ -345,13 +345,36 @@ def _flag(
         _value=table._value,
         _has_offset=table._has_offset,
         _copies=table[_COPIES],
-        **{f"{_RAW}{c}": ibis.ifelse(bad | (table[_COPIES] > 1), table[c].cast(dt.string), null_s) for c in raw_cols},
+        **{
+            f"{_RAW}{c}": ibis.ifelse(bad | (table[_COPIES] > 1), table[c].cast(dt.string), null_s)
+            for c in raw_cols
+        },
     )
 
 
 def _distinct_rows(raw: ir.Table) -> ir.Table:
-    """One row per distinct input row, with ``_copies`` = how many times it occurs (exact duplicates)."""
-    return raw.group_by(list(raw.columns)).aggregate(**{_COPIES: raw.count()})
+    """One row per distinct input row, with ``_copies`` = how many times it occurs (exact duplicates).
+
+    Grouping ten million rows by every column builds a hash table of the whole log, so rows are
+    first grouped by a 64-bit hash of all their columns; only rows whose hash occurs more than once
+    (duplicates, and the rare collision) are grouped exactly. The result is exact either way.
+    """
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    cols = list(raw.columns)
+    h = raw[cols[0]].hash()
+    for c in cols[1:]:
+        h = h ^ raw[c].hash()
+    keyed = raw.mutate(_h=h)
+    counts = keyed.group_by("_h").aggregate(_n=keyed.count())
+    repeated = counts.filter(counts._n > 1).select("_h")
+    singles = (
+        keyed.anti_join(repeated, "_h").select(*cols).mutate(**{_COPIES: ibis.literal(1, type=dt.int64)})
+    )
+    suspects = keyed.semi_join(repeated, "_h").select(*cols)
+    grouped = suspects.group_by(cols).aggregate(**{_COPIES: suspects.count().cast(dt.int64)})
+    return singles.union(grouped)
 
 
 def _number_text(src: Mapping[str, Any], resolved: Mapping[str, str]) -> Any:
@@ -491,7 +514,9 @@ def load_events(
         summary["rows"] = summary["rows"].astype("int64")
         rows_in = int(summary["rows"].sum())
         valid = summary["reason"].isna()
-        reasons = {str(r): int(n) for r, n in zip(summary["reason"][~valid], summary["rows"][~valid], strict=True)}
+        reasons = {
+            str(r): int(n) for r, n in zip(summary["reason"][~valid], summary["rows"][~valid], strict=True)
+        }
         rows_ok = int(summary["distinct"][valid].sum())
         duplicates = int(summary["rows"][valid].sum()) - rows_ok
         if duplicates:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from propensity.errors import BundleError, DataError, ParameterError
 from propensity.events.features import (
     DEFAULT_LOOKBACKS,
     FeatureConfig,
-    FeatureDef,
     build_features,
     check_as_of,
     feature_registry,
@@ -49,8 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "EVENTS_FORMAT",
-    "FeaturesSummary",
     "EventScoreSummary",
+    "FeaturesSummary",
     "compute_features",
     "score_events",
     "train_from_events",
@@ -157,7 +156,11 @@ def compute_features(
     cutoff = to_timestamp(as_of)
     with load_events(source, mapping, engine=engine, export_time=export_time, quarantine=quarantine) as ev:
         check_as_of(
-            cutoff, ev.first_event, ev.data_end, horizon_days=horizon_days, allow_partial_horizon=allow_partial_horizon
+            cutoff,
+            ev.first_event,
+            ev.data_end,
+            horizon_days=horizon_days,
+            allow_partial_horizon=allow_partial_horizon,
         )
         cfg = resolve_levels(ev.events, cutoff, cfg, ev.engine.execute)
         feats = build_features(ev.events, cutoff, cfg)
@@ -172,7 +175,9 @@ def compute_features(
                 *[joined[col] for col in feats.columns],
                 **{
                     p: (purchases > 0).cast(dt.int64),
-                    c: ibis.ifelse(joined.n_orders_all > 0, (purchases == 0).cast(dt.int64), ibis.null(dt.int64)),
+                    c: ibis.ifelse(
+                        joined.n_orders_all > 0, (purchases == 0).cast(dt.int64), ibis.null(dt.int64)
+                    ),
                     r: joined._revenue.fill_null(0.0),
                 },
             )
@@ -199,7 +204,9 @@ def compute_features(
         eligible=int(counts["eligible"] or 0),
         features=len(feature_registry(cfg)),
         horizon_days=horizon_days,
-        labels={c: round(float(counts[f"_mean_{c}"]), 6) for c in label_cols if pd.notna(counts[f"_mean_{c}"])},
+        labels={
+            c: round(float(counts[f"_mean_{c}"]), 6) for c in label_cols if pd.notna(counts[f"_mean_{c}"])
+        },
         validation=report.to_dict(),
         eligibility=elig.to_dict(),
         config=cfg.to_dict(),
@@ -209,7 +216,9 @@ def compute_features(
     )
     if out_path is not None:
         _stem_path(out_path, ".summary.json").write_text(
-            json.dumps({**summary.to_dict(), "registry": [d.to_dict() for d in feature_registry(cfg)]}, indent=2)
+            json.dumps(
+                {**summary.to_dict(), "registry": [d.to_dict() for d in feature_registry(cfg)]}, indent=2
+            )
         )
     return frame, summary
 
@@ -359,7 +368,9 @@ def train_from_events(
             last=last_cutoff,
             allow_partial_horizon=allow_partial_horizon,
         )
-        config = resolve_levels(ev.events, plan[-1], FeatureConfig(lookbacks=tuple(lookbacks)), ev.engine.execute)
+        config = resolve_levels(
+            ev.events, plan[-1], FeatureConfig(lookbacks=tuple(lookbacks)), ev.engine.execute
+        )
         ts = build_training_set(
             ev,
             spec,
@@ -525,7 +536,11 @@ def score_events(
         threshold=trained.threshold,
     )
     with load_events(
-        source, mapping if mapping is not None else m_mapping, engine=engine, export_time=export_time, quarantine=quarantine
+        source,
+        mapping if mapping is not None else m_mapping,
+        engine=engine,
+        export_time=export_time,
+        quarantine=quarantine,
     ) as ev:
         cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
         assert cutoff is not None
@@ -573,4 +588,3 @@ def score_events(
     summary.seconds = round(time.perf_counter() - started, 3)
     _stem_path(out, ".summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
     return summary
-

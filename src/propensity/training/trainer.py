@@ -230,7 +230,9 @@ def _prepare(
     overrides = dict(config.roles)
     if config.time_column is not None:
         if config.time_column not in frame.columns:
-            raise missing_column_error("time", config.time_column, [str(c) for c in frame.columns], "time_column")
+            raise missing_column_error(
+                "time", config.time_column, [str(c) for c in frame.columns], "time_column"
+            )
         overrides.setdefault(config.time_column, "ignore")
     roles = infer_roles(
         frame,
