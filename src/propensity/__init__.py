@@ -61,8 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from propensity.events.features import feature_registry
     from propensity.events.validate import load_events, validate_events
     from propensity.events.workflow import compute_features, score_events, train_from_events
-    from propensity.synthetic import generate_shop
     from propensity.pipeline import TrainedModel
+    from propensity.synthetic import generate_shop
     from propensity.training.policy import PolicySpec
 
 
