@@ -314,19 +314,9 @@ def load_mapping(path: str | Path) -> EventMapping:
     DataError
         The file is missing, not YAML, or not a valid mapping (the message names the key).
     """
-    import yaml
+    from propensity.sources import read_yaml_mapping
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"Mapping file not found: '{path}'.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError(f"Mapping file '{path}' is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(
-            f"Mapping file '{path}' must be a YAML mapping with keys such as columns: and events:."
-        )
+    data = read_yaml_mapping(path, "Mapping file", "a YAML mapping with keys such as columns: and events:")
     return _parse(data, f"Mapping file '{path}'")
 
 
