@@ -71,6 +71,9 @@ def test_generate_validate_features_train_score(tmp_path):
     assert r.exit_code == 0, r.output
     assert "Rolling cutoffs" in r.output and "test" in r.output and "Winner:" in r.output
     assert "propensity score" in r.output  # the next step is spelled out
+    r = invoke("info", model)
+    text = " ".join(r.output.split())  # rich wraps long lines
+    assert r.exit_code == 0 and "Trained from events" in text and "3 cutoffs 14 days apart" in text
 
     r = invoke("score", model, shop / "events.parquet", "--as-of", "2024-04-01", "--out", tmp_path / "s.csv")
     assert r.exit_code == 0, r.output

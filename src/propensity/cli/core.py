@@ -441,6 +441,15 @@ def info(model: Annotated[str, typer.Argument(help="Bundle folder or models:/ UR
         table.add_row(f.name, f.role, "yes" if f.required else "no", f"{f.missing_share:.1%}", extent)
     out.print(table)
     print_training_summary(loaded, None)
+    ev = m.events
+    if ev:
+        cfg = ev["features"]["config"]
+        out.print(
+            f"[bold]Trained from events:[/] {ev['label']['definition']}; lookbacks {cfg['lookbacks']} days; "
+            f"{len(ev['cutoffs'])} cutoffs {ev['step_days']} days apart ({ev['cutoffs'][0][:10]} .. "
+            f"{ev['test_cutoff'][:10]}); eligible: {ev['eligibility']['definition']}."
+        )
+        out.print(f"[bold]Score a log:[/] propensity score {model} EVENTS --as-of YYYY-MM-DD --out scores.parquet")
 
 
 @app.command()
