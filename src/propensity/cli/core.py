@@ -449,7 +449,9 @@ def info(model: Annotated[str, typer.Argument(help="Bundle folder or models:/ UR
             f"{len(ev['cutoffs'])} cutoffs {ev['step_days']} days apart ({ev['cutoffs'][0][:10]} .. "
             f"{ev['test_cutoff'][:10]}); eligible: {ev['eligibility']['definition']}."
         )
-        out.print(f"[bold]Score a log:[/] propensity score {model} EVENTS --as-of YYYY-MM-DD --out scores.parquet")
+        out.print(
+            f"[bold]Score a log:[/] propensity score {model} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
+        )
 
 
 @app.command()
