@@ -100,3 +100,13 @@ def free_port() -> Callable[[], int]:
 def wait_for_http() -> Callable[..., float]:
     """``wait_for_http(url, proc, timeout=180, log=None)``: seconds until ``url`` answered 200."""
     return _wait_for_http
+
+
+@pytest.fixture(scope="session")
+def small_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic shop (800 customers, 120 days from 2024-01-01, dirty rows included)."""
+    from propensity.datasets import generate_shop
+
+    out = tmp_path_factory.mktemp("shop")
+    generate_shop(800, days=120, seed=11, out=out)
+    return out

@@ -6,6 +6,10 @@ The public API is small and imported lazily, so ``import propensity`` stays fast
     model = propensity.train("shoppers.csv", target="Revenue", out="models/shoppers")
     model = propensity.load_model("models/shoppers")
     scores = model.decide(new_rows)
+
+    # from an event or order log
+    model = propensity.train_from_events("events.parquet", horizon_days=30, cutoffs=6, out="models/shop")
+    propensity.score_events("models/shop", "events.parquet", "scores.parquet", as_of="2024-12-31")
 """
 
 from __future__ import annotations
@@ -27,12 +31,19 @@ __all__ = [
     "ScoreSummary",
     "TrainedModel",
     "__version__",
+    "compute_features",
     "evaluate",
+    "feature_registry",
+    "generate_shop",
+    "load_events",
     "load_model",
     "resolve_model",
     "save_model",
+    "score_events",
     "score_file",
     "train",
+    "train_from_events",
+    "validate_events",
 ]
 
 _LAZY = {
@@ -45,13 +56,24 @@ _LAZY = {
     "save_model": "propensity.bundle",
     "TrainedModel": "propensity.pipeline",
     "PolicySpec": "propensity.training.policy",
+    "generate_shop": "propensity.synthetic",
+    "load_events": "propensity.events.validate",
+    "validate_events": "propensity.events.validate",
+    "feature_registry": "propensity.events.features",
+    "compute_features": "propensity.events.workflow",
+    "train_from_events": "propensity.events.workflow",
+    "score_events": "propensity.events.workflow",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.api import ScoreSummary, resolve_model, score_file, train
     from propensity.bundle import load_model, save_model
     from propensity.evaluation import evaluate
+    from propensity.events.features import feature_registry
+    from propensity.events.validate import load_events, validate_events
+    from propensity.events.workflow import compute_features, score_events, train_from_events
     from propensity.pipeline import TrainedModel
+    from propensity.synthetic import generate_shop
     from propensity.training.policy import PolicySpec
 
 

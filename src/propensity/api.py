@@ -83,6 +83,11 @@ def train(
     tracking: bool | None = None,
     tracking_uri: str | None = None,
     experiment: str | None = None,
+    units: Mapping[str, str] | None = None,
+    time_column: str | None = None,
+    time_gap: Any = None,
+    time_folds: int = 1,
+    label_definition: str | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> TrainedModel:
     """Train a calibrated propensity model on a labelled table.
@@ -119,6 +124,13 @@ def train(
         embedded ``.propensity/mlflow.db``); see :mod:`propensity.tracking`.
     experiment
         MLflow experiment (default: the model name).
+    descriptions, units
+        ``{feature: text}`` stored with each feature in the manifest (reason codes read them).
+    time_column, time_gap, time_folds
+        For stacked snapshots (a row per customer and cutoff): time-ordered validation and test
+        instead of random folds; see :class:`~propensity.training.trainer.TrainConfig`.
+    label_definition
+        How the target was derived (stored in the manifest's task).
 
     Returns
     -------
@@ -182,6 +194,9 @@ def train(
         seed=seed,
         n_jobs=n_jobs,
         screen_above=screen_above,
+        time_column=time_column,
+        time_gap=time_gap,
+        time_folds=time_folds,
     )
     test_frame = _load(test, "test")[0] if test is not None else None
     if test is not None and not isinstance(test, pd.DataFrame):
@@ -193,28 +208,61 @@ def train(
         data_source=source,
         data_hash=digest,
         descriptions=descriptions,
+        units=units,
+        label_definition=label_definition,
         progress=progress,
     )
     model.tracking = None  # type: ignore[attr-defined]
     if out is not None:
-        from propensity.tracking import default_model_name, git_state
-
-        out = Path(out)
-        model.manifest.name = name or default_model_name(out)
-        model.manifest.provenance.git_commit = git_state()[0]
-        save_model(model, out)
-        write_training_outputs(model, out)
-        # An explicit tracking URI asks for tracking even where PROPENSITY_TRACKING=false.
-        enabled = tracking if tracking is not None else (tracking_uri is not None or get_settings().tracking)
-        if enabled:
-            if progress is not None:
-                progress(ProgressEvent("tracking", 0, 1, "MLflow"))
-            model.tracking = track_saved_model(  # type: ignore[attr-defined]
-                model, out, tracking_uri=tracking_uri, experiment=experiment, train_params=asdict(config)
-            )
-            if progress is not None:
-                progress(ProgressEvent("tracking", 1, 1, "MLflow"))
+        save_and_track(
+            model,
+            Path(out),
+            name=name,
+            tracking=tracking,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            train_params=asdict(config),
+            on_tracking=(lambda done: progress(ProgressEvent("tracking", done, 1, "MLflow")))
+            if progress
+            else None,
+        )
     return model
+
+
+def save_and_track(
+    model: TrainedModel,
+    out: Path,
+    *,
+    name: str | None = None,
+    tracking: bool | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    train_params: Mapping[str, Any] | None = None,
+    on_tracking: Callable[[int], None] | None = None,
+) -> dict[str, Path]:
+    """Name the model, write the bundle and its outputs, then record it in MLflow (when enabled).
+
+    The one ending of every training entry point (:func:`train`, event training): the bundle is
+    always written before tracking is tried, and ``model.tracking`` says what happened.
+    """
+    from propensity.tracking import default_model_name, git_state
+
+    model.manifest.name = name or default_model_name(out)
+    model.manifest.provenance.git_commit = git_state()[0]
+    save_model(model, out)
+    paths = write_training_outputs(model, out)
+    model.tracking = None  # type: ignore[attr-defined]
+    # An explicit tracking URI asks for tracking even where PROPENSITY_TRACKING=false.
+    enabled = tracking if tracking is not None else (tracking_uri is not None or get_settings().tracking)
+    if enabled:
+        if on_tracking is not None:
+            on_tracking(0)
+        model.tracking = track_saved_model(  # type: ignore[attr-defined]
+            model, out, tracking_uri=tracking_uri, experiment=experiment, train_params=train_params
+        )
+        if on_tracking is not None:
+            on_tracking(1)
+    return paths
 
 
 def track_saved_model(

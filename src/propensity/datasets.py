@@ -1,4 +1,5 @@
-"""Data sets: a seeded synthetic customer table and loaders for known public layouts."""
+"""Data sets: a seeded synthetic customer table, the synthetic shop's event log, and loaders for
+known public layouts. :func:`generate_shop` lives in :mod:`propensity.synthetic`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import DataError
+from propensity.synthetic import ShopSummary, generate_shop
 
-__all__ = ["COIL2000_CATEGORICAL", "coil2000_columns", "load_coil2000", "make_customer_table"]
+__all__ = [
+    "COIL2000_CATEGORICAL",
+    "ShopSummary",
+    "coil2000_columns",
+    "generate_shop",
+    "load_coil2000",
+    "make_customer_table",
+]
 
 
 def make_customer_table(n: int = 5000, *, seed: int = 0, positive_rate: float = 0.15) -> pd.DataFrame:

@@ -48,6 +48,7 @@ class FeatureSpec(_Model):
     )
     missing_share: float = Field(ge=0, le=1)
     description: str = ""
+    unit: str | None = Field(default=None, description="Unit of the value (days, events, money, share ...).")
     categories: list[str] | None = Field(default=None, description="Known levels, most frequent first.")
     min: float | None = None
     max: float | None = None
@@ -139,6 +140,7 @@ class Provenance(_Model):
     rows_train: int
     rows_test: int
     test_source: str
+    validation: str = Field(default="", description="How the out-of-fold predictions were made.")
     folds: int
     seed: int
     metric: str

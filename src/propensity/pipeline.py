@@ -77,7 +77,8 @@ class TabularEncoder:
         for col, role in self.roles.items():
             if role == Role.CATEGORICAL:
                 counts = frame[col].value_counts(dropna=True)
-                keep = counts[counts >= min(self.min_level_count, max(1, int(counts.max())))]
+                floor = min(self.min_level_count, max(1, int(counts.max()))) if len(counts) else 1
+                keep = counts[counts >= floor]
                 self.levels_[col] = [str(v) for v in keep.index[: self.max_levels]]
                 cat_idx.append(len(names))
                 names.append(col)

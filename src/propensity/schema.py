@@ -256,17 +256,9 @@ def load_roles_file(path: str | Path) -> tuple[dict[str, Role], str | None]:
     -------
     (overrides, id_column)
     """
-    import yaml
+    from propensity.sources import read_yaml_mapping
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"Roles file not found: '{path}'.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError(f"Roles file '{path}' is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(f"Roles file '{path}' must be a mapping of column name to role.")
+    data = read_yaml_mapping(path, "Roles file", "a mapping of column name to role")
     id_column = data.pop("id", None)
     mapping = data.pop("columns", None)
     if mapping is None:

@@ -16,7 +16,7 @@ import lzma
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +32,7 @@ __all__ = [
     "frame_sha256",
     "iter_table",
     "read_table",
+    "read_yaml_mapping",
     "sniff_delimiter",
     "table_columns",
     "table_format",
@@ -299,6 +300,30 @@ def iter_table(
         _raise_parse_error(path, exc)
     if seen == 0:
         _ensure_rows(path, 0, len(present))
+
+
+def read_yaml_mapping(path: str | Path, kind: str, shape: str) -> dict[str, Any]:
+    """Read a small YAML file that must hold a mapping (roles, event mappings).
+
+    ``kind`` names the file in messages ("Roles file"), ``shape`` says what it must hold.
+
+    Raises
+    ------
+    DataError
+        The file is missing, is not YAML, or does not hold a mapping.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{kind} not found: '{path}'.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(f"{kind} '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{kind} '{path}' must be {shape}.")
+    return data
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -25,6 +25,23 @@ from propensity.cli._common import (
     show_warnings,
     user_errors,
 )
+from propensity.cli.events import (
+    EligibleDays,
+    Engine,
+    ExportTime,
+    Lookbacks,
+    MapCols,
+    MapEvents,
+    MappingFile,
+    OrderLog,
+    Returns,
+    SessionGap,
+    Timezone,
+    TsFormat,
+    build_mapping,
+    parse_lookbacks,
+    print_validation,
+)
 from propensity.errors import PropensityWarning
 
 
@@ -32,9 +49,15 @@ from propensity.errors import PropensityWarning
 def train(
     data: Annotated[
         Path,
-        typer.Argument(help="CSV (any delimiter, .gz ok) or Parquet table; one row per customer/session."),
+        typer.Argument(
+            help="CSV (any delimiter, .gz ok) or Parquet table; one row per customer/session. "
+            "With --from-events: an event or order log."
+        ),
     ],
-    target: Target,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="The outcome column (two values); not with --from-events."),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the model bundle and outputs.")
     ] = Path("models/model"),
@@ -95,10 +118,103 @@ def train(
         str | None, typer.Option(help="MLflow experiment for the run (default: the model name).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
+    from_events: Annotated[
+        bool,
+        typer.Option("--from-events", help="DATA is an event/order log: build features and labels from it."),
+    ] = False,
+    horizon_days: Annotated[int, typer.Option(help="--from-events: predict within this many days.")] = 30,
+    label: Annotated[str, typer.Option(help="--from-events: purchase or churn.")] = "purchase",
+    cutoffs: Annotated[int, typer.Option(help="--from-events: rolling cutoffs (snapshots) to stack.")] = 4,
+    step_days: Annotated[
+        int | None, typer.Option(help="--from-events: days between cutoffs (default: the horizon).")
+    ] = None,
+    last_cutoff: Annotated[
+        str | None, typer.Option(help="--from-events: the latest cutoff (default: data end - horizon).")
+    ] = None,
+    time_folds: Annotated[
+        int, typer.Option(help="--from-events: validation cutoffs (1 = the latest before the test cutoff).")
+    ] = 1,
+    allow_partial_horizon: Annotated[
+        bool, typer.Option(help="--from-events: accept a last horizon that runs past the end of the data.")
+    ] = False,
+    lookbacks: Lookbacks = "7,30,90",
+    eligible_days: EligibleDays = None,
+    mapping: MappingFile = None,
+    columns: MapCols = None,
+    event_names: MapEvents = None,
+    order_log: OrderLog = None,
+    returns: Returns = None,
+    timezone: Timezone = None,
+    ts_format: TsFormat = None,
+    session_gap: SessionGap = None,
+    engine: Engine = "duckdb",
+    export_time: ExportTime = None,
 ) -> None:
-    """Train, calibrate and choose a decision threshold on a labelled table; record it in MLflow."""
+    """Train, calibrate and choose a decision threshold on a labelled table — or, with --from-events,
+    on rolling-cutoff snapshots of an event log (features and labels built point in time). The run
+    is recorded in MLflow and the model registered (--no-tracking to skip)."""
     from propensity.api import train as train_model
+    from propensity.errors import ParameterError
     from propensity.training.trainer import ProgressEvent
+
+    common: dict[str, Any] = {
+        "test_size": test_size,
+        "folds": folds,
+        "metric": metric,
+        "policy": policy,
+        "value": value,
+        "cost": cost,
+        "fraction": fraction,
+        "min_score": min_score,
+        "time_budget": time_budget,
+        "trials": trials,
+        "candidates": [c.strip() for c in candidates.split(",")] if candidates else None,
+        "class_weight": class_weight,
+        "resample": resample,
+        "seed": seed,
+        "n_jobs": n_jobs,
+        "screen_above": screen_above,
+        "name": name,
+        "tracking": tracking,
+        "tracking_uri": tracking_uri,
+        "experiment": experiment,
+    }
+    if from_events:
+        with user_errors():
+            if target is not None or test is not None or roles is not None or id_column is not None:
+                raise ParameterError(
+                    "--from-events builds the target, id and roles itself; drop --target/--test/--roles/--id "
+                    "(choose the outcome with --label and --horizon-days)."
+                )
+            mp = build_mapping(
+                mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
+            )
+        _train_events(
+            data,
+            out_dir,
+            quiet=quiet,
+            horizon_days=horizon_days,
+            label=label,
+            cutoffs=cutoffs,
+            step_days=step_days,
+            last_cutoff=last_cutoff,
+            time_folds=time_folds,
+            allow_partial_horizon=allow_partial_horizon,
+            lookbacks=lookbacks,
+            eligible_days=eligible_days,
+            mapping=mp,
+            engine=engine,
+            export_time=export_time,
+            options={k: v for k, v in common.items() if k != "test_size"},
+        )
+        return
+    if target is None:
+        err.print(
+            "error: Missing option '--target' / '-t' (the outcome column). For an event log, pass --from-events.",
+            style="bold red",
+            markup=False,
+        )
+        raise typer.Exit(code=2)
 
     with user_errors(), _progress() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PropensityWarning)
@@ -125,35 +241,21 @@ def train(
             id_column=id_column,
             roles=roles,
             positive=positive,
-            test_size=test_size,
-            folds=folds,
-            metric=metric,
-            policy=policy,
-            value=value,
-            cost=cost,
-            fraction=fraction,
-            min_score=min_score,
-            time_budget=time_budget,
-            trials=trials,
-            candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
-            class_weight=class_weight,
-            resample=resample,
-            seed=seed,
-            n_jobs=n_jobs,
-            screen_above=screen_above,
-            name=name,
-            tracking=tracking,
-            tracking_uri=tracking_uri,
-            experiment=experiment,
             progress=on_progress,
+            **common,
         )
-    from propensity.tracking import TrackingResult
-
-    tracked = getattr(model, "tracking", None)
     if not quiet:
         print_roles(model)
         print_training_summary(model, out_dir)
-    else:
+    _finish(model, out_dir, quiet, caught)
+
+
+def _finish(model: Any, out_dir: Path, quiet: bool, caught: list[warnings.WarningMessage]) -> None:
+    """The last lines of a training command: the quiet summary, warnings, where MLflow recorded it."""
+    from propensity.tracking import TrackingResult
+
+    tracked = getattr(model, "tracking", None)
+    if quiet:
         t = model.manifest.metrics.get("test") or {}
         registered = f" ({tracked.model_uri})" if isinstance(tracked, TrackingResult) else ""
         out.print(
@@ -168,7 +270,9 @@ def train(
 @app.command()
 def score(
     model: Annotated[str, typer.Argument(help="Bundle folder, or models:/name/version, models:/name@alias.")],
-    input: Annotated[Path, typer.Argument(help="CSV or Parquet file to score.")],
+    input: Annotated[
+        Path, typer.Argument(help="CSV or Parquet file to score (for an event model: an event or order log).")
+    ],
     output: Annotated[Path, typer.Option("--out", "-o", help="Output CSV or Parquet file.")] = Path(
         "scores.csv"
     ),
@@ -176,6 +280,21 @@ def score(
     allow_missing: Annotated[
         bool, typer.Option(help="Impute required columns that are absent instead of failing.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Event models: rebuild features at this cutoff (default: the end of the log's data) "
+            "and score every customer seen before it.",
+        ),
+    ] = None,
+    eligible_only: Annotated[
+        bool,
+        typer.Option("--eligible-only", help="Event models: score only customers eligible at the cutoff."),
+    ] = False,
+    mapping: MappingFile = None,
+    engine: Engine = "duckdb",
+    export_time: ExportTime = None,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow registry for models:/ references.")
     ] = None,
@@ -183,11 +302,26 @@ def score(
         int, typer.Option(help="Add the K strongest reasons per row as text columns reason_1..reason_K.")
     ] = 0,
 ) -> None:
-    """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons)."""
+    """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons).
+
+    For a model trained with --from-events, INPUT is an event log: the features are rebuilt at
+    --as-of from the definitions in the model, and every customer seen before it is scored (with
+    an ``eligible`` column)."""
     from propensity.api import resolve_model, score_file
+    from propensity.errors import ParameterError
 
     with user_errors(), live_warnings():
         loaded = resolve_model(model, tracking_uri=tracking_uri)
+        if loaded.manifest.events:
+            _score_events(
+                loaded, input, output, as_of, eligible_only, mapping, engine, export_time, batch_rows, reasons
+            )
+            return
+        if as_of is not None or eligible_only or mapping is not None:
+            raise ParameterError(
+                "--as-of, --eligible-only and --mapping apply to models trained with --from-events; "
+                "this model was trained on a table of features."
+            )
         with _progress() as bar:
             task = bar.add_task("scoring rows", total=None)
             summary = score_file(
@@ -221,6 +355,91 @@ def score(
     if summary.missing_optional:
         err.print(
             f"Columns absent and imputed: {', '.join(summary.missing_optional)}", style="yellow", markup=False
+        )
+
+
+def _train_events(
+    data: Path,
+    out_dir: Path,
+    *,
+    quiet: bool,
+    lookbacks: str,
+    options: dict[str, Any],
+    **kwargs: Any,
+) -> None:
+    from propensity.events.workflow import train_from_events
+
+    with user_errors(), _progress() as bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PropensityWarning)
+        task = bar.add_task("validating", total=None)
+
+        def step(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total or None)
+
+        model = train_from_events(
+            data, lookbacks=parse_lookbacks(lookbacks), out=out_dir, progress=step, **kwargs, **options
+        )
+    if quiet:
+        _finish(model, out_dir, quiet, caught)
+        return
+    print_validation(model.validation)  # type: ignore[attr-defined]
+    _print_cutoffs(model)
+    print_roles(model)
+    print_training_summary(model, out_dir)
+    ev = model.manifest.events or {}
+    out.print(f"[bold]Validation:[/] {ev['validation']}. [bold]Label:[/] {ev['label']['definition']}.")
+    out.print(
+        f"[bold]Score a fresh log:[/] propensity score {out_dir} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
+    )
+    _finish(model, out_dir, quiet, caught)
+
+
+def _score_events(
+    model: Any,
+    events: Path,
+    output: Path,
+    as_of: str | None,
+    eligible_only: bool,
+    mapping: Path | None,
+    engine: str,
+    export_time: str | None,
+    batch_rows: int,
+    reasons: int,
+) -> None:
+    from propensity.events.workflow import score_events
+
+    with _progress() as bar:
+        bar.add_task("validating the log, rebuilding features, scoring", total=None)
+        summary = score_events(
+            model,
+            events,
+            output,
+            as_of=as_of,
+            eligible_only=eligible_only,
+            mapping=mapping,
+            engine=engine,
+            export_time=export_time,
+            batch_rows=batch_rows,
+            reasons=reasons,
+        )
+    if as_of is None:
+        err.print(
+            f"note: no --as-of given; scored at the end of the log's data ({summary.as_of}).", style="yellow"
+        )
+    v = summary.validation
+    out.print(
+        f"Scored {summary.scored:,} customers seen before {summary.as_of} ({summary.eligible:,} eligible) in "
+        f"{summary.seconds:.1f}s → {summary.output}; {summary.contacted:,} to contact (threshold "
+        f"{summary.threshold:.4f}, expected {summary.expected_conversions_contacted:,.0f} conversions among them); "
+        f"bands {summary.bands}.",
+        highlight=False,
+    )
+    if v.get("rows_quarantined"):
+        why = ", ".join(f"{k}: {n:,}" for k, n in v["reasons"].items())
+        err.print(
+            f"{v['rows_quarantined']:,} event row(s) quarantined ({why}) → {summary.quarantine}",
+            style="yellow",
+            markup=False,
         )
 
 
@@ -285,6 +504,17 @@ def info(
         table.add_row(f.name, f.role, "yes" if f.required else "no", f"{f.missing_share:.1%}", extent)
     out.print(table)
     print_training_summary(loaded, None)
+    ev = m.events
+    if ev:
+        cfg = ev["features"]["config"]
+        out.print(
+            f"[bold]Trained from events:[/] {ev['label']['definition']}; lookbacks {cfg['lookbacks']} days; "
+            f"{len(ev['cutoffs'])} cutoffs {ev['step_days']} days apart ({ev['cutoffs'][0][:10]} .. "
+            f"{ev['test_cutoff'][:10]}); eligible: {ev['eligibility']['definition']}."
+        )
+        out.print(
+            f"[bold]Score a log:[/] propensity score {model} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
+        )
 
 
 @app.command()
@@ -293,40 +523,141 @@ def demo(
         Path, typer.Option("--out", "-o", help="Folder for the demo's data and model.")
     ] = Path("demo"),
     customers: Annotated[int, typer.Option(help="Synthetic customers.")] = 20_000,
+    days: Annotated[int, typer.Option(help="Days of history to simulate.")] = 365,
+    horizon_days: Annotated[int, typer.Option(help="Predict purchases within this many days.")] = 30,
+    cutoffs: Annotated[int, typer.Option(help="Rolling cutoffs to stack (30 days apart).")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    candidates: Annotated[
+        str | None, typer.Option(help="Comma-separated families (default: logistic_regression,lightgbm).")
+    ] = None,
 ) -> None:
-    """The main job end to end on synthetic data: generate, train, score, summarise."""
-    from propensity.api import score_file
-    from propensity.api import train as train_model
-    from propensity.datasets import make_customer_table
+    """The main job end to end on a synthetic shop: generate an event log, validate it, build
+    rolling-cutoff features, train, write the bundle and metrics, score today's customers, and
+    tell the story."""
+    import time
 
+    from propensity.datasets import generate_shop
+    from propensity.events.workflow import score_events, train_from_events
+
+    started = time.perf_counter()
+    shop_dir, model_dir = out_dir / "shop", out_dir / "model"
     with user_errors():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table = make_customer_table(customers, seed=seed)
-        data = out_dir / "customers.csv"
-        table.to_csv(data, index=False)
-        out.print(f"[bold]Data:[/] {len(table):,} synthetic customers → {data}")
+        with _progress() as bar:
+            task = bar.add_task("simulating the shop", total=customers)
+            shop = generate_shop(
+                customers,
+                days=days,
+                seed=seed,
+                out=shop_dir,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        events = Path(shop.paths["events"])
+        out.print(
+            f"[bold]Data:[/] a synthetic shop with {shop.customers:,} customers and {shop.events:,} events over "
+            f"{shop.days} days ({shop.start} .. {shop.end}) → {events}"
+        )
         with _progress() as bar, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PropensityWarning)
-            task = bar.add_task("training", total=None)
-            model = train_model(
-                data,
-                "purchased",
-                out=out_dir / "model",
+            task = bar.add_task("validating", total=None)
+
+            def step(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=stage, completed=done, total=total or None)
+
+            model = train_from_events(
+                events,
+                horizon_days=horizon_days,
+                cutoffs=cutoffs,
+                out=model_dir,
                 seed=seed,
                 name="demo",
-                progress=lambda ev: bar.update(task, description=f"training: {ev.stage} {ev.message}"),
+                candidates=[c.strip() for c in candidates.split(",")] if candidates else _DEMO_CANDIDATES,
+                progress=step,
             )
-        print_training_summary(model, out_dir / "model")
-        show_warnings(caught)
-        tracked = getattr(model, "tracking", None)
-        if tracked is not None and hasattr(tracked, "run_id"):
-            print_tracking(tracked)
-        summary = score_file(model, data, out_dir / "scores.csv")
-        out.print(
-            f"[bold]Scored[/] {summary.rows_scored:,} customers → {summary.output}: contact {summary.contacted:,} "
-            f"({summary.contacted / max(summary.rows_scored, 1):.1%})."
+        report = model.validation  # type: ignore[attr-defined]
+        _print_quarantine_line(report, model_dir / "events_quarantine.csv")
+        _print_cutoffs(model)
+        print_training_summary(model, model_dir)
+        _finish(model, model_dir, False, caught)
+        scores_path = out_dir / "scores.parquet"
+        scored = score_events(model, events, scores_path, export_time=None)
+    _print_story(model, scored, time.perf_counter() - started)
+
+
+#: Families the demo compares (all installed families are the default of `train`).
+_DEMO_CANDIDATES = ["logistic_regression", "lightgbm"]
+
+
+def _print_quarantine_line(report: Any, path: Path) -> None:
+    reasons = ", ".join(f"{k} {v:,}" for k, v in report.reasons.items())
+    out.print(
+        f"[bold]Validated:[/] {report.rows_in:,} rows → {report.rows_ok:,} valid events of {report.customers:,} "
+        f"customers; {report.rows_quarantined:,} quarantined ({report.rows_quarantined / max(report.rows_in, 1):.1%}"
+        + (f": {reasons}" if reasons else "")
+        + f") → {path}"
+    )
+
+
+def _print_cutoffs(model: Any) -> None:
+    ev = model.manifest.events
+    table = Table(
+        title=f"Rolling cutoffs: {ev['label']['column']} ({ev['eligibility']['definition']})",
+        title_justify="left",
+    )
+    for col in ("cutoff", "customers seen", "eligible", "positives", "rate", "role"):
+        table.add_column(col, justify="right" if col not in ("cutoff", "role") else "left")
+    validation = {str(c)[:10] for c in ev.get("validation_cutoffs", [])}
+    for i, row in enumerate(ev["per_cutoff"]):
+        last = i == len(ev["per_cutoff"]) - 1
+        role = "test" if last else ("validation" if row["cutoff"] in validation else "train")
+        table.add_row(
+            row["cutoff"],
+            f"{row['customers_seen']:,}",
+            f"{row['eligible']:,}",
+            f"{row.get('positives', 0):,.0f}",
+            _fmt(row.get("positive_rate"), 3),
+            role,
         )
+    out.print(table)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _print_story(model: Any, scored: Any, seconds: float) -> None:
+    m = model.manifest
+    ev = m.events
+    test = m.metrics.get("test") or {}
+    label = ev["label"]
+    out.print("")
+    out.print("[bold underline]The story[/]")
+    out.print(
+        f"- We asked: which customers will buy in the next {label['horizon_days']} days? "
+        f"{len(ev['cutoffs'])} monthly snapshots of the shop taught the model what buyers looked like "
+        f"before they bought (features use only events before each cutoff)."
+    )
+    out.print(
+        f"- {m.winner} won; on the held-out latest cutoff ({ev['test_cutoff'][:10]}, {m.provenance.rows_test:,} "
+        f"customers it never saw labels for) it ranks buyers with ROC-AUC {_fmt(test.get('roc_auc'), 3)}, "
+        f"PR-AUC {_fmt(test.get('pr_auc'), 3)}; the top 10 % hold {_fmt(test.get('lift_top10'), 1)}x the average buyer rate."
+    )
+    out.print(
+        f"- Threshold {m.policy.threshold:.3f} ({m.policy.rationale}): on the test cutoff it would have contacted "
+        f"{_pct(test.get('contacted_share'))} of eligible customers and reached {_pct(test.get('recall'))} of those who "
+        f"bought, {_pct(test.get('precision'))} of the contacted being buyers (the base rate is "
+        f"{_pct(test.get('positive_rate'))})."
+    )
+    out.print(
+        f"- Today ({scored.as_of[:10]}): {scored.scored:,} customers scored, {scored.eligible:,} eligible. "
+        f"Contact {scored.contacted_eligible:,} eligible customers; expected ≈ {scored.expected_conversions_eligible:,.0f} "
+        f"purchases among them in the next {label['horizon_days']} days "
+        f"(vs ≈ {scored.expected_conversions_all_eligible:,.0f} if you contacted all {scored.eligible:,})."
+    )
+    out.print(
+        f"- Files: bundle {model.path}/ (manifest.json, model.joblib, metrics.json, validation.json, "
+        f"events_quarantine.csv, training_set.parquet); scores {scored.output}."
+    )
+    out.print(f"- Done in {seconds:.0f}s.")
 
 
 @datasets_app.command("coil2000")

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from propensity.pipeline import positive_proba
 from propensity.training.candidates import Family, FitContext
 
-__all__ = ["CVResult", "Folds", "cross_validate", "resample_indices"]
+__all__ = ["CVResult", "Folds", "TimeSplit", "cross_validate", "resample_indices", "time_ordered_split"]
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -110,3 +111,110 @@ def cross_validate(
         fit_seconds=round(spent, 3),
         test_raw=test_sum / len(folds) if test_sum is not None else None,
     )
+
+
+@dataclass
+class TimeSplit:
+    """A time-ordered split of stacked snapshots (see :func:`time_ordered_split`)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    test_time: Any
+    validation_times: list[Any]
+    purged: int
+    description: str
+
+
+def time_ordered_split(
+    times: Any,
+    y: np.ndarray,
+    *,
+    gap: Any = None,
+    validation_times: int = 1,
+    folds: int = 5,
+    seed: int = 0,
+) -> TimeSplit:
+    """Split rows stamped with a time (e.g. the cutoff of a snapshot) so nothing is learnt from the future.
+
+    - **test**: the rows of the latest time;
+    - **training pool**: rows whose time plus ``gap`` (the label horizon) is at or before the test
+      time, so no training label looks past the test cutoff ("purged"); later rows are dropped;
+    - **validation folds**: each of the latest ``validation_times`` times of the pool is one fold,
+      trained on the pool rows whose time plus ``gap`` is at or before it (an expanding window).
+      With a single time in the pool, stratified ``folds``-fold CV within it instead (each row is
+      then a different customer at the same cutoff).
+
+    Fold indices are positions in the training pool (``train``).
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than two distinct times, or nothing left to train on after purging.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from propensity.errors import InsufficientDataError
+
+    t = pd.Series(times).reset_index(drop=True)
+    distinct = sorted(t.dropna().unique())
+    if len(distinct) < 2:
+        raise InsufficientDataError(
+            f"A time-ordered split needs rows at two or more times; got {len(distinct)}. Use more cutoffs."
+        )
+    step = gap if gap is not None else pd.Timedelta(0) if isinstance(distinct[0], pd.Timestamp) else 0
+    test_time = distinct[-1]
+    test = np.flatnonzero((t == test_time).to_numpy())
+    pool_mask = ((t + step) <= test_time).to_numpy() & (t != test_time).to_numpy()
+    train = np.flatnonzero(pool_mask)
+    purged = int(((t != test_time) & ~pool_mask).sum())
+    if len(train) == 0:
+        raise InsufficientDataError(
+            f"No training rows remain: every earlier snapshot's label window reaches past the test cutoff {test_time} "
+            f"(gap {gap}). Space the cutoffs at least the horizon apart, or add cutoffs."
+        )
+    pool_t = t.iloc[train].reset_index(drop=True)
+    pool_y = y[train]
+    pool_times = sorted(pool_t.unique())
+    out_folds: list[tuple[np.ndarray, np.ndarray]] = []
+    val_times: list[Any] = []
+    for v in pool_times[::-1]:
+        if len(out_folds) >= max(1, validation_times):
+            break
+        fit_rows = np.flatnonzero(((pool_t + step) <= v).to_numpy())
+        val_rows = np.flatnonzero((pool_t == v).to_numpy())
+        if len(fit_rows) == 0 or len(np.unique(pool_y[fit_rows])) < 2 or len(np.unique(pool_y[val_rows])) < 2:
+            continue
+        out_folds.append((fit_rows, val_rows))
+        val_times.append(v)
+    out_folds.reverse()
+    val_times.reverse()
+    if out_folds:
+        first = val_times[0]
+        desc = (
+            f"time-ordered: validated on cutoff{'s' if len(val_times) > 1 else ''} "
+            + ", ".join(_fmt_time(v) for v in val_times)
+            + f", each trained on earlier cutoffs whose label windows end by then (from {_fmt_time(pool_times[0])})"
+            + (f"; first validation cutoff {_fmt_time(first)}" if len(val_times) > 1 else "")
+        )
+    elif len(pool_times) > 1:
+        raise InsufficientDataError(
+            "No validation cutoff has both outcomes and earlier cutoffs to train on; "
+            "use more cutoffs or a longer horizon."
+        )
+    else:
+        n = max(2, min(folds, int(min(np.bincount(pool_y.astype(int), minlength=2)))))
+        splitter = StratifiedKFold(n, shuffle=True, random_state=seed)
+        out_folds = [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(np.zeros(len(pool_y)), pool_y)]
+        desc = (
+            f"stratified {n}-fold within the training cutoff{'s' if len(pool_times) > 1 else ''} "
+            + ", ".join(_fmt_time(v) for v in pool_times)
+            + " (too few earlier cutoffs for time-ordered validation)"
+        )
+    return TimeSplit(train, test, out_folds, test_time, val_times, purged, desc)
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    return str(value)

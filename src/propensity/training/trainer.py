@@ -44,7 +44,7 @@ from propensity.schema import (
 )
 from propensity.training.calibration import CalibrationChoice, choose_calibration
 from propensity.training.candidates import FitContext, available_families, get_family
-from propensity.training.cv import CVResult, cross_validate
+from propensity.training.cv import CVResult, _fmt_time, cross_validate, time_ordered_split
 from propensity.training.policy import PolicySpec, choose_policy
 from propensity.training.tuning import tune_family
 
@@ -113,11 +113,23 @@ class TrainConfig:
         Fewest usable rows to train on.
     leak_auc
         Single-column ROC-AUC above which a column is a leak suspect and excluded.
+    time_column
+        For stacked snapshots (one row per customer and cutoff): the column with each row's
+        cutoff. Validation and test then follow time instead of random folds — test on the
+        latest cutoff, validate on the latest earlier one(s), and never train on a row whose
+        label window (``time + time_gap``) reaches past the cutoff it is evaluated on. The
+        column is not a feature, and the id only has to be unique per cutoff.
+    time_gap
+        How far each row's label looks ahead of its time (e.g. ``pd.Timedelta(days=30)``).
+    time_folds
+        How many of the latest training cutoffs serve as validation folds (each trained on the
+        cutoffs before it); 1 = validate on the latest.
     screen_above, screen_sample, finalists
         Successive halving for large tables: with more than ``screen_above`` training rows
         (0 = never), every candidate is first cross-validated on a stratified sample of
         ``screen_sample`` rows, and only the best ``finalists`` are then cross-validated on
-        every training row; the winner is chosen among those.
+        every training row; the winner is chosen among those. Random folds only: with a
+        ``time_column`` every candidate runs on the time-ordered folds.
     """
 
     target: str
@@ -137,6 +149,9 @@ class TrainConfig:
     n_jobs: int | None = None
     min_rows: int = 50
     leak_auc: float = 0.99
+    time_column: str | None = None
+    time_gap: Any = None
+    time_folds: int = 1
     screen_above: int = 100_000
     screen_sample: int = 50_000
     finalists: int = 1
@@ -163,6 +178,12 @@ class TrainConfig:
         _check("screen_above", self.screen_above >= 0, "an int >= 0", self.screen_above)
         _check("screen_sample", self.screen_sample >= 500, "an int >= 500", self.screen_sample)
         _check("finalists", self.finalists >= 1, "an int >= 1", self.finalists)
+        _check(
+            "time_folds",
+            isinstance(self.time_folds, int) and 1 <= self.time_folds <= 20,
+            "an int in [1, 20]",
+            self.time_folds,
+        )
         if self.candidates is not None:
             for name in self.candidates:
                 fam = get_family(name)
@@ -193,6 +214,7 @@ class TrainingRun:
     calibrations: dict[str, CalibrationChoice]
     tuning: dict[str, Any] | None
     timings: dict[str, float]
+    validation_times: list[Any] = field(default_factory=list)
 
 
 def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int, message: str = "") -> None:
@@ -217,11 +239,18 @@ def _prepare(
         raise missing_column_error("target", config.target, [str(c) for c in frame.columns], "--target")
     quarantine = Quarantine(len(frame))
     y, target = parse_target(frame[config.target], positive=config.positive, quarantine=quarantine)
+    overrides = dict(config.roles)
+    if config.time_column is not None:
+        if config.time_column not in frame.columns:
+            raise missing_column_error(
+                "time", config.time_column, [str(c) for c in frame.columns], "time_column"
+            )
+        overrides.setdefault(config.time_column, "ignore")
     roles = infer_roles(
         frame,
         config.target,
         id_column=config.id_column,
-        overrides=dict(config.roles),
+        overrides=overrides,
         y=y,
         leak_auc=config.leak_auc,
     )
@@ -232,8 +261,14 @@ def _prepare(
     typed = coerce_features(frame, features, quarantine)
     if roles.id_column:
         ids = frame[roles.id_column]
-        dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-        quarantine.add(dup, roles.id_column, ids[dup], "duplicate id (the first row with this id is kept)")
+        if config.time_column is not None:  # stacked snapshots: an id repeats once per cutoff
+            dup = frame.duplicated([roles.id_column, config.time_column], keep="first").to_numpy()
+            why = f"duplicate id at the same {config.time_column} (the first row is kept)"
+        else:
+            dup = ids.duplicated(keep="first").to_numpy()
+            why = "duplicate id (the first row with this id is kept)"
+        dup &= ids.notna().to_numpy()
+        quarantine.add(dup, roles.id_column, ids[dup], why)
         quarantine.add(ids.isna().to_numpy(), roles.id_column, "", "missing id")
     return roles, target, y, typed, quarantine
 
@@ -280,6 +315,7 @@ def _feature_specs(
     roles: RoleTable,
     encoder: TabularEncoder,
     descriptions: Mapping[str, str],
+    units: Mapping[str, str],
 ) -> list[FeatureSpec]:
     specs = []
     for name in roles.features:
@@ -292,6 +328,7 @@ def _feature_specs(
             "missing_share": float(col.isna().mean()),
             "required": bool(col.notna().all()),
             "description": descriptions.get(name, ""),
+            "unit": units.get(name),
         }
         valid = col.dropna()
         if info.role in (Role.NUMERIC,) and len(valid):
@@ -328,16 +365,23 @@ def fit(
     data_source: str = "DataFrame",
     data_hash: str = "",
     descriptions: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    label_definition: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> TrainedModel:
     """Train on a labelled table; return the trained model (its ``run`` holds the evidence).
 
-    See :func:`propensity.train` for the user-facing entry point.
+    See :func:`propensity.train` for the user-facing entry point. ``descriptions`` and
+    ``units`` (``{feature: text}``) are stored in the manifest's feature specs;
+    ``label_definition`` in its task.
     """
     settings = get_settings()
     n_jobs = config.n_jobs or settings.n_jobs
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    time_folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    validation_times: list[Any] = []
+    validation = f"stratified {config.folds}-fold cross-validation"
     _emit(progress, "validate", 0, 1, "reading roles and validating rows")
     roles, target, y_all, typed, quarantine = _prepare(frame, config)
     good = ~quarantine.bad & (y_all >= 0)
@@ -365,6 +409,29 @@ def fit(
             else None
         )
         test_source = "given test table"
+    elif config.time_column is not None:
+        idx = np.flatnonzero(good)
+        times = _time_values(frame[config.time_column])
+        split = time_ordered_split(
+            times.iloc[idx],
+            y_all[idx],
+            gap=config.time_gap,
+            validation_times=config.time_folds,
+            folds=config.folds,
+            seed=config.seed,
+        )
+        tr_idx, te_idx = idx[split.train], idx[split.test]
+        X_tr_df, y_tr = typed.iloc[tr_idx].reset_index(drop=True), y_all[tr_idx]
+        X_te_df, y_te = typed.iloc[te_idx].reset_index(drop=True), y_all[te_idx]
+        ids_te = ids_all.iloc[te_idx].reset_index(drop=True) if ids_all is not None else None
+        time_folds = split.folds
+        test_source = f"latest {config.time_column} {_fmt_time(split.test_time)}" + (
+            f"; {split.purged} earlier row(s) dropped because their label window reaches past it"
+            if split.purged
+            else ""
+        )
+        validation = split.description
+        validation_times = list(split.validation_times)
     else:
         idx = np.flatnonzero(good)
         tr_idx, te_idx = train_test_split(
@@ -390,11 +457,19 @@ def fit(
         class_weight=config.class_weight,
         positive_rate=float(y_tr.mean()),
     )
-    folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(X_tr, y_tr))
+    if time_folds is not None:
+        folds = time_folds
+    else:
+        folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(X_tr, y_tr))
+    # Rows with an out-of-fold prediction: every training row for k-fold CV; the validation
+    # cutoffs' rows for time-ordered folds. Calibration, the policy and OOF metrics use only these.
+    ev = np.sort(np.concatenate([va for _, va in folds]))
+    full = len(ev) == len(y_tr)
+    y_ev = y_tr if full else y_tr[ev]
+    cal_folds = folds if full else _calibration_folds(y_ev, config.seed)
 
-    # 1. every candidate on the same folds; large tables are screened on a stratified sample first
-    names = list(config.candidates or available_families())
-    sample = _screening_sample(y_tr, config)
+    # Large tables (random folds only): screen every candidate on a stratified sample first.
+    sample = _screening_sample(y_tr, config) if time_folds is None else None
     if sample is None:
         X_sel, y_sel, sel_folds, ctx_sel = X_tr, y_tr, folds, ctx
     else:
@@ -402,6 +477,21 @@ def fit(
         splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
         sel_folds = list(splitter.split(X_sel, y_sel))
         ctx_sel = replace(ctx, n_rows=len(sample))
+
+    def oof_of(res: CVResult) -> np.ndarray:
+        """A candidate's out-of-fold predictions, on the rows that have one."""
+        if res.rows is not None:  # screened on the sample: every sample row has one
+            return res.oof
+        return res.oof if full else res.oof[ev]
+
+    def labels_of(res: CVResult) -> np.ndarray:
+        return y_sel if res.rows is not None else y_ev
+
+    def cal_folds_of(res: CVResult) -> list[tuple[np.ndarray, np.ndarray]]:
+        return sel_folds if res.rows is not None else cal_folds
+
+    # 1. every candidate on the same folds
+    names = list(config.candidates or available_families())
     t1 = time.perf_counter()
     results, errors = _cross_validate_all(names, X_sel, y_sel, sel_folds, ctx_sel, X_te, config, progress)
     for res in results:
@@ -412,7 +502,7 @@ def fit(
     tuning = None
     if config.time_budget > 0 or config.trials > 0:
         t2 = time.perf_counter()
-        leader = max(results, key=lambda r: _score_for_rank(config.metric, y_sel, r.oof))
+        leader = max(results, key=lambda r: _score_for_rank(config.metric, labels_of(r), oof_of(r)))
         family = get_family(leader.family)
         _emit(progress, "tune", 0, config.trials, family.name)
         tuned, tuning = tune_family(
@@ -439,7 +529,7 @@ def fit(
         t2b = time.perf_counter()
         ranked = sorted(results, key=lambda r: -_score_for_rank(config.metric, y_sel, r.oof))
         finalists = ranked[: config.finalists]
-        full: list[CVResult] = []
+        full_runs: list[CVResult] = []
         for k, res in enumerate(finalists):
             family = get_family(res.family)
             params = res.params if res.tuned else family.default_params(ctx)
@@ -457,8 +547,8 @@ def fit(
                 on_fold=_fold_progress(progress, config.folds, res.name),
             )
             again.tuned = res.tuned
-            full.append(again)
-        results = full + [r for r in results if r not in finalists]
+            full_runs.append(again)
+        results = full_runs + [r for r in results if r not in finalists]
         timings["full_data_cv"] = time.perf_counter() - t2b
 
     # 3. calibration and policy per candidate, on out-of-fold predictions only
@@ -467,11 +557,10 @@ def fit(
     reports: list[CandidateReport] = []
     oof_metrics: dict[str, dict[str, Any]] = {}
     for res in results:
-        y_res, folds_res = (y_tr, folds) if res.rows is None else (y_sel, sel_folds)
-        choice = choose_calibration(res.oof, y_res, folds_res)
+        choice = choose_calibration(oof_of(res), labels_of(res), cal_folds_of(res))
         calibrations[res.name] = choice
-        pol = choose_policy(config.policy, y_res, choice.oof)
-        oof_metrics[res.name] = _round(binary_metrics(y_res, choice.oof, pol.threshold))
+        pol = choose_policy(config.policy, labels_of(res), choice.oof)
+        oof_metrics[res.name] = _round(binary_metrics(labels_of(res), choice.oof, pol.threshold))
     # Candidates screened out on the sample are not comparable with full-data figures:
     # the winner comes from the candidates cross-validated on every training row.
     eligible = [r for r in results if r.rows is None]
@@ -482,7 +571,7 @@ def fit(
         ):
             winner = res
     win_cal = calibrations[winner.name]
-    policy = choose_policy(config.policy, y_tr, win_cal.oof)
+    policy = choose_policy(config.policy, y_ev, win_cal.oof)
     timings["calibrate_and_policy"] = time.perf_counter() - t3
 
     # 4. refit the winner on every training row
@@ -506,7 +595,7 @@ def fit(
         if is_winner:
             test, source = test_metrics, "refit on all training rows"
         elif res.test_raw is not None:
-            pol = choose_policy(config.policy, y_tr if res.rows is None else y_sel, cal.oof)
+            pol = choose_policy(config.policy, labels_of(res), cal.oof)
             test, source = (
                 _round(binary_metrics(y_te, cal.calibrator(res.test_raw), pol.threshold)),
                 "mean of the fold models",
@@ -524,7 +613,7 @@ def fit(
                 fit_seconds=round(res.fit_seconds + (refit_seconds if is_winner else 0.0), 3),
                 calibration=cal.method,
                 tuned=res.tuned,
-                rows=len(y_tr) if res.rows is None else len(res.rows),
+                rows=len(y_ev) if res.rows is None else len(res.rows),
             )
         )
     for name, err in errors.items():
@@ -539,11 +628,12 @@ def fit(
             negative=target.negative,
             positive_rate=float(y_tr.mean()),
             note=target.note,
+            label_definition=label_definition,
         ),
         roles=roles.to_dict(),
         input_schema=InputSchema(
             id_column=roles.id_column,
-            features=_feature_specs(frame, X_tr_df, roles, encoder, descriptions or {}),
+            features=_feature_specs(frame, X_tr_df, roles, encoder, descriptions or {}, units or {}),
             excluded=[ExcludedColumn(name=c.name, role=str(c.role), note=c.note) for c in roles.excluded()],
         ),
         policy=policy,
@@ -566,7 +656,8 @@ def fit(
             rows_train=len(y_tr),
             rows_test=len(y_te),
             test_source=test_source,
-            folds=config.folds,
+            folds=len(folds),
+            validation=validation,
             seed=config.seed,
             metric=config.metric,
             time_budget=config.time_budget,
@@ -585,19 +676,20 @@ def fit(
         target=target,
         quarantine=quarantine,
         test_quarantine=test_quarantine,
-        y_train=y_tr,
-        oof_raw=winner.oof,
+        y_train=y_ev,
+        oof_raw=oof_of(winner),
         oof=win_cal.oof,
         y_test=y_te,
         test_proba=test_proba,
         test_raw=test_raw,
-        X_train=X_tr_df,
+        X_train=X_tr_df if full else X_tr_df.iloc[ev].reset_index(drop=True),
         X_test=X_te_df,
         ids_test=ids_te,
         candidates=results,
         calibrations=calibrations,
         tuning=tuning,
         timings={k: round(v, 3) for k, v in timings.items()},
+        validation_times=validation_times,
     )
     return model
 
@@ -649,6 +741,27 @@ def _cross_validate_all(
         raise PropensityError(f"Every candidate failed to train: {errors}")
     _emit(progress, "cross-validate", len(names), len(names))
     return results, errors
+
+
+def _time_values(col: pd.Series) -> pd.Series:
+    """The time column as datetimes (or numbers), for ordering snapshots."""
+    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.reset_index(drop=True)
+    parsed = pd.to_datetime(col, errors="coerce")
+    if parsed.isna().any():
+        raise SchemaError(
+            f"The time column '{col.name}' must hold dates or numbers; {int(parsed.isna().sum())} value(s) could not be read."
+        )
+    return parsed.reset_index(drop=True)
+
+
+def _calibration_folds(y: np.ndarray, seed: int, n: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds over the out-of-fold rows, for cross-fitting the calibrator."""
+    k = max(2, min(n, int(np.bincount(y.astype(int), minlength=2).min())))
+    return [
+        (np.asarray(a), np.asarray(b))
+        for a, b in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    ]
 
 
 def _fold_progress(

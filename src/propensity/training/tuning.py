@@ -63,7 +63,8 @@ def tune_family(
         result = cross_validate(
             family, params, X, y, folds, ctx, X_test=X_test, resample=resample, on_fold=prune
         )
-        value = metric_value(metric, y, result.oof)
+        scored = ~np.isnan(result.oof)  # time-ordered folds predict only the validation cutoffs
+        value = metric_value(metric, y[scored], result.oof[scored])
         if on_trial is not None:
             on_trial(trial.number, value)
         if value is None:
