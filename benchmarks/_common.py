@@ -26,6 +26,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Benchmarks measure one stage at a time: MLflow tracking is off unless a benchmark turns it on
+# (bench_tracking measures it), so no run leaves a .propensity/ store in the working directory.
+os.environ.setdefault("PROPENSITY_TRACKING", "false")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROPENSITY_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = ROOT / "benchmarks" / ".work"

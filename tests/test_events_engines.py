@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from events_fixtures import AS_OF, LEVELS, hand_log
 from propensity.errors import ParameterError
 from propensity.events.engine import get_engine, java_pattern
 from propensity.events.features import FeatureConfig
 from propensity.events.labels import Eligibility, LabelSpec, labelled_snapshot
 from propensity.events.validate import load_events
-from test_events_features import assert_same_features
+from tests.events_fixtures import AS_OF, LEVELS, hand_log
+from tests.test_events_features import assert_same_features
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.slow)]
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)

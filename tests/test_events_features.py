@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from events_fixtures import AS_OF, LEVELS, canonical, hand_log
 from propensity.errors import DataError, ParameterError
 from propensity.events.features import FeatureConfig, build_features, check_as_of, feature_registry
 from propensity.events.labels import Eligibility, LabelSpec, labelled_snapshot
 from propensity.events.validate import load_events
+from tests.events_fixtures import AS_OF, LEVELS, canonical, hand_log
 
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)
 

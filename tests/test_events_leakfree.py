@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events_fixtures import AS_OF, LEVELS, hand_log
 from propensity.events.engine import DuckDBEngine
 from propensity.events.features import FeatureConfig, build_features
 from propensity.events.labels import (
@@ -25,7 +24,8 @@ from propensity.events.labels import (
     plan_cutoffs,
 )
 from propensity.events.validate import load_events
-from test_events_features import assert_same_features
+from tests.events_fixtures import AS_OF, LEVELS, hand_log
+from tests.test_events_features import assert_same_features
 
 ENGINE = DuckDBEngine(threads=2)  # one connection for every example (each load writes its own files)
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, shared_file
 from propensity.events.validate import validate_events
 from propensity.events.workflow import train_from_events
+from tests.conftest import ROOT, shared_file
 
 MAPPINGS = ROOT / "examples" / "mappings"
 pytestmark = [pytest.mark.shared, pytest.mark.slow]

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from events_fixtures import hand_log
 from propensity.errors import DataError, InsufficientDataError, SchemaError
 from propensity.events.mapping import load_mapping, mapping_from_options
 from propensity.events.validate import REASONS, load_events, validate_events
+from tests.events_fixtures import hand_log
 
 EXPORT = "2030-01-01"
 

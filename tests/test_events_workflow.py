@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 import propensity
-from events_fixtures import hand_log
 from propensity.bundle import load_model
 from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError
 from propensity.events.labels import plan_cutoffs
 from propensity.events.workflow import compute_features, score_events, train_from_events
 from propensity.training.cv import time_ordered_split
+from tests.events_fixtures import hand_log
 
 FAST = {"candidates": ["lightgbm"], "seed": 3}
 
