@@ -40,7 +40,7 @@ def test_roles_are_inferred_with_reasons(mixed):
         "cust_id": Role.ID,
         "age": Role.NUMERIC,
         "member": Role.BOOLEAN,
-        "flag01": Role.BOOLEAN,
+        "flag01": Role.NUMERIC,
         "city": Role.CATEGORICAL,
         "RegionCode": Role.CATEGORICAL,
         "signup": Role.DATETIME,

@@ -84,3 +84,29 @@ def test_slow_explanations_are_announced_before_the_run(customer_table):
     typed = forest.prepare(customer_table.head(50)).features
     with pytest.warns(PropensityWarning, match=r"rows/s, so reasons for 10,000,000 rows will take about"):
         _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
+
+
+def test_a_column_that_was_zero_or_one_in_training_scores_a_two(tmp_path):
+    # A count that happened to be 0/1 in training (coil2000's AINBOED) must score a 2, not reject it.
+    import propensity
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "boats": rng.integers(0, 2, n),
+            "spend": rng.gamma(2.0, 50.0, n),
+        }
+    )
+    frame["bought"] = (rng.random(n) < 0.2 + 0.4 * frame["boats"]).astype(int)
+    model = propensity.train(
+        frame, target="bought", out=tmp_path / "m", candidates=["logistic_regression"], seed=0
+    )
+    roles = {c["name"]: c["role"] for c in model.manifest.roles["columns"]}
+    assert roles["boats"] == "numeric"
+    fresh = frame.drop(columns="bought").head(5).assign(boats=[0, 1, 2, 3, 1])
+    fresh.to_csv(tmp_path / "fresh.csv", index=False)
+    summary = score_file(tmp_path / "m", tmp_path / "fresh.csv", tmp_path / "scores.csv")
+    assert summary.rows_scored == 5 and summary.rows_quarantined == 0
+    probs = read_table(tmp_path / "scores.csv")["probability"]
+    assert probs.between(0, 1).all()

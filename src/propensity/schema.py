@@ -344,7 +344,9 @@ def _infer_one(name: str, col: pd.Series, n_rows: int) -> ColumnRole:
             )
             return ColumnRole(role=Role.ID, note=note, **base)
         if n_unique == 2 and set(np.unique(non_null.to_numpy(dtype="float64"))) <= {0.0, 1.0}:
-            return ColumnRole(role=Role.BOOLEAN, note="0/1 values", **base)
+            # Numeric, not boolean: a 0/1 column in training may hold a 2 when scoring (a count
+            # that happened to be 0/1), and a numeric role scores it instead of rejecting the row.
+            return ColumnRole(role=Role.NUMERIC, note="0/1 values", **base)
         if integral and _CODE_NAME.search(name) and n_unique <= 50:
             return ColumnRole(role=Role.CATEGORICAL, note="integer codes, named like a category", **base)
         return ColumnRole(role=Role.NUMERIC, **base)
