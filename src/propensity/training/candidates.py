@@ -152,13 +152,16 @@ class RandomForestFamily(Family):
     name = "random_forest"
 
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
-        # Large tables: each tree sees a bootstrap of at most ~80k rows; accuracy barely moves
-        # while time and memory stay bounded.
+        # Larger tables: each tree sees a bootstrap of at most 15,000 rows and stops at leaves of
+        # 5+ rows. A forest of such trees ranks customers as well as one grown on every row
+        # (its variance comes from the trees' randomness, not their size) at a fraction of the
+        # time, and it keeps explanations (whose cost grows with the leaves) affordable.
+        small = ctx.n_rows <= 20_000
         return {
-            "n_estimators": 300 if ctx.n_rows <= 20_000 else 150 if ctx.n_rows <= 80_000 else 120,
-            "min_samples_leaf": 3 if ctx.n_rows <= 50_000 else 10,
+            "n_estimators": 300 if small else 150,
+            "min_samples_leaf": 3 if small else 5,
             "max_features": "sqrt",
-            "max_samples": None if ctx.n_rows <= 80_000 else round(80_000 / ctx.n_rows, 4),
+            "max_samples": None if small else 15_000,
         }
 
     def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
@@ -172,6 +175,9 @@ class RandomForestFamily(Family):
     def build(self, params: dict[str, Any], ctx: FitContext) -> Any:
         from sklearn.ensemble import RandomForestClassifier
 
+        rows = params.get("max_samples")
+        if isinstance(rows, int) and rows >= ctx.n_rows:  # a bootstrap of every row
+            params = {**params, "max_samples": None}
         return RandomForestClassifier(
             criterion="gini",
             class_weight="balanced_subsample" if _sk_weight(ctx) else None,
