@@ -34,7 +34,7 @@ from propensity.pipeline import TrainedModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Context", "context", "customer_snapshot"]
+__all__ = ["Context", "context", "snapshot"]
 
 
 @dataclass
@@ -59,53 +59,6 @@ class Context:
     @property
     def event_model(self) -> bool:
         return self.model is not None and bool(self.model.manifest.events)
-
-
-def customer_snapshot(model: TrainedModel, events: str | Path, *, as_of: Any = None) -> pd.DataFrame:
-    """Every customer of a canonical log, with the model's features at ``as_of`` and their score.
-
-    Rebuilds the features the way the model was trained (the manifest's feature configuration
-    and eligibility) with :func:`propensity.compute_features` and scores them with the model.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``customer_id``, ``probability``, ``decision``, ``band``, ``eligible`` and every model
-        feature, sorted by probability (highest first). Rows the model cannot score are left out.
-
-    Raises
-    ------
-    BundleError
-        The model was not trained on an event log.
-    """
-    from propensity.events.workflow import compute_features, model_event_spec
-
-    _, config, eligibility, _ = model_event_spec(model)
-    frame, summary = compute_features(
-        events,
-        as_of if as_of is not None else _data_end(events),
-        config=config,
-        eligible_days=eligibility.active_days or 0,
-    )
-    assert frame is not None
-    scores, prepared = model.score_frame(frame)
-    good = prepared.good
-    feats = frame.loc[good, model.features].reset_index(drop=True)
-    out = pd.concat(
-        [
-            scores[["customer_id", "probability", "decision", "band"]].reset_index(drop=True),
-            frame.loc[good, ["eligible"]].reset_index(drop=True),
-            feats,
-        ],
-        axis=1,
-    )
-    out["customer_id"] = out["customer_id"].astype(str)
-    out.attrs["as_of"] = summary.as_of
-    return out.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def _data_end(events: str | Path) -> pd.Timestamp:
-    return EventStore(events).data_end
 
 
 # ------------------------------------------------------------------------------ cached loaders
@@ -180,20 +133,24 @@ def segments(_store: EventStore, key: str, _scores: pd.DataFrame | None, scores_
 
 
 @st.cache_resource(show_spinner="Scoring every customer of the log (once; cached on disk)…")
-def _snapshot(model_ref: str, version: str, canonical: str, cache: str) -> pd.DataFrame:
+def _snapshot(model_ref: str, version: str, canonical: str, cache: str, as_of: str) -> pd.DataFrame:
     path = Path(cache) / f"snapshot-{version}.parquet"
     stamp = path.with_suffix(".json")
     mtime = Path(canonical).stat().st_mtime_ns
     if path.exists() and stamp.exists():
         try:
-            if json.loads(stamp.read_text()) == {"canonical": canonical, "mtime_ns": mtime}:
-                return pd.read_parquet(path)
+            if json.loads(stamp.read_text()) == {"canonical": canonical, "mtime_ns": mtime, "as_of": as_of}:
+                frame = pd.read_parquet(path)
+                frame.attrs["as_of"] = as_of
+                return frame
         except json.JSONDecodeError:
             pass
-    frame = customer_snapshot(_load_model(model_ref), canonical)
+    from propensity.events.workflow import customer_snapshot
+
+    frame = customer_snapshot(_load_model(model_ref), canonical, as_of=as_of)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
-    stamp.write_text(json.dumps({"canonical": canonical, "mtime_ns": mtime}))
+    stamp.write_text(json.dumps({"canonical": canonical, "mtime_ns": mtime, "as_of": as_of}))
     return frame
 
 
@@ -202,7 +159,13 @@ def snapshot(ctx: Context) -> pd.DataFrame | None:
     if not ctx.event_model or ctx.store is None or ctx.model is None or ctx.sources.model is None:
         return None
     try:
-        return _snapshot(ctx.sources.model, ctx.model.version, ctx.store.source, str(ctx.sources.cache))
+        return _snapshot(
+            ctx.sources.model,
+            ctx.model.version,
+            ctx.store.source,
+            str(ctx.sources.cache),
+            str(ctx.store.data_end),
+        )
     except PropensityError as exc:
         ctx.problems.append(f"The customers of the log could not be scored: {exc}")
         return None

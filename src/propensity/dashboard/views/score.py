@@ -3,8 +3,6 @@ reasons and offered for download. Bad input is explained inline, never as a trac
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from propensity.dashboard import data, ui
+from propensity.dashboard.uploads import MAX_ROWS, ScoredUpload, read_upload, score_upload
 from propensity.errors import PropensityError
-from propensity.explain import reason_codes_for, reason_columns
+from propensity.explain import reason_codes_for
 from propensity.manifest import FeatureSpec
-from propensity.sources import read_table, table_format
 
-log = logging.getLogger(__name__)
 MISSING = "(missing)"
-MAX_ROWS = 200_000
 
 ctx = data.context()
 st.title("Score")
@@ -66,10 +62,6 @@ def _field(spec: FeatureSpec, profile: dict[str, Any]) -> Any:
     return text or None
 
 
-def _problems_table(prepared: Any) -> pd.DataFrame:
-    return prepared.quarantine.to_frame()
-
-
 if ui.need_model(ctx, "scoring") and ctx.model is not None:
     model = ctx.model
     m = model.manifest
@@ -100,7 +92,7 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
                 scores, prepared = model.score_frame(pd.DataFrame([record]))
                 if not prepared.good.all():
                     st.error("The record cannot be scored; fix these fields:", icon="⚠️")
-                    st.dataframe(_problems_table(prepared), hide_index=True, key="score_form_problems")
+                    st.dataframe(prepared.quarantine.to_frame(), hide_index=True, key="score_form_problems")
                 else:
                     p = float(scores["probability"].iloc[0])
                     cols = st.columns(3)
@@ -123,71 +115,48 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
         )
         upload = st.file_uploader("Table to score", key="score_upload")
         if upload is not None:
-            frame: pd.DataFrame | None = None  # the uploaded table, once it could be read
+            scored: ScoredUpload | None
             try:
-                table_format(upload.name)
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / Path(upload.name).name
-                    path.write_bytes(upload.getvalue())
-                    frame = read_table(path)
+                scored = score_upload(model, read_upload(upload.name, upload.getvalue()))
             except PropensityError as exc:
-                st.error(f"'{upload.name}' cannot be read: {exc}", icon="⚠️")
-            except Exception as exc:  # an upload must never end in a traceback
-                log.exception("reading an upload failed")
-                st.error(f"'{upload.name}' cannot be read: {type(exc).__name__}: {exc}", icon="⚠️")
-            if frame is not None and len(frame) > MAX_ROWS:
-                st.error(
-                    f"'{upload.name}' has {len(frame):,} rows; the dashboard scores up to {MAX_ROWS:,}. "
-                    f"Use: propensity score MODEL {upload.name} --out scores.csv --reasons 3",
-                    icon="⚠️",
-                )
-                frame = None
-            if frame is not None:
-                missing_req, missing_opt, unexpected = model.check_columns(list(map(str, frame.columns)))
-                if missing_req:
-                    st.error(
-                        f"'{upload.name}' lacks the required column(s) {', '.join(missing_req)}. "
-                        f"Its columns are: {', '.join(map(str, frame.columns[:30]))}.",
+                st.error(f"'{upload.name}' cannot be scored: {exc}", icon="⚠️")
+                scored = None
+            if scored is not None:
+                if scored.missing_optional:
+                    st.warning(f"Columns absent and imputed: {', '.join(scored.missing_optional)}.")
+                if scored.unexpected:
+                    st.info(f"Columns the model does not use (ignored): {', '.join(scored.unexpected[:30])}.")
+                if scored.unknown_categories:
+                    st.warning(f"Unseen categories, scored as 'other' (rows): {scored.unknown_categories}.")
+                bad = scored.quarantine
+                if len(bad):
+                    n_bad = bad["row"].nunique()
+                    st.warning(
+                        f"{n_bad:,} of {scored.rows_in:,} row(s) cannot be scored and are set aside "
+                        "(row 1 is the first data row):",
                         icon="⚠️",
                     )
+                    st.dataframe(bad.head(1000), hide_index=True, key="score_quarantine")
+                    st.download_button(
+                        "Download the quarantined rows (CSV)",
+                        bad.to_csv(index=False).encode(),
+                        file_name=f"{Path(upload.name).stem}.quarantine.csv",
+                        key="score_quarantine_download",
+                    )
+                results = scored.results
+                if len(results) == 0:
+                    st.error("No row of the file could be scored (see the table above).", icon="⚠️")
                 else:
-                    if missing_opt:
-                        st.warning(f"Columns absent and imputed: {', '.join(missing_opt)}.")
-                    if unexpected:
-                        st.info(
-                            f"Columns the model does not use (ignored): {', '.join(map(str, unexpected[:30]))}."
-                        )
-                    scores, prepared = model.score_frame(frame)
-                    bad = prepared.quarantine
-                    if bad.n_bad_rows:
-                        st.warning(
-                            f"{bad.n_bad_rows:,} of {len(frame):,} row(s) cannot be scored and are set aside "
-                            "(row 1 is the first data row):",
-                            icon="⚠️",
-                        )
-                        problems = bad.to_frame()
-                        st.dataframe(problems.head(1000), hide_index=True, key="score_quarantine")
-                        st.download_button(
-                            "Download the quarantined rows (CSV)",
-                            problems.to_csv(index=False).encode(),
-                            file_name=f"{Path(upload.name).stem}.quarantine.csv",
-                            key="score_quarantine_download",
-                        )
-                    if len(scores) == 0:
-                        st.error("No row of the file could be scored (see the table above).", icon="⚠️")
-                    else:
-                        good = prepared.features[prepared.good]
-                        results = pd.concat([scores, reason_columns(model, good, 3)], axis=1)
-                        st.session_state["score_results"] = results
-                        st.success(
-                            f"Scored {len(results):,} rows: {int(results['decision'].sum()):,} to contact "
-                            f"(threshold {model.threshold:.3f}). The Target page can now plan contacts for them."
-                        )
-                        st.download_button(
-                            "Download the scores with reasons (CSV)",
-                            results.to_csv(index=False).encode(),
-                            file_name=f"{Path(upload.name).stem}.scores.csv",
-                            mime="text/csv",
-                            key="score_download",
-                        )
-                        st.dataframe(results.head(1000), hide_index=True, key="score_results_table")
+                    st.session_state["score_results"] = results
+                    st.success(
+                        f"Scored {len(results):,} rows: {int(results['decision'].sum()):,} to contact "
+                        f"(threshold {model.threshold:.3f}). The Target page can now plan contacts for them."
+                    )
+                    st.download_button(
+                        "Download the scores with reasons (CSV)",
+                        results.to_csv(index=False).encode(),
+                        file_name=f"{Path(upload.name).stem}.scores.csv",
+                        mime="text/csv",
+                        key="score_download",
+                    )
+                    st.dataframe(results.head(1000), hide_index=True, key="score_results_table")
