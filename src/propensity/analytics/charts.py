@@ -112,7 +112,8 @@ def funnel_chart(table: pd.DataFrame) -> go.Figure:
         go.Funnel(
             y=[_STEP_NAMES.get(s, s) for s in table["step"]],
             x=table["sessions"],
-            textinfo="value+percent initial+percent previous",
+            texttemplate="%{value:,} sessions<br>%{percentInitial:.0%} of all · %{percentPrevious:.0%} of previous",
+            textposition="inside",
             marker={"color": [BLUE, "#4c8df6", "#f08c4a", ORANGE][: len(table)]},
             connector={"line": {"color": GREY}},
         )

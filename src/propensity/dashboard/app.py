@@ -13,16 +13,29 @@ import streamlit as st
 
 from propensity.dashboard.data import context
 
-st.set_page_config(page_title="propensity", page_icon="📈", layout="wide")
+st.set_page_config(page_title="propensity", page_icon=":material/monitoring:", layout="wide")
 
 HERE = Path(__file__).parent
 pages = [
-    st.Page(HERE / "views" / "overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
-    st.Page(HERE / "views" / "behaviour.py", title="Behaviour", icon="🛒", url_path="behaviour"),
-    st.Page(HERE / "views" / "model.py", title="Model", icon="🎯", url_path="model"),
-    st.Page(HERE / "views" / "explain.py", title="Explain", icon="🔎", url_path="explain"),
-    st.Page(HERE / "views" / "target.py", title="Target", icon="📣", url_path="target"),
-    st.Page(HERE / "views" / "score.py", title="Score", icon="🧮", url_path="score"),
+    st.Page(
+        HERE / "views" / "overview.py",
+        title="Overview",
+        icon=":material/home:",
+        url_path="overview",
+        default=True,
+    ),
+    st.Page(
+        HERE / "views" / "behaviour.py",
+        title="Behaviour",
+        icon=":material/shopping_cart:",
+        url_path="behaviour",
+    ),
+    st.Page(HERE / "views" / "model.py", title="Model", icon=":material/query_stats:", url_path="model"),
+    st.Page(
+        HERE / "views" / "explain.py", title="Explain", icon=":material/search_insights:", url_path="explain"
+    ),
+    st.Page(HERE / "views" / "target.py", title="Target", icon=":material/campaign:", url_path="target"),
+    st.Page(HERE / "views" / "score.py", title="Score", icon=":material/calculate:", url_path="score"),
 ]
 page = st.navigation(pages)
 

@@ -15,7 +15,7 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 def show_problems(ctx: Context) -> None:
     for problem in ctx.problems:
-        st.error(problem, icon="⚠️")
+        st.error(problem, icon=":material/warning:")
 
 
 def need_model(ctx: Context, what: str) -> bool:
@@ -26,7 +26,7 @@ def need_model(ctx: Context, what: str) -> bool:
         f"No model is loaded, so there is nothing to show about {what}. Start the dashboard with "
         "`propensity dashboard --model MODEL` (a bundle folder or a models:/ URI), or run `make demo` "
         "and start it without arguments.",
-        icon="ℹ️",
+        icon=":material/info:",
     )
     return False
 
@@ -38,7 +38,7 @@ def need_events(ctx: Context, what: str) -> bool:
     st.info(
         f"No event log is loaded, so there is nothing to show about {what}. Start the dashboard with "
         "`propensity dashboard --events EVENTS` (an event or order log, CSV or Parquet).",
-        icon="ℹ️",
+        icon=":material/info:",
     )
     return False
 

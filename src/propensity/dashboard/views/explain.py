@@ -73,7 +73,9 @@ if ui.need_model(ctx, "explanations") and ctx.model is not None:
             cols[0].metric("Probability", f"{example['probability']:.1%}")
             cols[1].metric("Band", str(example["band"]))
             cols[2].metric("Decision", "contact" if example["decision"] else "do not contact")
-            ui.chart(go.Figure(figures.waterfall(example)), key="explain_waterfall")
+            waterfall = go.Figure(figures.waterfall(example))
+            waterfall.update_xaxes(title_text="log-odds (red: towards buying, blue: away)")
+            ui.chart(waterfall, key="explain_waterfall")
             if typed is not None:
                 reasons = reason_codes_for(model, typed, k=5)[0]
                 st.markdown("**Reason codes**")

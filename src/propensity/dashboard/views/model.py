@@ -24,7 +24,7 @@ if ui.need_model(ctx, "model quality") and ctx.model is not None:
         st.warning(
             "This bundle has no evaluation.json, so there are no curves to show. "
             "Write one with `propensity evaluate MODEL LABELLED_DATA --report report.html`.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     else:
         names = list(ev["datasets"])
@@ -47,7 +47,9 @@ if ui.need_model(ctx, "model quality") and ctx.model is not None:
             "Lift in top 10 %", "–" if met.get("lift_top10") is None else f"{met['lift_top10']:.2f}×"
         )
         cols[3].metric("Brier", "–" if met.get("brier") is None else f"{met['brier']:.4f}")
-        cols[4].metric("Rows (buyers)", f"{ds['n']:,} ({ds['positives']:,})")
+        cols[4].metric(
+            "Rows", f"{ds['n']:,}", f"{ds['positives']:,} buyers", delta_color="off", delta_arrow="off"
+        )
         a, b = st.columns(2)
         with a:
             ui.chart(go.Figure(figures.roc(ev)), key="model_roc")
@@ -76,7 +78,11 @@ if ui.need_model(ctx, "model quality") and ctx.model is not None:
         )
         cols = st.columns(5)
         cols[0].metric(
-            "Contacted", f"{tv.contacted:,}", f"{tv.contacted_share:.1%} of rows", delta_color="off"
+            "Contacted",
+            f"{tv.contacted:,}",
+            f"{tv.contacted_share:.1%} of rows",
+            delta_color="off",
+            delta_arrow="off",
         )
         cols[1].metric("Precision", ui.pct(tv.precision))
         cols[2].metric("Recall", ui.pct(tv.recall))

@@ -86,12 +86,12 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
                     "Fill in the required field(s): "
                     + ", ".join(empty)
                     + " (the model never saw them missing).",
-                    icon="⚠️",
+                    icon=":material/warning:",
                 )
             else:
                 scores, prepared = model.score_frame(pd.DataFrame([record]))
                 if not prepared.good.all():
-                    st.error("The record cannot be scored; fix these fields:", icon="⚠️")
+                    st.error("The record cannot be scored; fix these fields:", icon=":material/warning:")
                     st.dataframe(prepared.quarantine.to_frame(), hide_index=True, key="score_form_problems")
                 else:
                     p = float(scores["probability"].iloc[0])
@@ -119,7 +119,7 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
             try:
                 scored = score_upload(model, read_upload(upload.name, upload.getvalue()))
             except PropensityError as exc:
-                st.error(f"'{upload.name}' cannot be scored: {exc}", icon="⚠️")
+                st.error(f"'{upload.name}' cannot be scored: {exc}", icon=":material/warning:")
                 scored = None
             if scored is not None:
                 if scored.missing_optional:
@@ -134,7 +134,7 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
                     st.warning(
                         f"{n_bad:,} of {scored.rows_in:,} row(s) cannot be scored and are set aside "
                         "(row 1 is the first data row):",
-                        icon="⚠️",
+                        icon=":material/warning:",
                     )
                     st.dataframe(bad.head(1000), hide_index=True, key="score_quarantine")
                     st.download_button(
@@ -145,7 +145,9 @@ if ui.need_model(ctx, "scoring") and ctx.model is not None:
                     )
                 results = scored.results
                 if len(results) == 0:
-                    st.error("No row of the file could be scored (see the table above).", icon="⚠️")
+                    st.error(
+                        "No row of the file could be scored (see the table above).", icon=":material/warning:"
+                    )
                 else:
                     st.session_state["score_results"] = results
                     st.success(

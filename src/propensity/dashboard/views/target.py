@@ -74,21 +74,24 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
             budget=budget,
         )
         cols = st.columns(5)
-        cols[0].metric("Contacts", f"{plan.contacts:,}", f"spend {plan.spend:,.0f}", delta_color="off")
+        cols[0].metric(
+            "Contacts", f"{plan.contacts:,}", f"spend {plan.spend:,.0f}", delta_color="off", delta_arrow="off"
+        )
         cols[1].metric(
             "Expected buyers", f"{plan.expected_buyers:,.1f}", f"{plan.extra_buyers:+,.1f} vs random"
         )
-        cols[2].metric("Random targeting", f"{plan.random_buyers:,.1f} buyers")
+        cols[2].metric("Buyers at random", f"{plan.random_buyers:,.1f}")
         cols[3].metric(
             "Expected profit",
             ui.money(plan.expected_profit),
             f"{plan.expected_profit - plan.random_profit:+,.0f} vs random",
         )
         cols[4].metric(
-            "Most profitable",
-            f"{plan.best_contacts:,} contacts",
+            "Most profitable contacts",
+            f"{plan.best_contacts:,}",
             f"profit {plan.best_profit:,.0f}",
             delta_color="off",
+            delta_arrow="off",
         )
         limits = {
             "candidates": "every candidate is contacted",
