@@ -112,8 +112,10 @@ def funnel_chart(table: pd.DataFrame) -> go.Figure:
         go.Funnel(
             y=[_STEP_NAMES.get(s, s) for s in table["step"]],
             x=table["sessions"],
-            texttemplate="%{value:,} sessions<br>%{percentInitial:.0%} of all · %{percentPrevious:.0%} of previous",
-            textposition="inside",
+            texttemplate="%{value:,} (%{percentInitial:.0%})",
+            textposition="auto",  # inside the wide bars, beside the narrow ones
+            hovertemplate="%{y}: %{value:,} sessions, %{percentInitial:.1%} of all, "
+            "%{percentPrevious:.1%} of the previous step<extra></extra>",
             marker={"color": [BLUE, "#4c8df6", "#f08c4a", ORANGE][: len(table)]},
             connector={"line": {"color": GREY}},
         )
