@@ -102,6 +102,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ScoredSet",
     "build_evaluation",
+    "customer_example",
     "evaluate",
     "evaluate_training",
     "write_evaluation",
@@ -514,7 +515,7 @@ def _rank01(col: pd.Series) -> list[float | None]:
 
 
 def _example(
-    model: TrainedModel, typed: pd.DataFrame, kind: str, p: float, actual: int, ident: Any
+    model: TrainedModel, typed: pd.DataFrame, kind: str, p: float, actual: int | None, ident: Any
 ) -> dict[str, Any]:
     specs = {f.name: f for f in model.manifest.input_schema.features}
     ex = explain_features(model, typed)
@@ -542,10 +543,36 @@ def _example(
         "base": _f(ex.base[0]),
         "decision": bool(p >= model.threshold),
         "band": str(band_of(np.asarray([p]), model.manifest.policy)[0]),
-        "actual": int(actual),
+        "actual": None if actual is None else int(actual),
         "contributions": contributions,
         "other": {"features": len(rest), "contribution": _f(values[rest].sum()) if len(rest) else 0.0},
     }
+
+
+def customer_example(model: TrainedModel, typed: pd.DataFrame, *, ident: Any = None) -> dict[str, Any]:
+    """One customer explained the way the report's examples are (``explanations.examples[i]``).
+
+    Parameters
+    ----------
+    model
+        A trained or loaded model.
+    typed
+        One validated, typed row (``model.prepare(frame).features``).
+    ident
+        The customer's id, echoed as ``id``.
+
+    Returns
+    -------
+    dict
+        ``id``, ``probability`` (calibrated), ``raw`` and ``base`` (log-odds), ``decision``,
+        ``band``, ``actual`` (``None``: unknown), the strongest ``contributions`` [{``feature``,
+        ``value``, ``contribution``, ``text``}] and the sum of the ``other`` ones — what
+        :func:`propensity.report.figures.waterfall` draws.
+    """
+    if len(typed) != 1:
+        raise DataError(f"customer_example explains one row at a time; got {len(typed)} rows.")
+    p = float(model.pipeline.proba(typed)[0])
+    return _example(model, typed, "customer", p, None, ident)
 
 
 def _forest_rows(model: TrainedModel, typed: pd.DataFrame) -> int:

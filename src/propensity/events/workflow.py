@@ -51,6 +51,7 @@ __all__ = [
     "EventScoreSummary",
     "FeaturesSummary",
     "compute_features",
+    "customer_snapshot",
     "score_events",
     "train_from_events",
 ]
@@ -609,3 +610,49 @@ def score_events(
     summary.seconds = round(time.perf_counter() - started, 3)
     _stem_path(out, ".summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
     return summary
+
+
+def customer_snapshot(
+    model: TrainedModel, events: EventSource, *, as_of: Any, mapping: MappingLike = None
+) -> pd.DataFrame:
+    """Every customer seen before ``as_of``, with the model's features at ``as_of`` and their score.
+
+    Rebuilds the features the way the model was trained (the manifest's feature configuration
+    and eligibility) with :func:`compute_features` and scores them with the model — what
+    :func:`score_events` writes, kept in memory with the features (the dashboard explains
+    customers from them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``probability``, ``decision``, ``band``, ``eligible`` and every model
+        feature, sorted by probability (highest first). Rows the model cannot score are left out.
+
+    Raises
+    ------
+    BundleError
+        The model was not trained on an event log.
+    """
+    _, config, eligibility, _ = model_event_spec(model)
+    frame, summary = compute_features(
+        events,
+        as_of,
+        mapping=mapping,
+        config=config,
+        eligible_days=eligibility.active_days or 0,
+    )
+    assert frame is not None
+    scores, prepared = model.score_frame(frame)
+    good = prepared.good
+    feats = frame.loc[good, model.features].reset_index(drop=True)
+    out = pd.concat(
+        [
+            scores[["customer_id", "probability", "decision", "band"]].reset_index(drop=True),
+            frame.loc[good, ["eligible"]].reset_index(drop=True),
+            feats,
+        ],
+        axis=1,
+    )
+    out["customer_id"] = out["customer_id"].astype(str)
+    out.attrs["as_of"] = summary.as_of
+    return out.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)

@@ -1,0 +1,171 @@
+"""Data behind the dashboard, loaded once per process and cached (Streamlit's resource/data caches).
+
+The expensive steps happen once: validating the raw log into canonical events (cached on disk
+by :func:`propensity.analytics.prepare_events`), loading it into DuckDB, and — for a model
+trained on events — rebuilding every customer's features at the end of the log and scoring
+them (:func:`customer_snapshot`, cached on disk per model version). Aggregates are then cached
+in memory, so a page renders from cached tables after the first load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from propensity.analytics import (
+    EventStore,
+    activity_over_time,
+    cohort_retention,
+    funnel,
+    prepare_events,
+    rfm_table,
+    segment_summary,
+    summary_kpis,
+)
+from propensity.dashboard import DashboardSources, sources_from_env
+from propensity.errors import PropensityError
+from propensity.pipeline import TrainedModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Context", "context", "snapshot"]
+
+
+@dataclass
+class Context:
+    """What every page can use: the model, its evaluation, the event store and load problems."""
+
+    sources: DashboardSources
+    model: TrainedModel | None = None
+    evaluation: dict[str, Any] | None = None
+    store: EventStore | None = None
+    validation: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def events_key(self) -> str:
+        """Cache key of the event store (its canonical file and modification time)."""
+        if self.store is None:
+            return ""
+        path = Path(self.store.source)
+        return f"{path}:{path.stat().st_mtime_ns if path.exists() else 0}"
+
+    @property
+    def event_model(self) -> bool:
+        return self.model is not None and bool(self.model.manifest.events)
+
+
+# ------------------------------------------------------------------------------ cached loaders
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _load_model(ref: str) -> TrainedModel:
+    from propensity.api import resolve_model
+
+    return resolve_model(ref)
+
+
+@st.cache_resource(show_spinner="Reading the model's evaluation…")
+def _load_evaluation(path: str) -> dict[str, Any] | None:
+    file = Path(path) / "evaluation.json"
+    return json.loads(file.read_text()) if file.exists() else None
+
+
+@st.cache_resource(show_spinner="Validating the event log (once; cached on disk)…")
+def _load_store(events: str, cache: str) -> tuple[EventStore, dict[str, Any]]:
+    canonical, report = prepare_events(events, Path(cache) / "validated")
+    return EventStore(canonical, threads=2), report.to_dict()
+
+
+def context() -> Context:
+    """Load (or fetch from the cache) the sources the app was started with; problems become messages."""
+    sources = sources_from_env()
+    ctx = Context(sources)
+    if sources.model:
+        try:
+            ctx.model = _load_model(sources.model)
+            if ctx.model.path is not None:
+                ctx.evaluation = _load_evaluation(str(ctx.model.path))
+        except PropensityError as exc:
+            ctx.problems.append(f"The model '{sources.model}' could not be loaded: {exc}")
+    if sources.events:
+        try:
+            ctx.store, ctx.validation = _load_store(sources.events, str(sources.cache))
+        except PropensityError as exc:
+            ctx.problems.append(f"The event log '{sources.events}' could not be read: {exc}")
+    return ctx
+
+
+@st.cache_data(show_spinner=False)
+def kpis(_store: EventStore, key: str) -> dict[str, Any]:
+    return summary_kpis(_store)
+
+
+@st.cache_data(show_spinner=False)
+def activity(_store: EventStore, key: str, freq: str) -> pd.DataFrame:
+    return activity_over_time(_store, freq=freq)  # type: ignore[arg-type]
+
+
+@st.cache_data(show_spinner=False)
+def funnel_table(_store: EventStore, key: str, by: str | None) -> pd.DataFrame:
+    return funnel(_store, by=by)  # type: ignore[arg-type]
+
+
+@st.cache_data(show_spinner=False)
+def cohorts(_store: EventStore, key: str) -> pd.DataFrame:
+    return cohort_retention(_store)
+
+
+@st.cache_data(show_spinner=False)
+def rfm(_store: EventStore, key: str) -> pd.DataFrame:
+    return rfm_table(_store)
+
+
+@st.cache_data(show_spinner=False)
+def segments(_store: EventStore, key: str, _scores: pd.DataFrame | None, scores_key: str) -> pd.DataFrame:
+    return segment_summary(rfm(_store, key), _scores)
+
+
+@st.cache_resource(show_spinner="Scoring every customer of the log (once; cached on disk)…")
+def _snapshot(model_ref: str, version: str, canonical: str, cache: str, as_of: str) -> pd.DataFrame:
+    path = Path(cache) / f"snapshot-{version}.parquet"
+    stamp = path.with_suffix(".json")
+    mtime = Path(canonical).stat().st_mtime_ns
+    if path.exists() and stamp.exists():
+        try:
+            if json.loads(stamp.read_text()) == {"canonical": canonical, "mtime_ns": mtime, "as_of": as_of}:
+                frame = pd.read_parquet(path)
+                frame.attrs["as_of"] = as_of
+                return frame
+        except json.JSONDecodeError:
+            pass
+    from propensity.events.workflow import customer_snapshot
+
+    frame = customer_snapshot(_load_model(model_ref), canonical, as_of=as_of)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    stamp.write_text(json.dumps({"canonical": canonical, "mtime_ns": mtime, "as_of": as_of}))
+    return frame
+
+
+def snapshot(ctx: Context) -> pd.DataFrame | None:
+    """The scored customers of the log (event models with a log only; else ``None``)."""
+    if not ctx.event_model or ctx.store is None or ctx.model is None or ctx.sources.model is None:
+        return None
+    try:
+        return _snapshot(
+            ctx.sources.model,
+            ctx.model.version,
+            ctx.store.source,
+            str(ctx.sources.cache),
+            str(ctx.store.data_end),
+        )
+    except PropensityError as exc:
+        ctx.problems.append(f"The customers of the log could not be scored: {exc}")
+        return None

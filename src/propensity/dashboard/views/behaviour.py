@@ -1,0 +1,83 @@
+"""Behaviour: the session funnel with drop-off by device/channel, cohort retention, RFM segments."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from propensity.analytics import SEGMENTS
+from propensity.analytics.charts import funnel_by_chart, funnel_chart, retention_heatmap, segments_chart
+from propensity.dashboard import data, ui
+
+ctx = data.context()
+st.title("Behaviour")
+ui.show_problems(ctx)
+if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not None:
+    store, key = ctx.store, ctx.events_key
+    st.subheader("Funnel")
+    overall = data.funnel_table(store, key, None)
+    if overall.empty:
+        st.info(
+            "The log has no view, add-to-cart, checkout or purchase events in sessions: there is no funnel."
+        )
+    else:
+        left, right = st.columns([2, 3])
+        with left:
+            ui.chart(funnel_chart(overall), key="behaviour_funnel")
+        with right:
+            by = st.radio("Split by", ["device", "channel"], horizontal=True, key="behaviour_by")
+            split = data.funnel_table(store, key, by)
+            ui.chart(funnel_by_chart(split, by), key="behaviour_funnel_by")
+        shown = split.pivot(index=by, columns="step", values="drop_off")[[s for s in overall["step"][1:]]]
+        shown = shown.loc[list(dict.fromkeys(split[by]))]
+        st.caption(f"Drop-off from the previous step, by {by} (share of sessions lost at each step):")
+        st.dataframe(shown.style.format("{:.1%}"), key="behaviour_dropoff")
+
+    st.subheader("Cohort retention")
+    cohort = data.cohorts(store, key)
+    if cohort.empty:
+        st.info("No purchases in the log: there are no purchase cohorts.")
+    else:
+        ui.chart(retention_heatmap(cohort), key="behaviour_retention")
+        st.caption(
+            "Each row is the customers whose first purchase fell in that month; a cell is the share of them "
+            "who purchased again that many months later."
+        )
+
+    st.subheader("RFM segments")
+    rfm = data.rfm(store, key)
+    scores = data.snapshot(ctx)
+    scores_key = f"{ctx.model.version}" if scores is not None and ctx.model is not None else ""
+    summary = data.segments(store, key, scores, scores_key)
+    ui.chart(segments_chart(summary), key="behaviour_segments")
+    fmt = {
+        "share": "{:.1%}",
+        "revenue": "{:,.0f}",
+        "revenue_share": "{:.1%}",
+        "avg_orders": "{:.1f}",
+        "avg_recency_days": "{:.0f}",
+        "avg_revenue": "{:,.0f}",
+        "mean_probability": "{:.1%}",
+        "expected_buyers": "{:,.0f}",
+    }
+    st.dataframe(
+        summary.style.format({k: v for k, v in fmt.items() if k in summary.columns}, na_rep="–"),
+        hide_index=True,
+        key="behaviour_segment_table",
+    )
+    horizon = (ctx.model.manifest.events or {}).get("label", {}).get("horizon_days") if ctx.model else None
+    st.caption(
+        f"Recency, frequency (orders) and monetary value at {store.data_end:%Y-%m-%d}, scored 1–5 among buyers. "
+        + (
+            f"Mean probability: the model's predicted chance of a purchase in the next {horizon} days."
+            if scores is not None
+            else "Start with an event-trained --model to see each segment's predicted propensity."
+        )
+    )
+    segment = st.selectbox(
+        "Customers of a segment", [s for s in SEGMENTS if s in set(rfm["segment"])], key="behaviour_segment"
+    )
+    members = rfm[rfm["segment"] == segment]
+    if scores is not None:
+        members = members.merge(scores[["customer_id", "probability", "band"]], on="customer_id", how="left")
+        members = members.sort_values("probability", ascending=False)
+    st.dataframe(members.head(500), hide_index=True)
