@@ -95,7 +95,7 @@ def test_every_page_with_a_model_and_a_log(monkeypatch, tmp_path, shop_model, sm
     # Behaviour: the segment table carries the model's propensity
     _page(at, "behaviour")
     segments = _frame(at, "meaning")
-    assert "mean_probability" in segments.columns and segments["customers"].sum() == k["customers"]
+    assert "mean propensity" in segments.columns and segments["customers"].sum() == k["customers"]
     # Model: the threshold slider moves the confusion matrix and the counts
     _page(at, "model")
     ev = json.loads((shop_model / "evaluation.json").read_text())
@@ -147,7 +147,7 @@ def test_pages_without_a_model_explain_what_is_missing(monkeypatch, tmp_path, sm
         else:
             assert "No model is loaded" in infos, page
     _page(at, "behaviour")
-    assert "mean_probability" not in _frame(at, "meaning").columns
+    assert "mean propensity" not in _frame(at, "meaning").columns
 
 
 @pytest.mark.slow

@@ -83,6 +83,8 @@ def dashboard(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",  # no "Deploy" button: this is a shop's own dashboard, not a Streamlit Cloud app
     ]
     try:
         code = subprocess.call(command, env={**os.environ, **sources.environ()})

@@ -73,8 +73,8 @@ def roc(ev: dict[str, Any]) -> dict[str, Any]:
         "data": data,
         "layout": _layout(
             "ROC curve",
-            "false-positive rate (non-buyers contacted)",
-            "true-positive rate (buyers reached)",
+            "non-buyers contacted (FPR)",
+            "buyers reached (TPR)",
             xaxis={"range": [0, 1]},
             yaxis={"range": [0, 1.02]},
         ),

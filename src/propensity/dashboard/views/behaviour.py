@@ -59,8 +59,18 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
         "mean_probability": "{:.1%}",
         "expected_buyers": "{:,.0f}",
     }
+    labels = {
+        "revenue_share": "revenue share",
+        "avg_orders": "orders / customer",
+        "avg_recency_days": "days since last order",
+        "avg_revenue": "revenue / customer",
+        "mean_probability": "mean propensity",
+        "expected_buyers": "expected buyers",
+    }
     st.dataframe(
-        summary.style.format({k: v for k, v in fmt.items() if k in summary.columns}, na_rep="–"),
+        summary.rename(columns=labels).style.format(
+            {labels.get(k, k): v for k, v in fmt.items() if k in summary.columns}, na_rep="–"
+        ),
         hide_index=True,
         key="behaviour_segment_table",
     )
