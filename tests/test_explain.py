@@ -388,3 +388,35 @@ def test_fast_treeshap_on_trees_with_more_than_62_splits():
     ref = booster.predict(X, pred_contrib=True)
     np.testing.assert_allclose(values, ref[:, :-1], atol=1e-9)
     assert base == pytest.approx(ref[0, -1])
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_fast_tree_predictor_equals_the_library_margin(family, customer_table):
+    """Batch scoring walks LightGBM's trees itself; margins must equal the library's (missing values, categories)."""
+    if family == "xgboost":
+        xgb = pytest.importorskip("xgboost")
+    pytest.importorskip("numba")
+    from propensity import pipeline as pipeline_module
+    from propensity._treeshap import FastTreePredictor, lightgbm_trees, xgboost_trees
+
+    model = propensity.train(
+        customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=5
+    )
+    rows = pd.concat([customer_table] * 8, ignore_index=True).head(pipeline_module.FAST_PREDICT_ROWS + 10)
+    rows.loc[::7, "device"] = None
+    rows.loc[::11, "channel"] = "carrier_pigeon"
+    rows.loc[::5, "age"] = np.nan
+    X = model.pipeline.encoder.transform(model.prepare(rows).features)
+    est = model.pipeline.estimator
+    if family == "lightgbm":
+        fast = FastTreePredictor.build(lightgbm_trees(est.booster_))
+        np.testing.assert_array_equal(fast.margin(X, 2), est.booster_.predict(X, raw_score=True))
+        # and batch scoring takes this route, with LightGBM's probabilities
+        np.testing.assert_allclose(
+            model.pipeline.raw_proba_encoded(X), est.booster_.predict(X), rtol=0, atol=1e-15
+        )
+        assert pipeline_module._TREE_PREDICTORS.get(est) is not None, "the fast path did not run"
+    else:
+        trees, margin = xgboost_trees(est.get_booster())
+        ref = est.get_booster().predict(xgb.DMatrix(X, missing=np.nan), output_margin=True)
+        np.testing.assert_allclose(FastTreePredictor.build(trees, margin).margin(X, 2), ref, atol=1e-5)

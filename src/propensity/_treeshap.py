@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +184,42 @@ def _features(tree: Tree, path: list[tuple[int, bool, float]]) -> list[int]:
     return list(seen)
 
 
+def _node_arrays(nodes: list[_Node]) -> dict[str, np.ndarray]:
+    """The split rules of ``nodes`` as the flat arrays the kernels' ``_goes_left`` reads."""
+    kinds = [2 if n.missing == "xgb" else 1 if n.categories is not None else 0 for n in nodes]
+    cat_start = [0]
+    cats: list[int] = []
+    for node in nodes:
+        if node.categories is not None:
+            cats.extend(int(v) for v in node.categories)
+        cat_start.append(len(cats))
+    thresholds = [n.threshold for n in nodes]
+    return {
+        "node_feature": np.asarray([n.feature for n in nodes], dtype=np.int64),
+        "node_kind": np.asarray(kinds, dtype=np.int64),
+        "node_missing": np.asarray([{"Zero": 1, "NaN": 2}.get(n.missing, 0) for n in nodes], dtype=np.int64),
+        "node_default": np.asarray([n.default_left for n in nodes], dtype=np.bool_),
+        "node_thr": np.asarray(thresholds, dtype=np.float64),
+        "node_thr32": np.asarray(thresholds, dtype=np.float32),
+        "cat_start": np.asarray(cat_start, dtype=np.int64),
+        "cats": np.asarray(cats, dtype=np.int64),
+    }
+
+
+@contextmanager
+def _numba_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run a parallel kernel on ``n_jobs`` threads (all of numba's when ``None``)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    if n_jobs:
+        numba.set_num_threads(max(1, min(n_jobs, int(numba.config.NUMBA_NUM_THREADS))))  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 class FastTreeShap:
     """Exact TreeSHAP for a list of trees, flattened for one parallel numba kernel."""
 
@@ -199,13 +237,6 @@ class FastTreeShap:
                 return None
             parts.append(c)
         words = max(c["words"] for c in parts)
-        node_feature: list[int] = []
-        node_kind: list[int] = []
-        node_missing: list[int] = []
-        node_default: list[bool] = []
-        node_thr: list[float] = []
-        cat_start: list[int] = [0]
-        cats: list[int] = []
         tree_node_start: list[int] = [0]
         tree_leaf_start: list[int] = [0]
         leaf_d: list[int] = []
@@ -216,22 +247,10 @@ class FastTreeShap:
         masks: list[np.ndarray] = []
         wants: list[np.ndarray] = []
         offset = 0
+        n_nodes = 0
         for tree, c in zip(trees, parts, strict=True):
-            for node in tree.nodes:
-                node_feature.append(node.feature)
-                if node.missing == "xgb":
-                    node_kind.append(2)
-                elif node.categories is not None:
-                    node_kind.append(1)
-                else:
-                    node_kind.append(0)
-                node_missing.append({"Zero": 1, "NaN": 2}.get(node.missing, 0))
-                node_default.append(node.default_left)
-                node_thr.append(node.threshold)
-                if node.categories is not None:
-                    cats.extend(int(v) for v in node.categories)
-                cat_start.append(len(cats))
-            tree_node_start.append(len(node_feature))
+            n_nodes += len(tree.nodes)
+            tree_node_start.append(n_nodes)
             slots = 0
             for k, d in enumerate(c["leaf_d"]):
                 leaf_d.append(d)
@@ -248,14 +267,7 @@ class FastTreeShap:
         slot_start.append(len(slot_feature))
         i64 = np.int64
         arrays = {
-            "node_feature": np.asarray(node_feature, dtype=i64),
-            "node_kind": np.asarray(node_kind, dtype=i64),
-            "node_missing": np.asarray(node_missing, dtype=i64),
-            "node_default": np.asarray(node_default, dtype=np.bool_),
-            "node_thr": np.asarray(node_thr, dtype=np.float64),
-            "node_thr32": np.asarray(node_thr, dtype=np.float32),
-            "cat_start": np.asarray(cat_start, dtype=i64),
-            "cats": np.asarray(cats, dtype=i64),
+            **_node_arrays([node for tree in trees for node in tree.nodes]),
             "tree_node_start": np.asarray(tree_node_start, dtype=i64),
             "tree_leaf_start": np.asarray(tree_leaf_start, dtype=i64),
             "leaf_d": np.asarray(leaf_d, dtype=i64),
@@ -270,16 +282,11 @@ class FastTreeShap:
 
     def shap_values(self, X: np.ndarray, n_jobs: int | None = None) -> tuple[np.ndarray, float]:
         """``(values (n_rows, n_columns), base)`` with ``base + values.sum(1)`` = the raw margin."""
-        import numba
-
         from propensity._treeshap_kernels import shap_rows
 
         X = np.ascontiguousarray(X, dtype=np.float64)
         phi = np.zeros((X.shape[0], X.shape[1]), dtype=np.float64)
-        previous = numba.get_num_threads()
-        if n_jobs:
-            numba.set_num_threads(max(1, min(n_jobs, int(numba.config.NUMBA_NUM_THREADS))))  # type: ignore[attr-defined]
-        try:
+        with _numba_threads(n_jobs):
             a = self.arrays
             shap_rows(
                 X,
@@ -302,6 +309,73 @@ class FastTreeShap:
                 a["tables"],
                 phi,
             )
-        finally:
-            numba.set_num_threads(previous)
         return phi, self.base
+
+
+class FastTreePredictor:
+    """The raw margin of a list of trees, as one parallel numba kernel.
+
+    The same trees and split rules as :class:`FastTreeShap`, walked root to leaf. LightGBM's
+    and XGBoost's own ``predict`` convert every row to a sparse vector before walking, which
+    dominates batch scoring; this walks the dense matrix directly (measured in
+    ``benchmarks/bench_scoring.py``). Equal to the libraries' margins to float rounding
+    (tests compare them on data with missing values and categorical splits).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], base: float) -> None:
+        self.arrays = arrays
+        self.base = base
+
+    @classmethod
+    def build(cls, trees: list[Tree], margin: float = 0.0) -> FastTreePredictor:
+        nodes: list[_Node] = []
+        left: list[int] = []
+        right: list[int] = []
+        roots: list[int] = []
+        values: list[float] = []
+        for tree in trees:
+            first_node, first_leaf = len(nodes), len(values)
+            nodes.extend(tree.nodes)
+            children = [[0, 0] for _ in tree.nodes]
+            for j, (value, path) in enumerate(tree.leaves):
+                values.append(value)
+                for step, (k, went_left, _) in enumerate(path):
+                    child = path[step + 1][0] + first_node if step + 1 < len(path) else -(first_leaf + j) - 1
+                    children[k][0 if went_left else 1] = child
+            left.extend(c[0] for c in children)
+            right.extend(c[1] for c in children)
+            roots.append(first_node if tree.nodes else -first_leaf - 1)
+        arrays = _node_arrays(nodes)
+        arrays.update(
+            node_left=np.asarray(left, dtype=np.int64),
+            node_right=np.asarray(right, dtype=np.int64),
+            tree_root=np.asarray(roots, dtype=np.int64),
+            leaf_value=np.asarray(values, dtype=np.float64),
+        )
+        return cls(arrays, margin)
+
+    def margin(self, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+        """Raw margin (log-odds) of every row of the encoded matrix ``X``."""
+        from propensity._treeshap_kernels import margin_rows
+
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        out = np.full(X.shape[0], self.base, dtype=np.float64)
+        a = self.arrays
+        with _numba_threads(n_jobs):
+            margin_rows(
+                X,
+                a["node_feature"],
+                a["node_kind"],
+                a["node_missing"],
+                a["node_default"],
+                a["node_thr"],
+                a["node_thr32"],
+                a["cat_start"],
+                a["cats"],
+                a["node_left"],
+                a["node_right"],
+                a["tree_root"],
+                a["leaf_value"],
+                out,
+            )
+        return out

@@ -227,3 +227,56 @@ def _shap_rows_1(
                     base = table_start[leaf] + pattern * d
                     for s in range(d):
                         row[slot_feature[s0 + s]] += tables[base + s]
+
+
+@njit(parallel=True, cache=True)
+def margin_rows(
+    X: np.ndarray,
+    node_feature: np.ndarray,
+    node_kind: np.ndarray,
+    node_missing: np.ndarray,
+    node_default: np.ndarray,
+    node_thr: np.ndarray,
+    node_thr32: np.ndarray,
+    cat_start: np.ndarray,
+    cats: np.ndarray,
+    node_left: np.ndarray,
+    node_right: np.ndarray,
+    tree_root: np.ndarray,
+    leaf_value: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Raw margin of every row: walk each tree to its leaf and add the leaf values (rows in parallel).
+
+    ``tree_root[t]`` and the child arrays hold a node index (>= 0) or ``-(leaf index) - 1``.
+    The trees are summed in order, as the libraries do.
+    """
+    n = X.shape[0]
+    n_trees = tree_root.shape[0]
+    block = 256
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        lo = b * block
+        hi = min(n, lo + block)
+        acc = np.zeros(hi - lo)
+        for t in range(n_trees):  # tree-major within a block: one tree's nodes stay in cache
+            for r in range(lo, hi):
+                k = tree_root[t]
+                while k >= 0:
+                    if _goes_left(
+                        X[r, node_feature[k]],
+                        k,
+                        node_kind,
+                        node_missing,
+                        node_default,
+                        node_thr,
+                        node_thr32,
+                        cat_start,
+                        cats,
+                    ):
+                        k = node_left[k]
+                    else:
+                        k = node_right[k]
+                acc[r - lo] += leaf_value[-k - 1]
+        for r in range(lo, hi):
+            out[r] += acc[r - lo]
