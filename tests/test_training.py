@@ -180,11 +180,3 @@ def test_bundles_from_an_older_schema_still_verify(trained, tmp_path):
     (old / "manifest.json").write_text(json.dumps(data))
     loaded = load_model(old)
     assert loaded.manifest.provenance.trials == 0 and loaded.version == digest[:12]
-
-
-def test_fold_count_defaults_to_five_and_three_on_large_tables():
-    from propensity.training import TrainConfig
-
-    auto = TrainConfig(target="y")
-    assert [auto.n_folds(n) for n in (1_000, 200_000, 200_001)] == [5, 5, 3]
-    assert TrainConfig(target="y", folds=4).n_folds(1_000_000) == 4

@@ -63,7 +63,7 @@ def train(
     roles: Mapping[str, str] | str | Path | None = None,
     positive: str | None = None,
     test_size: float = 0.2,
-    folds: int | None = None,
+    folds: int = 5,
     metric: str = "pr_auc",
     policy: str | PolicySpec = "f1",
     value: float | None = None,

@@ -70,9 +70,7 @@ def train(
         Path | None, typer.Option(help="Separate test table (else a stratified hold-out).")
     ] = None,
     test_size: Annotated[float, typer.Option(help="Hold-out share when no --test is given.")] = 0.2,
-    folds: Annotated[
-        int | None, typer.Option(help="Cross-validation folds (default 5; 3 above 200,000 training rows).")
-    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     metric: Annotated[
         str, typer.Option(help="Selection metric: pr_auc, roc_auc, log_loss, brier, lift_top10.")
     ] = "pr_auc",
@@ -96,9 +94,7 @@ def train(
     n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
     screen_above: Annotated[
         int,
-        typer.Option(
-            help="Screen candidates on a 30k-row sample (3 folds) above this many training rows (0 = never)."
-        ),
+        typer.Option(help="Screen candidates on a 30k-row sample above this many training rows (0 = never)."),
     ] = 100_000,
     name: Annotated[
         str | None, typer.Option("--name", help="Registered model name (default: the --out folder's name).")

@@ -52,11 +52,6 @@ __all__ = ["ProgressEvent", "TrainConfig", "TrainingRun", "fit"]
 
 log = logging.getLogger(__name__)
 
-# Above this many training rows the default is 3 folds, not 5: each fold still trains on
-# 130,000+ rows, every row still gets an out-of-fold prediction, and cross-validating the
-# finalist costs 3 fits on 2/3 of the rows instead of 5 on 4/5 (about half the time).
-LARGE_TABLE_ROWS = 200_000
-
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -93,7 +88,7 @@ class TrainConfig:
     test_size
         Share of rows held out for the final test when no test table is given.
     folds
-        Cross-validation folds (stratified); ``None`` = 5, or 3 above 200,000 training rows.
+        Cross-validation folds (stratified).
     metric
         Selection metric: ``pr_auc`` (default; positives are rare), ``roc_auc``, ``log_loss``, ``brier``, ``lift_top10``.
     policy
@@ -129,13 +124,12 @@ class TrainConfig:
     time_folds
         How many of the latest training cutoffs serve as validation folds (each trained on the
         cutoffs before it); 1 = validate on the latest.
-    screen_above, screen_sample, screen_folds, finalists
+    screen_above, screen_sample, finalists
         Successive halving for large tables: with more than ``screen_above`` training rows
-        (0 = never), every candidate is first cross-validated (``screen_folds`` folds, at most
-        ``folds``) on a stratified sample of ``screen_sample`` rows, with the parameters it
-        would get on the whole table, and only the best ``finalists`` are then
-        cross-validated on every training row with ``folds`` folds; the winner is chosen
-        among those. Random folds only: with a ``time_column`` every candidate runs on the
+        (0 = never), every candidate is first cross-validated on a stratified sample of
+        ``screen_sample`` rows, with the parameters it would get on the whole table, and
+        only the best ``finalists`` are then cross-validated on every training row; the
+        winner is chosen among those. Random folds only: with a ``time_column`` every candidate runs on the
         time-ordered folds.
     """
 
@@ -144,7 +138,7 @@ class TrainConfig:
     roles: Mapping[str, str] = field(default_factory=dict)
     positive: str | None = None
     test_size: float = 0.2
-    folds: int | None = None
+    folds: int = 5
     metric: str = "pr_auc"
     policy: PolicySpec = field(default_factory=PolicySpec)
     time_budget: float = 0.0
@@ -161,14 +155,7 @@ class TrainConfig:
     time_folds: int = 1
     screen_above: int = 100_000
     screen_sample: int = 30_000
-    screen_folds: int = 3
     finalists: int = 1
-
-    def n_folds(self, n_train: int) -> int:
-        """Folds for ``n_train`` training rows: ``folds`` if set; else 5, or 3 above 200,000 rows."""
-        if self.folds is not None:
-            return self.folds
-        return 3 if n_train > LARGE_TABLE_ROWS else 5
 
     def __post_init__(self) -> None:
         _check(
@@ -194,7 +181,6 @@ class TrainConfig:
         _check("min_rows", self.min_rows >= 10, "an int >= 10", self.min_rows)
         _check("screen_above", self.screen_above >= 0, "an int >= 0", self.screen_above)
         _check("screen_sample", self.screen_sample >= 500, "an int >= 500", self.screen_sample)
-        _check("screen_folds", self.screen_folds >= 2, "an int >= 2", self.screen_folds)
         _check("finalists", self.finalists >= 1, "an int >= 1", self.finalists)
         _check(
             "time_folds",
@@ -294,7 +280,7 @@ def _prepare(
 def _enough(y: np.ndarray, good: np.ndarray, config: TrainConfig, quarantine: Quarantine, where: str) -> None:
     n = int(good.sum())
     pos = int(y[good].sum())
-    need_class = max(config.folds or 5, 5)
+    need_class = max(config.folds, 5)
     if n < config.min_rows or min(pos, n - pos) < need_class:
         reasons = ", ".join(f"{k}: {v}" for k, v in quarantine.counts_by_reason().items()) or "none"
         raise InsufficientDataError(
@@ -434,7 +420,7 @@ def fit(
             y_all[idx],
             gap=config.time_gap,
             validation_times=config.time_folds,
-            folds=config.folds or 5,
+            folds=config.folds,
             seed=config.seed,
         )
         tr_idx, te_idx = idx[split.train], idx[split.test]
@@ -477,9 +463,9 @@ def fit(
     if time_folds is not None:
         folds = time_folds
     else:
-        k = config.n_folds(len(y_tr))
-        folds = list(StratifiedKFold(k, shuffle=True, random_state=config.seed).split(X_tr, y_tr))
-        validation = f"stratified {k}-fold cross-validation"
+        splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+        folds = list(splitter.split(X_tr, y_tr))
+        validation = f"stratified {config.folds}-fold cross-validation"
     # Rows with an out-of-fold prediction: every training row for k-fold CV; the validation
     # cutoffs' rows for time-ordered folds. Calibration, the policy and OOF metrics use only these.
     ev = np.sort(np.concatenate([va for _, va in folds]))
@@ -495,8 +481,7 @@ def fit(
         # The sample stands in for the whole table: candidates get (and tuning starts from)
         # the parameters they would get on every row, so the leader is screened as it will run.
         X_sel, y_sel, ctx_sel = X_tr[sample], y_tr[sample], ctx
-        n_screen = min(config.screen_folds, len(folds))
-        splitter = StratifiedKFold(n_screen, shuffle=True, random_state=config.seed)
+        splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
         sel_folds = list(splitter.split(X_sel, y_sel))
 
     def oof_of(res: CVResult) -> np.ndarray:
