@@ -156,6 +156,19 @@ def test_linear_contributions_are_local(customer_table):
         ),
         (
             FeatureSpec(
+                name="dsl_view",
+                role="numeric",
+                dtype="float64",
+                required=False,
+                missing_share=0.0,
+                description="days since last view",
+            ),
+            0.0851,
+            0.35,
+            "last view 2 hours ago (+0.35)",
+        ),
+        (
+            FeatureSpec(
                 name="dsl_cart",
                 role="numeric",
                 dtype="float64",

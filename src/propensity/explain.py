@@ -410,6 +410,11 @@ def _phrase(name: str, value: Any, spec: FeatureSpec | None) -> str:
                 amount = float(value)
             except (TypeError, ValueError):
                 return f"{description}: {shown}"
+            if unit == "days" and 0 < amount < 1:  # "0.0851 days ago" reads as "2 hours ago"
+                hours = round(amount * 24)
+                if hours == 0:
+                    return f"{what} {max(1, round(amount * 1440))} min ago"
+                return f"{what} {hours} hour{'s' if hours != 1 else ''} ago"
             if amount == 0 and unit == "days":
                 return f"{what} today"
             singular = unit[:-1] if amount == 1 else unit
