@@ -20,6 +20,7 @@ import platform
 import resource
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -51,6 +52,7 @@ class Figure:
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     command: str = ""
+    error: str | None = None  # set (and value None) when the measurement failed
 
     @property
     def meets_target(self) -> bool | None:
@@ -62,6 +64,28 @@ class Figure:
         out = asdict(self)
         out["meets_target"] = self.meets_target
         return out
+
+
+def guarded(name: str, command: str, measure: Callable[[], list[Figure]]) -> list[Figure]:
+    """``measure()``, or — when it raises — one ``<name>_error`` figure carrying the exception.
+
+    Lets a benchmark with several independent parts (data sets, logs) report the parts that
+    worked when one fails; the traceback goes to stderr and the suite's exit code says so.
+    """
+    try:
+        return measure()
+    except Exception as exc:
+        traceback.print_exc()
+        return [
+            Figure(
+                f"{name}_error",
+                None,
+                "",
+                "higher",
+                error=f"{type(exc).__name__}: {exc}",
+                command=command,
+            )
+        ]
 
 
 def speed_ratio(ours: float, baseline: float, better: str) -> float:
