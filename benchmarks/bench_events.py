@@ -141,6 +141,7 @@ def _shop(customers: int) -> Path:
 
 def synthetic(quick: bool) -> list[Figure]:
     from propensity.events.workflow import train_from_events
+    from propensity.metrics import metric_value
 
     customers = QUICK_CUSTOMERS if quick else SHOP["customers"]
     events = _shop(customers)
@@ -158,8 +159,6 @@ def synthetic(quick: bool) -> list[Figure]:
     y = test[label].astype(int).to_numpy()
     ours = model.predict_proba(test.drop(columns=[label]))
     manifest_test = model.manifest.metrics["test"]
-    from propensity.metrics import metric_value
-
     if abs(metric_value("roc_auc", y, ours) - manifest_test["roc_auc"]) > 1e-4:
         raise AssertionError("the held-out cutoff's rows are not the ones the trainer tested on")
     params = {
