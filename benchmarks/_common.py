@@ -210,3 +210,17 @@ def emit(name: str, figures: list[Figure]) -> None:
             {"benchmark": name, "machine": machine(), "figures": [f.to_dict() for f in figures]}, indent=2
         )
     )
+
+
+def skipped(missing: list[str]) -> list[Figure]:
+    """One ``skipped`` figure naming the absent public data sets (none absent: no figure)."""
+    if not missing:
+        return []
+    return [Figure("skipped", None, "", "higher", note=f"../shared/data absent: {', '.join(missing)}")]
+
+
+def main_with_parts(name: str, run: Callable[..., list[Figure]]) -> None:
+    """``python -m benchmarks.bench_<name> [--quick] [part ...]``: run the named parts (default all), print JSON."""
+    args = sys.argv[1:]
+    only = {a for a in args if not a.startswith("-")} or None
+    emit(name, run(quick="--quick" in args, only=only))

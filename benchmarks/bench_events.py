@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import ROOT, WORK, Figure, emit, guarded, shared
+from benchmarks._common import ROOT, WORK, Figure, guarded, main_with_parts, shared, skipped
 
 QUICK = True
 COMMAND = "python -m benchmarks.bench_events"
@@ -61,7 +61,7 @@ LOG_HORIZON = 90
 BASELINE = "logistic regression on log(1+recency) and log(1+frequency), same training snapshots"
 
 
-def _recency_frequency(frame: pd.DataFrame) -> np.ndarray:
+def recency_frequency(frame: pd.DataFrame) -> np.ndarray:
     """The two baseline inputs: log(1 + days since the last purchase), log(1 + orders to date)."""
     recency = frame["days_since_last_purchase"].astype(float)
     recency = recency.fillna(frame["tenure_days"].astype(float))  # never bought: since first seen
@@ -73,8 +73,8 @@ def recency_frequency_baseline(train: pd.DataFrame, label: str, score: pd.DataFr
     """Fit the baseline on ``train`` (features and ``label``) and return probabilities for ``score``."""
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(random_state=SEED).fit(_recency_frequency(train), train[label].astype(int))
-    return clf.predict_proba(_recency_frequency(score))[:, 1]
+    clf = LogisticRegression(random_state=SEED).fit(recency_frequency(train), train[label].astype(int))
+    return clf.predict_proba(recency_frequency(score))[:, 1]
 
 
 def training_rows(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
@@ -281,15 +281,8 @@ def run(quick: bool = False, only: set[str] | None = None) -> list[Figure]:
             missing.append(parts[0])
             continue
         figures += guarded(name, f"{COMMAND} {name}", lambda name=name: order_log(name))
-    if missing:
-        figures.append(
-            Figure("skipped", None, "", "higher", note=f"../shared/data absent: {', '.join(missing)}")
-        )
-    return figures
+    return figures + skipped(missing)
 
 
 if __name__ == "__main__":
-    import sys
-
-    only = {a for a in sys.argv[1:] if not a.startswith("-")} or None
-    emit("events", run(quick="--quick" in sys.argv, only=only))
+    main_with_parts("events", run)

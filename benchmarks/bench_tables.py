@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import Figure, emit, guarded, shared
+from benchmarks._common import Figure, guarded, main_with_parts, shared, skipped
 
 QUICK = True
 COMMAND = "python -m benchmarks.bench_tables"
@@ -189,15 +189,8 @@ def run(quick: bool = False, only: set[str] | None = None) -> list[Figure]:
             figures += guarded("coil2000", f"{COMMAND} coil2000", lambda: _coil(path.parent))
         else:
             missing.append("coil2000")
-    if missing:
-        figures.append(
-            Figure("skipped", None, "", "higher", note=f"../shared/data absent: {', '.join(missing)}")
-        )
-    return figures
+    return figures + skipped(missing)
 
 
 if __name__ == "__main__":
-    import sys
-
-    only = {a for a in sys.argv[1:] if not a.startswith("-")} or None
-    emit("tables", run(quick="--quick" in sys.argv, only=only))
+    main_with_parts("tables", run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from benchmarks._common import Figure, guarded, isolated
 from benchmarks.run import failures, last_values, markdown, regressions
@@ -102,3 +104,34 @@ def test_an_isolated_stage_reports_its_own_peak_memory_not_its_parents():
     assert size == 50 * 2**20
     assert 50 <= peak < 300, peak
     assert len(held) == 400 * 2**20
+
+
+def test_the_events_baseline_learns_only_from_snapshots_whose_labels_end_by_the_test_cutoff():
+    from benchmarks.bench_events import training_rows
+
+    cutoffs = pd.to_datetime(["2024-01-01", "2024-01-31", "2024-03-01", "2024-03-31"])
+    frame = pd.DataFrame({"customer_id": ["a", "b"] * 4, "cutoff": cutoffs.repeat(2)})
+    # the latest cutoff is the model's held-out test; 2024-03-01 + 45 days reaches past it
+    kept = training_rows(frame, horizon_days=45)
+    assert sorted(kept["cutoff"].dt.strftime("%m-%d").unique()) == ["01-01", "01-31"]
+    assert len(training_rows(frame, horizon_days=30)) == 6
+
+
+def test_the_recency_frequency_baseline_ranks_recent_frequent_buyers_first():
+    from benchmarks.bench_events import recency_frequency, recency_frequency_baseline
+
+    train = pd.DataFrame(
+        {
+            "days_since_last_purchase": [1, 3, 5, 8, 60, 90, 120, None, None],
+            "tenure_days": [200, 150, 300, 100, 100, 200, 150, 30, 90],
+            "n_orders_all": [9, 6, 4, 7, 1, 1, 2, 0, 0],
+            "bought": [1, 1, 1, 0, 1, 0, 0, 0, 0],
+        }
+    )
+    score = pd.DataFrame(
+        {"days_since_last_purchase": [2, 100, None], "tenure_days": [50, 120, 10], "n_orders_all": [5, 1, 0]}
+    )
+    p = recency_frequency_baseline(train, "bought", score)
+    assert p[0] > p[1] and p[0] > p[2]
+    # a customer who never bought counts as if the last purchase were when first seen
+    assert recency_frequency(score)[2].tolist() == pytest.approx([np.log1p(10), 0.0])
