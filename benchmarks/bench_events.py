@@ -22,6 +22,9 @@ refits on it) and scored on exactly the same customers. Seeds are fixed and prin
   eligible at the cutoff (active in the previous 90 days, the training population).
 
 No published figure exists for these exact tasks; the recency/frequency baseline is the peer.
+The seeds are fixed, but ``train_from_events`` is not yet bit-reproducible: DuckDB returns each
+snapshot's rows in a varying order (and parallel sums differ in the last bits), so a model can
+move by a few thousandths of ROC-AUC from run to run.
 
     python -m benchmarks.bench_events                  # all three, the demo's shop size
     python -m benchmarks.bench_events online_retail    # one of synthetic, online_retail, online_retail_ii
