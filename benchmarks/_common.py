@@ -20,6 +20,7 @@ import platform
 import resource
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -51,6 +52,7 @@ class Figure:
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     command: str = ""
+    error: str | None = None  # set (and value None) when the measurement failed
 
     @property
     def meets_target(self) -> bool | None:
@@ -62,6 +64,28 @@ class Figure:
         out = asdict(self)
         out["meets_target"] = self.meets_target
         return out
+
+
+def guarded(name: str, command: str, measure: Callable[[], list[Figure]]) -> list[Figure]:
+    """``measure()``, or — when it raises — one ``<name>_error`` figure carrying the exception.
+
+    Lets a benchmark with several independent parts (data sets, logs) report the parts that
+    worked when one fails; the traceback goes to stderr and the suite's exit code says so.
+    """
+    try:
+        return measure()
+    except Exception as exc:
+        traceback.print_exc()
+        return [
+            Figure(
+                f"{name}_error",
+                None,
+                "",
+                "higher",
+                error=f"{type(exc).__name__}: {exc}",
+                command=command,
+            )
+        ]
 
 
 def speed_ratio(ours: float, baseline: float, better: str) -> float:
@@ -122,13 +146,32 @@ def machine() -> dict[str, Any]:
     }
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of *this process's own address space*, in MiB.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``: the high-water mark of the current
+    memory map, which starts afresh at ``exec``. ``ru_maxrss`` does not: the kernel carries it
+    across ``exec``, so a spawned child (fork + exec) of a parent holding 2 GiB reports at least
+    2 GiB whatever it allocates itself. Elsewhere ``ru_maxrss`` is the fallback (KiB on Linux and
+    the BSDs, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB -> MiB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     try:
         start = time.perf_counter()
         result = fn(*args, **kwargs)
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-        conn.send(("ok", result, seconds, peak))
+        conn.send(("ok", result, seconds, peak_rss_mib()))
     except BaseException as exc:  # report, do not hang the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0))
     finally:
@@ -138,15 +181,22 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
 def isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
     """Run ``fn`` in a fresh (spawned) process; return (result, seconds inside fn, peak RSS MiB of that process).
 
-    A spawned process starts empty, so its peak RSS is the stage's own memory plus the
-    interpreter and imports — not whatever the parent had allocated.
+    A spawned process starts empty, so its peak RSS (:func:`peak_rss_mib`, read in the child)
+    is the stage's own memory plus the interpreter and imports — not whatever the parent had
+    allocated.
     """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
     proc.start()
     child.close()
-    status, result, seconds, peak = parent.recv()
+    try:
+        status, result, seconds, peak = parent.recv()
+    except EOFError:  # killed (e.g. out of memory) before it could report
+        proc.join()
+        raise RuntimeError(
+            f"the isolated process running {fn.__name__} died with exit code {proc.exitcode}"
+        ) from None
     proc.join()
     if status != "ok":
         raise RuntimeError(result)
@@ -160,3 +210,17 @@ def emit(name: str, figures: list[Figure]) -> None:
             {"benchmark": name, "machine": machine(), "figures": [f.to_dict() for f in figures]}, indent=2
         )
     )
+
+
+def skipped(missing: list[str]) -> list[Figure]:
+    """One ``skipped`` figure naming the absent public data sets (none absent: no figure)."""
+    if not missing:
+        return []
+    return [Figure("skipped", None, "", "higher", note=f"../shared/data absent: {', '.join(missing)}")]
+
+
+def main_with_parts(name: str, run: Callable[..., list[Figure]]) -> None:
+    """``python -m benchmarks.bench_<name> [--quick] [part ...]``: run the named parts (default all), print JSON."""
+    args = sys.argv[1:]
+    only = {a for a in args if not a.startswith("-")} or None
+    emit(name, run(quick="--quick" in args, only=only))

@@ -157,4 +157,4 @@ def run(quick: bool) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    emit("bench_reasons", run("--quick" in sys.argv))
+    emit("reasons", run("--quick" in sys.argv))
