@@ -70,6 +70,9 @@ def test_training_from_events_records_everything_needed_to_score(shop_model):
         assert (out / name).exists(), name
     stacked = pd.read_parquet(out / "training_set.parquet")
     assert not stacked.duplicated(["customer_id", "cutoff"]).any()
+    # reproducible: each snapshot in customer order, whatever order the engine's threads return
+    for _, snap in stacked.groupby("cutoff", sort=False):
+        assert snap["customer_id"].is_monotonic_increasing
 
 
 def test_the_model_finds_real_signal_but_no_leak(shop_model):
@@ -221,3 +224,14 @@ def test_trainer_with_a_time_column_keeps_plain_tables_unchanged(customer_table)
     assert p.validation.startswith("time-ordered: validated on cutoff 2024-03-01")
     assert "cutoff" not in model.features
     assert len(model.run.y_train) == len(parts[2]) == len(model.run.oof)  # OOF = the validation cutoff only
+
+
+def test_cutoffs_closer_than_the_horizon_are_told_to_be_spaced():
+    cutoffs = pd.date_range("2024-01-01", periods=6, freq="30D")
+    times = np.repeat(cutoffs, 20)
+    y = np.tile([0, 1], 60)
+    with pytest.raises(InsufficientDataError, match="Space the cutoffs at least 90 days apart"):
+        time_ordered_split(times, y, gap=pd.Timedelta(days=90))
+    spaced = np.repeat(pd.date_range("2024-01-01", periods=4, freq="90D"), 20)
+    split = time_ordered_split(spaced, np.tile([0, 1], 40), gap=pd.Timedelta(days=90))
+    assert len(split.folds) == 1

@@ -183,7 +183,9 @@ def compute_features(
                 },
             )
             label_cols = [p, c, r]
-        feats = feats.mutate(as_of=ibis.literal(cutoff.to_pydatetime(), type=dt.Timestamp()))
+        feats = feats.mutate(as_of=ibis.literal(cutoff.to_pydatetime(), type=dt.Timestamp())).order_by(
+            "customer_id"
+        )
         frame: pd.DataFrame | None = None
         if out_path is not None:
             ev.engine.write(feats, out_path)

@@ -198,9 +198,17 @@ def time_ordered_split(
             + (f"; first validation cutoff {_fmt_time(first)}" if len(val_times) > 1 else "")
         )
     elif len(pool_times) > 1:
+        spaced = any(((pool_t + step) <= v).any() for v in pool_times)
+        if not spaced:  # every training cutoff is closer than one horizon to the others
+            apart = f"{step.days} days" if isinstance(step, pd.Timedelta) else str(step)
+            raise InsufficientDataError(
+                f"No training cutoff can be validated on: each label window ({apart}) reaches past the next "
+                f"cutoff, so no earlier cutoff is entirely in its past. Space the cutoffs at least {apart} apart "
+                f"(--step-days {apart.split()[0]}), or use fewer cutoffs."
+            )
         raise InsufficientDataError(
-            "No validation cutoff has both outcomes and earlier cutoffs to train on; "
-            "use more cutoffs or a longer horizon."
+            "No validation cutoff has both outcomes (buyers and non-buyers) and an earlier cutoff to train on; "
+            "use more cutoffs, a longer horizon, or wider eligibility."
         )
     else:
         n = max(2, min(folds, int(min(np.bincount(pool_y.astype(int), minlength=2)))))
