@@ -180,3 +180,21 @@ def test_bundles_from_an_older_schema_still_verify(trained, tmp_path):
     (old / "manifest.json").write_text(json.dumps(data))
     loaded = load_model(old)
     assert loaded.manifest.provenance.trials == 0 and loaded.version == digest[:12]
+
+
+def test_copies_across_the_random_split_are_announced(customer_table):
+    """A table whose rows repeat (ids aside) leaks copies into the test split: say so, and record how many."""
+    from propensity.errors import PropensityWarning
+
+    base = customer_table.head(600)
+    copies = base.head(200).assign(customer_id=[f"copy{i}" for i in range(200)])
+    with pytest.warns(PropensityWarning, match=r"test rows \(.*\) repeat a training row"):
+        model = propensity.train(
+            pd.concat([base, copies], ignore_index=True),
+            target="purchased",
+            candidates=["logistic_regression"],
+            seed=0,
+        )
+    assert model.manifest.provenance.test_rows_repeating_training > 0
+    clean = propensity.train(base, target="purchased", candidates=["logistic_regression"], seed=0)
+    assert clean.manifest.provenance.test_rows_repeating_training == 0

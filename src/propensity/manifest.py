@@ -152,6 +152,9 @@ class Provenance(_Model):
     platform: str
     git_commit: str | None = None
     quarantine_reasons: dict[str, int] = {}
+    test_rows_repeating_training: int = Field(
+        default=0, description="Test rows equal to a training row in every feature (copies in the table)."
+    )
 
 
 class Integrity(_Model):

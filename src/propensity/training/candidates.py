@@ -152,16 +152,16 @@ class RandomForestFamily(Family):
     name = "random_forest"
 
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
-        # Larger tables: each tree sees a bootstrap of at most 15,000 rows and stops at leaves of
-        # 5+ rows. A forest of such trees ranks customers as well as one grown on every row
-        # (its variance comes from the trees' randomness, not their size) at a fraction of the
-        # time, and it keeps explanations (whose cost grows with the leaves) affordable.
+        # Larger tables: 100 trees, each on a bootstrap of 10,000 rows with leaves of 5+ rows.
+        # Measured on 80k rows of the training benchmark's table: ROC-AUC 0.797 in 2.7 s, against
+        # 0.807 in 31.8 s for 150 trees grown on every row; boosted trees lead there anyway
+        # (LightGBM 0.827), and small trees keep the forest's explanations affordable.
         small = ctx.n_rows <= 20_000
         return {
-            "n_estimators": 300 if small else 150,
+            "n_estimators": 300 if small else 100,
             "min_samples_leaf": 3 if small else 5,
             "max_features": "sqrt",
-            "max_samples": None if small else 15_000,
+            "max_samples": None if small else 10_000,
         }
 
     def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
@@ -192,10 +192,13 @@ class LightGBMFamily(Family):
     early_stopping = True
 
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        # Leaves grow with the table (20 rows up to 40k rows, 200 from 400k): on large tables
+        # 20-row leaves fit noise and need more rounds. Measured on 320k rows: 145 rounds instead
+        # of 263 and a slightly better test ROC-AUC (0.8270 vs 0.8266).
         return {
             "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
             "num_leaves": 31,
-            "min_child_samples": 20,
+            "min_child_samples": max(20, min(200, ctx.n_rows // 2000)),
             "colsample_bytree": 0.8,
             "subsample": 0.8,
             "reg_lambda": 1.0,
@@ -268,10 +271,12 @@ class XGBoostFamily(Family):
         return importlib.util.find_spec("xgboost") is not None
 
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
+        # As LightGBM's leaves, the minimum hessian per leaf grows with the table (1 up to 10k rows,
+        # 30 from 300k). Measured on 320k rows: 231 rounds instead of 293, test ROC-AUC 0.8267 vs 0.8260.
         return {
             "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
             "max_depth": 6,
-            "min_child_weight": 1.0,
+            "min_child_weight": float(max(1, min(30, ctx.n_rows // 10_000))),
             "subsample": 0.8,
             "colsample_bytree": 0.8,
             "reg_lambda": 1.0,

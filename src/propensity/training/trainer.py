@@ -8,6 +8,7 @@ import logging
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,13 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from propensity.config import get_settings
-from propensity.errors import InsufficientDataError, ParameterError, PropensityError, SchemaError
+from propensity.errors import (
+    InsufficientDataError,
+    ParameterError,
+    PropensityError,
+    PropensityWarning,
+    SchemaError,
+)
 from propensity.manifest import (
     CalibrationReport,
     CandidateReport,
@@ -447,6 +454,17 @@ def fit(
         test_source = f"stratified {config.test_size:.0%} hold-out"
     if len(y_te) == 0 or y_te.min() == y_te.max():
         log.warning("the test set has a single class; test ROC-AUC and PR-AUC are undefined")
+    # A random split of a table with copies puts copies on both sides (time splits and given test tables are the user's).
+    random_split = test_frame is None and config.time_column is None
+    repeated = _test_rows_seen_in_training(X_tr_df, X_te_df) if random_split else 0
+    if repeated and repeated >= 0.01 * len(X_te_df):
+        warnings.warn(
+            f"{repeated} of {len(X_te_df)} test rows ({repeated / len(X_te_df):.1%}) repeat a training row in every "
+            "feature (ids aside): the table holds copies, so test figures may be optimistic. Deduplicate it, or "
+            "pass a separate --test table.",
+            PropensityWarning,
+            stacklevel=2,
+        )
     timings["validate"] = time.perf_counter() - t0
 
     encoder = TabularEncoder(feature_roles).fit(X_tr_df)
@@ -673,6 +691,7 @@ def fit(
             python=sys.version.split()[0],
             platform=platform.platform(),
             quarantine_reasons=quarantine.counts_by_reason(),
+            test_rows_repeating_training=repeated,
         ),
     )
     model = TrainedModel(manifest, pipeline)
@@ -698,6 +717,14 @@ def fit(
         validation_times=validation_times,
     )
     return model
+
+
+def _test_rows_seen_in_training(train: pd.DataFrame, test: pd.DataFrame) -> int:
+    """How many test rows equal some training row in every feature (copies that leak across the split)."""
+    if train.empty or test.empty:
+        return 0
+    seen = pd.util.hash_pandas_object(train, index=False)
+    return int(pd.util.hash_pandas_object(test, index=False).isin(seen).sum())
 
 
 def _screening_sample(y: np.ndarray, config: TrainConfig) -> np.ndarray | None:
