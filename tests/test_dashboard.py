@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 from propensity.analytics import EventStore, summary_kpis
-from propensity.dashboard import CACHE_ENV, EVENTS_ENV, MODEL_ENV, app_path, resolve_sources
+from propensity.dashboard import (
+    CACHE_ENV,
+    EVENTS_ENV,
+    MODEL_ENV,
+    app_path,
+    resolve_sources,
+    streamlit_command,
+)
 from propensity.dashboard.uploads import read_upload, score_upload
 from propensity.errors import DataError, ParameterError, SchemaError
 from propensity.events.workflow import customer_snapshot, train_from_events
@@ -279,21 +285,7 @@ def test_dashboard_in_chromium(tmp_path, shop_model, small_shop, free_port, wait
         EVENTS_ENV: str(small_shop / "events.parquet"),
         CACHE_ENV: str(tmp_path / "cache"),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app_path()),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    command = streamlit_command(port)
     base = f"http://127.0.0.1:{port}"
     errors: list[str] = []
     profile = tempfile.mkdtemp(prefix="propensity-chromium-")

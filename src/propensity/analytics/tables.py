@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import DataError, ParameterError, SchemaError
-from propensity.events.mapping import CANONICAL_COLUMNS, FUNNEL_EVENTS
+from propensity.events.mapping import CANONICAL_COLUMNS, FUNNEL_EVENTS, STRING_COLUMNS
 
 __all__ = [
     "FUNNEL_STEPS",
@@ -62,16 +62,6 @@ SEGMENTS: dict[str, str] = {
     "prospects": "seen, never bought",
 }
 
-_STRING = (
-    "customer_id",
-    "event_type",
-    "session_id",
-    "order_id",
-    "product_id",
-    "category",
-    "device",
-    "channel",
-)
 _PERIODS = {"day": "day", "week": "week", "month": "month"}
 _BY = ("device", "channel")
 
@@ -134,7 +124,7 @@ class EventStore:
             )
         cols = []
         for col in CANONICAL_COLUMNS:
-            kind = "TIMESTAMP" if col == "ts" else "VARCHAR" if col in _STRING else "DOUBLE"
+            kind = "TIMESTAMP" if col == "ts" else "VARCHAR" if col in STRING_COLUMNS else "DOUBLE"
             cols.append(
                 f'CAST("{col}" AS {kind}) AS {col}' if col in present else f"CAST(NULL AS {kind}) AS {col}"
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,7 +46,7 @@ def dashboard(
 
     Without --model and --events it shows the outputs of `propensity demo` (make demo).
     """
-    from propensity.dashboard import app_path, resolve_sources
+    from propensity.dashboard import resolve_sources, streamlit_command
     from propensity.errors import ParameterError
 
     with user_errors():
@@ -69,23 +68,7 @@ def dashboard(
         highlight=False,
         soft_wrap=True,
     )
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app_path()),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.toolbarMode",
-        "viewer",  # no "Deploy" button: this is a shop's own dashboard, not a Streamlit Cloud app
-    ]
+    command = streamlit_command(port)
     try:
         code = subprocess.call(command, env={**os.environ, **sources.environ()})
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ __all__ = [
     "demo_sources",
     "resolve_sources",
     "sources_from_env",
+    "streamlit_command",
 ]
 
 MODEL_ENV = "PROPENSITY_DASHBOARD_MODEL"
@@ -105,3 +107,24 @@ def resolve_sources(model: str | None, events: str | None, *, cache: Path | None
     if events is not None and not Path(events).exists():
         raise ParameterError(f"The event log '{events}' does not exist.")
     return DashboardSources(model, events, cache or cache_dir(events))
+
+
+def streamlit_command(port: int) -> list[str]:
+    """``streamlit run`` of the app on 127.0.0.1:``port``: headless, no telemetry, no "Deploy" button."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",  # a shop's own dashboard, not a Streamlit Cloud app
+    ]

@@ -317,7 +317,7 @@ def _reproducible(df: pd.DataFrame) -> pd.DataFrame:
     Rows are sorted by customer and float columns rounded to 9 decimals (far below any
     meaningful difference in counts, shares, days or money).
     """
-    floats = df.select_dtypes("floating").columns
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
     if len(floats):
         df[floats] = df[floats].round(9)
     return df.sort_values("customer_id", kind="stable").reset_index(drop=True)
