@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from propensity.errors import DataError, InsufficientDataError, ParameterError
@@ -314,10 +315,19 @@ def _reproducible(df: pd.DataFrame) -> pd.DataFrame:
 
     The engine returns groups in whatever order its threads finish, and its parallel float
     sums differ in the last bits between runs; either would change the folds and the model.
-    Rows are sorted by customer and float columns rounded to 9 decimals (far below any
+    Rows are sorted by customer and floats rounded to 12 significant digits (far below any
     meaningful difference in counts, shares, days or money).
     """
-    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    if len(floats):
-        df[floats] = df[floats].round(9)
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            df[col] = _significant(df[col].to_numpy(dtype="float64"), 12)
     return df.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (zeros, NaN and infinities unchanged)."""
+    with np.errstate(all="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+        exponent = np.where(np.isfinite(magnitude), digits - 1 - magnitude, 0.0)
+        scale = 10.0 ** np.clip(exponent, -300, 300)
+        return np.round(values * scale) / scale
