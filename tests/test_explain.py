@@ -375,8 +375,8 @@ def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_tabl
     np.testing.assert_allclose(ex.raw, ref.sum(axis=1), atol=tol * 10)
 
 
-def test_fast_treeshap_on_trees_with_more_than_62_splits():
-    """Trees with more splits than one 62-bit decision word (tuned LightGBM, XGBoost depth 6+)."""
+def test_fast_treeshap_on_trees_with_more_than_63_splits():
+    """Trees with more splits than one 63-bit decision word (tuned LightGBM, XGBoost deeper than 6)."""
     lgb = pytest.importorskip("lightgbm")
     pytest.importorskip("numba")
     from propensity._treeshap import FastTreeShap, lightgbm_trees
@@ -394,7 +394,7 @@ def test_fast_treeshap_on_trees_with_more_than_62_splits():
     }
     booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=5)
     trees = lightgbm_trees(booster)
-    assert max(len(t.nodes) for t in trees) > 62
+    assert max(len(t.nodes) for t in trees) > 63
     fast = FastTreeShap.build(trees)
     assert fast is not None
     values, base = fast.shap_values(X, 2)
@@ -433,3 +433,44 @@ def test_fast_tree_predictor_equals_the_library_margin(family, customer_table):
         trees, margin = xgboost_trees(est.get_booster())
         ref = est.get_booster().predict(xgb.DMatrix(X, missing=np.nan), output_margin=True)
         np.testing.assert_allclose(FastTreePredictor.build(trees, margin).margin(X, 2), ref, atol=1e-5)
+
+
+def test_fast_treeshap_on_full_depth_six_xgboost_trees():
+    """Depth-6 trees have 63 splits: exactly one decision word, the kernel's fast path."""
+    xgb = pytest.importorskip("xgboost")
+    pytest.importorskip("numba")
+    from propensity._treeshap import FastTreeShap, xgboost_trees
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20000, 8))
+    X[::9, 3] = np.nan
+    y = (X[:, 0] * X[:, 1] + np.sin(2 * X[:, 2]) + rng.normal(size=20000) > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=20, max_depth=6, min_child_weight=0, gamma=0, n_jobs=1).fit(X, y)
+    trees, margin = xgboost_trees(model.get_booster())
+    assert max(len(t.nodes) for t in trees) == 63
+    fast = FastTreeShap.build(trees, margin)
+    assert fast is not None and fast.arrays["slot_mask"].shape[1] == 1
+    values, base = fast.shap_values(X, 2)
+    ref = model.get_booster().predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+    np.testing.assert_allclose(values, ref[:, :-1], atol=1e-5)
+    assert base == pytest.approx(float(ref[0, -1]), abs=1e-5)
+
+
+def test_large_forest_batches_use_additive_path_attribution(customer_table, monkeypatch):
+    """Forests explain large batches by path attribution: still additive, and close to exact SHAP."""
+    pytest.importorskip("shap")
+    from propensity import explain as explain_module
+
+    model = propensity.train(
+        customer_table.head(1500), target="purchased", candidates=["random_forest"], folds=3, seed=2
+    )
+    rows = customer_table.head(60)
+    exact = explain(model, rows)
+    monkeypatch.setattr(explain_module, "FAST_TREESHAP_ROWS", 50)
+    approx = explain(model, rows)
+    assert not np.allclose(approx.values, exact.values)  # a different method ran ...
+    np.testing.assert_allclose(approx.base + approx.values.sum(axis=1), approx.raw, atol=1e-9)
+    np.testing.assert_allclose(approx.raw, exact.raw, atol=1e-9)  # ... on the same predictions
+    top_exact = np.abs(exact.values).argmax(axis=1)
+    top_approx = np.abs(approx.values).argmax(axis=1)
+    assert (top_exact == top_approx).mean() >= 0.6

@@ -74,7 +74,7 @@ def test_strict_prediction_explains_bad_rows(trained, customer_table):
         model.predict_proba(rows)
 
 
-def test_slow_explanations_are_announced_before_the_run(customer_table):
+def test_slow_explanations_are_announced_before_the_run(customer_table, monkeypatch):
     """A random forest explains slowly: scoring with reasons says how long it will take, up front."""
     import propensity
     from propensity.api import _warn_if_explaining_is_slow
@@ -82,6 +82,11 @@ def test_slow_explanations_are_announced_before_the_run(customer_table):
 
     forest = propensity.train(customer_table, "purchased", candidates=["random_forest"], folds=3, seed=1)
     typed = forest.prepare(customer_table.head(50)).features
+    # large batches are explained by path attribution, and the user is told so
+    with pytest.warns(PropensityWarning, match=r"path attribution \(Saabas\)"):
+        _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
+    # exact SHAP on small batches: slow enough to announce when the batch is big enough
+    monkeypatch.setattr("propensity.explain.FAST_TREESHAP_ROWS", 10**9)
     with pytest.warns(PropensityWarning, match=r"rows/s, so reasons for 10,000,000 rows will take about"):
         _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
 

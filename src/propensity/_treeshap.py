@@ -131,7 +131,7 @@ def xgboost_trees(booster: Any) -> tuple[list[Tree], float]:
     return trees, margin
 
 
-_BITS = 62  # decision bits per int64 word (no sign bit)
+_BITS = 63  # decision bits per int64 word (bits 0..62; the sign bit is left alone)
 
 
 def _compile(tree: Tree) -> dict[str, Any] | None:

@@ -102,7 +102,7 @@ def shap_rows(
     n = X.shape[0]
     n_trees = tree_node_start.shape[0] - 1
     n_words = slot_mask.shape[1]
-    if n_words == 1:  # trees with at most 62 splits: one decision word, flat masks (the common case)
+    if n_words == 1:  # trees with at most 63 splits (XGBoost depth 6 included): one decision word, flat masks
         _shap_rows_1(
             X,
             node_feature,
@@ -150,7 +150,7 @@ def shap_rows(
                         cats,
                     ):
                         local = k - first
-                        words[local // 62] |= np.int64(1) << np.int64(local % 62)
+                        words[local // 63] |= np.int64(1) << np.int64(local % 63)
                 for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
                     d = leaf_d[leaf]
                     s0 = slot_start[leaf]

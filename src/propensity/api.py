@@ -517,10 +517,19 @@ def _warn_if_explaining_is_slow(model: TrainedModel, typed: pd.DataFrame, rows: 
     Exact SHAP is fast for boosted trees and linear models (>10,000 rows/s) but can be very slow
     for deep random-forest trees; a user should learn that before the run, not hours into it.
     """
-    from propensity.explain import explain_features
+    from propensity.explain import FAST_TREESHAP_ROWS, explain_features
 
     sample = typed.head(10)
     if len(sample) == 0:
+        return
+    if model.pipeline.family == "random_forest" and rows >= FAST_TREESHAP_ROWS:
+        warnings.warn(
+            f"Reasons of this random forest for batches of {FAST_TREESHAP_ROWS:,}+ rows come from path "
+            "attribution (Saabas), a fast approximation of SHAP (exact SHAP on deep forest trees runs at tens "
+            "of rows/s); it usually names the same strongest reason.",
+            PropensityWarning,
+            stacklevel=3,
+        )
         return
     start = time.perf_counter()
     explain_features(model, sample)
