@@ -136,8 +136,8 @@ class TrainConfig:
         (0 = never), every candidate is first cross-validated on a stratified sample of
         ``screen_sample`` rows, with the parameters it would get on the whole table, and
         only the best ``finalists`` are then cross-validated on every training row; the
-        winner is chosen among those. Random folds only: with a ``time_column`` every candidate runs on the
-        time-ordered folds.
+        winner is chosen among those. Random folds only: with a ``time_column`` every
+        candidate runs on the time-ordered folds.
     """
 
     target: str
@@ -166,10 +166,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(
-            "folds",
-            self.folds is None or (isinstance(self.folds, int) and 2 <= self.folds <= 20),
-            "an int in [2, 20]",
-            self.folds,
+            "folds", isinstance(self.folds, int) and 2 <= self.folds <= 20, "an int in [2, 20]", self.folds
         )
         _check("test_size", 0 < self.test_size < 0.9, "a float in (0, 0.9)", self.test_size)
         _check("metric", self.metric in METRICS, f"one of {', '.join(METRICS)}", self.metric)
