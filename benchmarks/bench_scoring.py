@@ -28,6 +28,11 @@ def _prepare(n_score: int) -> tuple[str, str]:
     data = WORK / f"score_{n_score}.parquet"
     if not data.exists():
         wide_table(n_score, seed=2, with_target=False).to_parquet(data)
+    warm = WORK / "score_warm.parquet"
+    if not warm.exists():
+        wide_table(30_000, seed=3, with_target=False).to_parquet(warm)
+    # Compiles the tree kernel once (numba caches it on disk, as after any first use of an install).
+    propensity.score_file(model_dir, warm, WORK / "warm_scored.parquet")
     return str(model_dir), str(data)
 
 

@@ -435,6 +435,47 @@ def test_fast_tree_predictor_equals_the_library_margin(family, customer_table):
         np.testing.assert_allclose(FastTreePredictor.build(trees, margin).margin(X, 2), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("params", "layout"),
+    [
+        ({}, "leaf_masks"),
+        ({"zero_as_missing": True}, "leaf_masks"),
+        ({"num_leaves": 100, "min_child_samples": 5}, "walk"),
+    ],
+)
+def test_fast_tree_predictor_matches_lightgbm_bit_for_bit(params, layout):
+    """Leaf-bitmask and walking kernels: NaN/zero missing rules, categories past code 64, big trees."""
+    lgb = pytest.importorskip("lightgbm")
+    pytest.importorskip("numba")
+    from propensity._treeshap import FastTreePredictor, lightgbm_trees
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    X = rng.normal(size=(n, 5))
+    X[rng.random(n) < 0.2, 0] = 0.0
+    X[rng.random(n) < 0.15, 1] = np.nan
+    X[:, 4] = rng.integers(0, 150, size=n)  # a categorical column with codes well past 64
+    y = X[:, 0] + np.nan_to_num(X[:, 1]) * X[:, 2] + (X[:, 4] % 7 == 3) + rng.normal(size=n) > 0.5
+    model = lgb.LGBMClassifier(
+        n_estimators=40, verbose=-1, n_jobs=1, min_data_per_group=5, cat_smooth=1, **params
+    ).fit(X, y.astype(int), categorical_feature=[4])
+    test = rng.normal(size=(3000, 5))
+    test[::3, 0] = 0.0
+    test[::4, 1] = np.nan
+    test[::5, 2] = np.nan
+    test[:, 4] = rng.integers(-2, 170, size=3000)  # negative and unseen codes go right
+    test[::6, 4] = np.nan
+    test[::13, 4] = 3.7  # LightGBM truncates a fractional code
+    ref = model.booster_.predict(test, raw_score=True)
+    for fast in (
+        FastTreePredictor.build(lightgbm_trees(model.booster_)),  # from the JSON dump (as SHAP reads it)
+        FastTreePredictor.from_lightgbm(model.booster_),  # from the text model (as batch scoring reads it)
+    ):
+        assert fast.layout == layout
+        np.testing.assert_array_equal(fast.margin(test, 2), ref)
+        np.testing.assert_array_equal(fast.margin(np.asfortranarray(test), 1), ref)
+
+
 def test_fast_treeshap_on_full_depth_six_xgboost_trees():
     """Depth-6 trees have 63 splits: exactly one decision word, the kernel's fast path."""
     xgb = pytest.importorskip("xgboost")

@@ -81,3 +81,36 @@ def test_table_writer_round_trips_csv_and_parquet(tmp_path):
             writer.write(frame)
         back = read_table(tmp_path / name)
         assert len(back) == 4 and back["p"].tolist() == [0.1, 0.9, 0.1, 0.9]
+
+
+def test_prefetched_yields_in_order_raises_reader_errors_and_stops_when_abandoned():
+    import threading
+
+    from propensity.sources import prefetched
+
+    assert list(prefetched(iter(range(5)))) == [0, 1, 2, 3, 4]
+
+    def broken():
+        yield 1
+        raise DataError("chunk 2 is unreadable")
+
+    got = []
+    with pytest.raises(DataError, match="chunk 2"):
+        for item in prefetched(broken()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    for item in prefetched(endless()):
+        if item == 2:
+            break
+    assert len(produced) <= 5, "the reader ran ahead by more than one chunk"
+    assert not any(t.name == "propensity-prefetch" and t.is_alive() for t in threading.enumerate())

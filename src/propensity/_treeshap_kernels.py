@@ -280,3 +280,106 @@ def margin_rows(
                 acc[r - lo] += leaf_value[-k - 1]
         for r in range(lo, hi):
             out[r] += acc[r - lo]
+
+
+# Index of the lowest set bit of a word by a de Bruijn multiplication (numba has no ctz).
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN_INDEX[((1 << _i) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
+
+# Split kinds of the leaf-mask kernel (see FastTreePredictor._leaf_mask_arrays).
+NUM_NAN_RIGHT, NUM_NAN_LEFT, ZERO_LEFT, ZERO_RIGHT, CAT_WORD, CAT_WORDS = 0, 1, 2, 3, 4, 5
+_NO_CODE = 1 << 40  # category code of a missing, negative or huge value: in no split's set
+
+
+@njit(parallel=True, cache=True)
+def margin_leaf_masks(
+    X: np.ndarray,
+    node_feature: np.ndarray,
+    node_thr: np.ndarray,
+    node_mode: np.ndarray,
+    node_mask: np.ndarray,
+    cat_start: np.ndarray,
+    cat_words: np.ndarray,
+    cat_bits: np.ndarray,
+    tree_node_start: np.ndarray,
+    tree_leaf_start: np.ndarray,
+    leaf_value: np.ndarray,
+    categorical: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Raw margin of every row by leaf bitmasks (trees of at most 64 leaves; rows in parallel).
+
+    Leaves are numbered left to right. Every split that sends a row right rules out the leaves of
+    its left subtree (``node_mask`` has their bits cleared); the row's leaf is the lowest bit left
+    after all splits of the tree. Each split is thus one comparison over a block of rows, with no
+    branch per row, which vectorises: about 5x faster than walking each row down the tree, whose
+    unpredictable branches stall the CPU. Trees are summed in order, as the libraries do.
+    """
+    n, p = X.shape
+    n_trees = tree_node_start.shape[0] - 1
+    block = 1024  # measured: 256 rows 0.78 s, 1024 rows 0.62 s per 1M rows x 235 trees
+    n_blocks = (n + block - 1) // block
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    for b in prange(n_blocks):
+        lo = b * block
+        m = min(n, lo + block) - lo
+        cols = np.empty((p, m))  # the block transposed: one feature's values are contiguous
+        codes = np.empty((p, m), dtype=np.int64)
+        for j in range(p):
+            for r in range(m):
+                cols[j, r] = X[lo + r, j]
+            if categorical[j]:
+                for r in range(m):
+                    x = cols[j, r]
+                    codes[j, r] = np.int64(x) if (x > -1.0) & (x < 1e9) else np.int64(_NO_CODE)
+        acc = np.zeros(m)
+        alive = np.empty(m, dtype=np.uint64)
+        for t in range(n_trees):
+            alive[:] = ones
+            for k in range(tree_node_start[t], tree_node_start[t + 1]):
+                col = cols[node_feature[k]]
+                thr = node_thr[k]
+                mask = node_mask[k]
+                mode = node_mode[k]
+                if mode == NUM_NAN_RIGHT:
+                    for r in range(m):
+                        alive[r] &= ones if col[r] <= thr else mask
+                elif mode == NUM_NAN_LEFT:
+                    for r in range(m):
+                        x = col[r]
+                        alive[r] &= ones if (x <= thr) | (x != x) else mask
+                elif mode <= ZERO_RIGHT:  # ZERO_LEFT / ZERO_RIGHT: |x| <= 1e-35 or NaN follow the default
+                    default = mode == ZERO_LEFT
+                    for r in range(m):
+                        x = col[r]
+                        left = default if (x != x) | (abs(x) <= 1e-35) else x <= thr
+                        alive[r] &= ones if left else mask
+                elif mode == CAT_WORD:  # category codes below 64: one bit set
+                    word = cat_bits[cat_start[k]]
+                    code_col = codes[node_feature[k]]
+                    for r in range(m):
+                        code = code_col[r]
+                        left = (code < 64) & (((word >> np.uint64(code & 63)) & np.uint64(1)) == np.uint64(1))
+                        alive[r] &= ones if left else mask
+                else:  # CAT_WORDS
+                    first = cat_start[k]
+                    n_words = cat_words[k]
+                    code_col = codes[node_feature[k]]
+                    for r in range(m):
+                        code = code_col[r]
+                        w = code >> 6
+                        left = False
+                        if w < n_words:
+                            left = (
+                                (cat_bits[first + w] >> np.uint64(code & 63)) & np.uint64(1)
+                            ) == np.uint64(1)
+                        alive[r] &= ones if left else mask
+            first_leaf = tree_leaf_start[t]
+            for r in range(m):
+                bits = alive[r]
+                lowest = bits & (~bits + np.uint64(1))
+                acc[r] += leaf_value[first_leaf + _DEBRUIJN_INDEX[(lowest * _DEBRUIJN) >> np.uint64(58)]]
+        for r in range(m):
+            out[lo + r] += acc[r]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -19,9 +20,17 @@ import pandas as pd
 from propensity.bundle import load_model, save_model
 from propensity.config import get_settings
 from propensity.errors import DataError, ParameterError, PropensityError, PropensityWarning
-from propensity.pipeline import TrainedModel
+from propensity.pipeline import BAND_NAMES, FAST_PREDICT_ROWS, TrainedModel, band_codes
 from propensity.schema import Quarantine, load_roles_file
-from propensity.sources import TableWriter, file_sha256, frame_sha256, iter_table, read_table, table_format
+from propensity.sources import (
+    TableWriter,
+    file_sha256,
+    frame_sha256,
+    iter_table,
+    prefetched,
+    read_table,
+    table_format,
+)
 
 if TYPE_CHECKING:  # training is imported when train() runs, so scoring and serving never load it
     from propensity.training.policy import PolicySpec
@@ -466,14 +475,18 @@ def score_file(
     offset = 0
     bands: dict[str, int] = {}
     total = _row_count(input)
+    if total == 0 or total >= FAST_PREDICT_ROWS:  # load the tree walker while the first chunk is read
+        threading.Thread(target=model.pipeline.warm_up, name="propensity-warm-up", daemon=True).start()
     with TableWriter(out) as writer:
         categorical = [f.name for f in model.manifest.input_schema.features if f.role == "categorical"]
-        chunks = iter_table(
-            input,
-            batch_rows=batch_rows,
-            columns=wanted,
-            string_columns=[c for c in model.features if c not in categorical],
-            dictionary_columns=categorical,
+        chunks = prefetched(
+            iter_table(
+                input,
+                batch_rows=batch_rows,
+                columns=wanted,
+                string_columns=[c for c in model.features if c not in categorical],
+                dictionary_columns=categorical,
+            )
         )
         for chunk in chunks:
             scores, prepared = model.score_frame(
@@ -486,14 +499,16 @@ def score_file(
                 if offset == 0:
                     _warn_if_explaining_is_slow(model, good, total or len(chunk))
                 scores = pd.concat([scores, reason_columns(model, good, reasons)], axis=1)
-            writer.write(scores)
+            compact = _few_valued_as_categorical(scores, model)
+            writer.write(compact)
             all_bad.extend(prepared.quarantine)
             offset += len(chunk)
             summary.rows_scored += len(scores)
             summary.rows_quarantined += prepared.quarantine.n_bad_rows
             summary.contacted += int(scores["decision"].sum())
-            for name, count in scores["band"].value_counts().items():
-                bands[str(name)] = bands.get(str(name), 0) + int(count)
+            for name, count in compact["band"].value_counts().items():
+                if count:
+                    bands[str(name)] = bands.get(str(name), 0) + int(count)
             for col, n in prepared.unknown_categories.items():
                 summary.unknown_categories[col] = summary.unknown_categories.get(col, 0) + n
             summary.missing_optional = prepared.missing_optional
@@ -509,6 +524,20 @@ def score_file(
     summary.rows_per_second = round(summary.rows_in / summary.seconds, 1) if summary.seconds else 0.0
     out.with_name(f"{stem}.summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return summary
+
+
+def _few_valued_as_categorical(scores: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:
+    """Band, model version and time as ``Categorical``: Arrow converts three values, not a string per row."""
+    n = len(scores)
+    out = scores.copy(deep=False)
+    codes = band_codes(scores["probability"].to_numpy(), model.manifest.policy)
+    out["band"] = pd.Categorical.from_codes(codes, categories=pd.Index(BAND_NAMES))
+    for col in ("model_version", "scored_at"):
+        if n:
+            out[col] = pd.Categorical.from_codes(
+                np.zeros(n, dtype=np.int8), categories=pd.Index([str(scores[col].iloc[0])])
+            )
+    return out
 
 
 def _warn_if_explaining_is_slow(model: TrainedModel, typed: pd.DataFrame, rows: int) -> None:

@@ -26,6 +26,7 @@ from propensity.manifest import DecisionPolicy, Manifest
 from propensity.schema import Quarantine, Role, coerce_features
 
 __all__ = [
+    "BAND_NAMES",
     "Calibrator",
     "IdentityCalibrator",
     "IsotonicCalibrator",
@@ -36,6 +37,7 @@ __all__ = [
     "SigmoidCalibrator",
     "TabularEncoder",
     "TrainedModel",
+    "band_codes",
     "band_of",
     "positive_proba",
 ]
@@ -103,24 +105,40 @@ class TabularEncoder:
 
     def category_codes(self, col: str, values: pd.Series) -> np.ndarray:
         levels = self.levels_[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # map the categories once, then the codes
+            table = self._category_table(levels, values.cat.categories)
+            return table[values.cat.codes.to_numpy()]
         codes = pd.Categorical(values, categories=levels).codes.astype("float64")
         missing = values.isna().to_numpy()
         codes[(codes < 0) & ~missing] = len(levels)  # rare or unseen level -> "other"
         codes[missing] = np.nan
         return codes
 
+    @staticmethod
+    def _category_table(levels: list[str], categories: pd.Index) -> np.ndarray:
+        """Code of each category (``len(levels)`` for "other"), then NaN for code -1 (missing)."""
+        position = {level: float(i) for i, level in enumerate(levels)}
+        other = float(len(levels))
+        return np.asarray([position.get(str(c), other) for c in categories] + [np.nan], dtype="float64")
+
     def unknown_counts(self, frame: pd.DataFrame) -> dict[str, int]:
         """Per categorical column, how many non-missing values are not a kept training level."""
         out = {}
         for col, levels in self.levels_.items():
             values = frame[col]
-            n = int((values.notna() & ~values.isin(levels)).sum())
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                table = self._category_table(levels, values.cat.categories)[:-1]
+                per_category = np.bincount(values.cat.codes.to_numpy() + 1, minlength=len(table) + 1)[1:]
+                n = int(per_category[table == len(levels)].sum())
+            else:
+                n = int((values.notna() & ~values.isin(levels)).sum())
             if n:
                 out[col] = n
         return out
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), self.n_outputs), dtype="float64")
+        # Column-major: each column is written contiguously (rows x columns, as the models expect).
+        out = np.empty((len(frame), self.n_outputs), dtype="float64", order="F")
         j = 0
         for col, role in self.roles.items():
             if role == Role.CATEGORICAL:
@@ -133,7 +151,11 @@ class TabularEncoder:
                     out[:, j] = values.to_numpy(dtype="float64", na_value=np.nan)
                     j += 1
             else:
-                out[:, j] = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+                values = frame[col]
+                if values.dtype == np.float64:  # already typed by coerce_features: no converting copy
+                    out[:, j] = values.to_numpy()
+                else:
+                    out[:, j] = values.to_numpy(dtype="float64", na_value=np.nan)
                 j += 1
         return out
 
@@ -289,26 +311,31 @@ def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> 
 # the same margins as LightGBM's predict, bit for bit, without its per-row sparse conversion.
 FAST_PREDICT_ROWS = 20_000
 _TREE_PREDICTORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_TREE_PREDICTORS_LOCK = threading.Lock()
 
 
 def _tree_predictor(estimator: Any) -> Any:
     """The compiled walker of a LightGBM binary classifier (built once per estimator), else ``None``."""
-    if estimator in _TREE_PREDICTORS:
+    with _TREE_PREDICTORS_LOCK:  # a warm-up thread may be building it (ScoringPipeline.warm_up)
+        if estimator not in _TREE_PREDICTORS:
+            _TREE_PREDICTORS[estimator] = _build_tree_predictor(estimator)
         return _TREE_PREDICTORS[estimator]
+
+
+def _build_tree_predictor(estimator: Any) -> Any:
     fast = None
     booster = getattr(estimator, "booster_", None)
     if booster is not None and hasattr(booster, "num_trees"):
         try:
             import numba  # noqa: F401  (the explain extra; without it LightGBM predicts)
 
-            from propensity._treeshap import FastTreePredictor, lightgbm_trees
+            from propensity._treeshap import FastTreePredictor
 
             binary = getattr(estimator, "objective_", None) == "binary"
             if binary and float(booster.params.get("sigmoid", 1.0)) == 1.0:
-                fast = FastTreePredictor.build(lightgbm_trees(booster))
+                fast = FastTreePredictor.from_lightgbm(booster)
         except ImportError:
             fast = None
-    _TREE_PREDICTORS[estimator] = fast
     return fast
 
 
@@ -331,6 +358,13 @@ class ScoringPipeline:
 
     def proba_encoded(self, X: np.ndarray) -> np.ndarray:
         return self.calibrator(self.raw_proba_encoded(X))
+
+    def warm_up(self) -> None:
+        """Build and load the batch tree walker now (~0.5-1 s once per process), e.g. in a
+        background thread while the first chunk of a file is read."""
+        fast = _tree_predictor(self.estimator)
+        if fast is not None:
+            fast.load_kernel()
 
     def proba(self, typed: pd.DataFrame) -> np.ndarray:
         return self.proba_encoded(self.encoder.transform(typed))
@@ -416,13 +450,20 @@ class RowPredictor:
             self._handle = None
 
 
+BAND_NAMES = ("low", "medium", "high")
+
+
+def band_codes(p: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
+    """Band per probability as an index into :data:`BAND_NAMES` (0 low, 1 medium, 2 high)."""
+    bounds = {b.name: b.lower for b in policy.bands}
+    codes = (p >= bounds.get("medium", np.inf)).astype(np.int8)
+    codes[p >= bounds.get("high", np.inf)] = 2
+    return codes
+
+
 def band_of(p: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
     """Band name per probability ("high", "medium", "low")."""
-    bounds = {b.name: b.lower for b in policy.bands}
-    out = np.full(len(p), "low", dtype=object)
-    out[p >= bounds.get("medium", np.inf)] = "medium"
-    out[p >= bounds.get("high", np.inf)] = "high"
-    return out
+    return np.asarray(BAND_NAMES, dtype=object)[band_codes(p, policy)]
 
 
 @dataclass

@@ -13,10 +13,12 @@ import csv
 import gzip
 import hashlib
 import lzma
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -302,6 +304,53 @@ def iter_table(
         _ensure_rows(path, 0, len(present))
 
 
+T = TypeVar("T")
+
+
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """Yield from ``items`` while a background thread already produces the next item.
+
+    Reading a Parquet or CSV chunk releases the GIL, so the next chunk is read while the
+    current one is scored. One chunk waits at most, so memory stays flat. An exception in
+    the reader is raised here, in the consumer; abandoning the iterator stops the reader.
+    """
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slot.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slot.put(("error", exc))
+
+    reader = threading.Thread(target=produce, name="propensity-prefetch", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting to hand over its chunk
+            try:
+                slot.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.05)
+
+
 def read_yaml_mapping(path: str | Path, kind: str, shape: str) -> dict[str, Any]:
     """Read a small YAML file that must hold a mapping (roles, event mappings).
 
@@ -368,11 +417,21 @@ class TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        for i, column in enumerate(table.schema):  # a Categorical is written as its plain values
+            if pa.types.is_dictionary(column.type):
+                table = table.set_column(i, column.name, table.column(i).cast(column.type.value_type))
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._schema = table.schema
             if self._format == "parquet":
-                self._writer = pq.ParquetWriter(self.path, self._schema)
+                # Dictionary-encode text only: trying it on numbers costs ~40 % of the write and
+                # falls back to plain encoding anyway.
+                text = [
+                    f.name
+                    for f in self._schema
+                    if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                ]
+                self._writer = pq.ParquetWriter(self.path, self._schema, use_dictionary=text or False)
             else:
                 compression = _COMPRESSION_SUFFIXES.get(self.path.suffix.lower())
                 self._sink = pa.CompressedOutputStream(str(self.path), compression) if compression else None
