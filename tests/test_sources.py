@@ -95,9 +95,10 @@ def test_prefetched_yields_in_order_raises_reader_errors_and_stops_when_abandone
         raise DataError("chunk 2 is unreadable")
 
     got = []
+    reader = prefetched(broken())
+    got.append(next(reader))
     with pytest.raises(DataError, match="chunk 2"):
-        for item in prefetched(broken()):
-            got.append(item)
+        next(reader)
     assert got == [1]
 
     produced = []
