@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import propensity
-from propensity.errors import DataError, SchemaError
+from propensity.errors import DataError, PropensityWarning, SchemaError
 from propensity.explain import explain, format_reason, reason_codes, reason_columns
 from propensity.manifest import FeatureSpec
 
@@ -476,6 +476,33 @@ def test_fast_tree_predictor_matches_lightgbm_bit_for_bit(params, layout):
         np.testing.assert_array_equal(fast.margin(np.asfortranarray(test), 1), ref)
 
 
+def test_forest_path_attribution_equals_shap_approximate():
+    """The numba path attribution of a forest gives shap's approximate=True figures (NaN routing included)."""
+    shap = pytest.importorskip("shap")
+    pytest.importorskip("numba")
+    from sklearn.ensemble import RandomForestClassifier
+
+    from propensity._treeshap import ForestPathAttribution
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 6))
+    X[::7, 1] = np.nan
+    X[:, 5] = rng.integers(0, 4, 4000)
+    y = (X[:, 0] + np.nan_to_num(X[:, 1]) * X[:, 2] + rng.normal(size=4000) > 0).astype(int)
+    forest = RandomForestClassifier(
+        n_estimators=30, min_samples_leaf=3, class_weight="balanced_subsample", random_state=0
+    ).fit(X, y)
+    test = rng.normal(size=(2500, 6))
+    test[::5, 1] = np.nan
+    test[::3, 4] = np.nan  # missing where training never was
+    phi, base = ForestPathAttribution.build(forest).values(test, 2)
+    explainer = shap.TreeExplainer(forest)
+    ref = np.asarray(explainer.shap_values(test, approximate=True, check_additivity=False))
+    ref = ref[:, :, 1] if ref.ndim == 3 else ref
+    np.testing.assert_allclose(phi, ref, atol=1e-12)
+    np.testing.assert_allclose(base + phi.sum(axis=1), forest.predict_proba(test)[:, 1], atol=1e-12)
+
+
 def test_fast_treeshap_on_full_depth_six_xgboost_trees():
     """Depth-6 trees have 63 splits: exactly one decision word, the kernel's fast path."""
     xgb = pytest.importorskip("xgboost")
@@ -515,3 +542,27 @@ def test_large_forest_batches_use_additive_path_attribution(customer_table, monk
     top_exact = np.abs(exact.values).argmax(axis=1)
     top_approx = np.abs(approx.values).argmax(axis=1)
     assert (top_exact == top_approx).mean() >= 0.6
+
+
+def test_score_file_explains_every_chunk_of_a_forest_job_the_same_way(customer_table, tmp_path, monkeypatch):
+    """A file's last, small chunk is not switched to (slow) exact SHAP: the method is decided once per job."""
+    pytest.importorskip("shap")
+    pytest.importorskip("numba")
+    from propensity import explain as explain_module
+
+    model = propensity.train(
+        customer_table.head(1500), target="purchased", candidates=["random_forest"], folds=3, seed=2
+    )
+    rows = pd.concat([customer_table] * 3, ignore_index=True).head(2500)
+    rows["customer_id"] = [f"c{i}" for i in range(len(rows))]
+    path = tmp_path / "rows.parquet"
+    rows.drop(columns=["purchased"]).to_parquet(path)
+
+    def no_exact_shap(est):
+        raise AssertionError("exact SHAP ran on a chunk of a path-attribution job")
+
+    monkeypatch.setattr(explain_module, "_tree_explainer", no_exact_shap)
+    with pytest.warns(PropensityWarning, match="path attribution"):
+        summary = propensity.score_file(model, path, tmp_path / "out.csv", reasons=2, batch_rows=2000)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert summary.rows_scored == 2500 and out["reason_1"].notna().all()

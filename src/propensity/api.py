@@ -475,6 +475,7 @@ def score_file(
     offset = 0
     bands: dict[str, int] = {}
     total = _row_count(input)
+    forest_paths: bool | None = None
     if total == 0 or total >= FAST_PREDICT_ROWS:  # load the tree walker while the first chunk is read
         threading.Thread(target=model.pipeline.warm_up, name="propensity-warm-up", daemon=True).start()
     with TableWriter(out) as writer:
@@ -493,12 +494,16 @@ def score_file(
                 chunk, row_offset=offset, allow_missing=allow_missing, scored_at=scored_at
             )
             if reasons:
-                from propensity.explain import reason_columns
+                from propensity.explain import FAST_TREESHAP_ROWS, forest_path_attribution, reason_columns
 
                 good = prepared.features if prepared.good.all() else prepared.features[prepared.good]
                 if offset == 0:
                     _warn_if_explaining_is_slow(model, good, total or len(chunk))
-                scores = pd.concat([scores, reason_columns(model, good, reasons)], axis=1)
+                    # one method for the whole file (by its size, or the first chunk's for CSV)
+                    forest_paths = (total or len(chunk)) >= FAST_TREESHAP_ROWS
+                with forest_path_attribution(forest_paths):
+                    explained = reason_columns(model, good, reasons)
+                scores = pd.concat([scores, explained], axis=1)
             compact = _few_valued_as_categorical(scores, model)
             writer.write(compact)
             all_bad.extend(prepared.quarantine)

@@ -17,8 +17,9 @@ How, per model family
     - Random forest: exact tree SHAP from ``shap.TreeExplainer`` (imported lazily; ~2.5 s) for
       small batches. Deep forest trees make exact SHAP very slow (~20 rows/s measured), so from
       :data:`FAST_TREESHAP_ROWS` rows on a forest is explained by path attribution (Saabas,
-      ``TreeExplainer.shap_values(approximate=True)``; ~12,000 rows/s): also additive, and on the
-      test table it named the same strongest reason as exact SHAP for 85 % of rows.
+      the figures of ``TreeExplainer.shap_values(approximate=True)``, computed by a parallel
+      numba kernel in :mod:`propensity._treeshap`; shap's own loop runs at ~12,000 rows/s): also
+      additive, and on the test table it named the same strongest reason as exact SHAP for 85 % of rows.
       A forest's raw output is an *average probability*, not log-odds; its SHAP values (in
       probability) are rescaled per row by ``(logit(p) − logit(p̄)) / (p − p̄)`` onto log-odds,
       which keeps each value's sign, the ranking within the row and exact additivity.
@@ -43,10 +44,13 @@ Reason codes
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.util
 import re
 import warnings
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,18 +156,35 @@ def _aggregate(values: np.ndarray, groups: np.ndarray, n_features: int) -> np.nd
 #: per row); below it, the libraries' own routine (no compilation cost for a few rows).
 FAST_TREESHAP_ROWS = 2000
 _FAST: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_FOREST_PATHS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("forest_paths", default=None)
+
+
+@contextlib.contextmanager
+def forest_path_attribution(on: bool | None) -> Iterator[None]:
+    """Explain random forests by path attribution (``True``) or exact SHAP (``False``) inside
+    the block, whatever the batch size: a job explaining a file in chunks decides once, so
+    its last, small chunk is not explained differently (and ~1,000x slower). ``None``: by batch size."""
+    token = _FOREST_PATHS.set(on)
+    try:
+        yield
+    finally:
+        _FOREST_PATHS.reset(token)
 
 
 def _fast_treeshap(est: Any, kind: str) -> Any:
     """The compiled fast explainer of a tree model, or ``None`` (numba missing, paths too long)."""
     if est in _FAST:
         return _FAST[est]
-    fast = None
+    fast: Any = None
     if importlib.util.find_spec("numba") is not None:  # the explain extra brings numba (through shap)
         from propensity._treeshap import FastTreeShap, lightgbm_trees, xgboost_trees
 
         if kind == "lightgbm":
             fast = FastTreeShap.build(lightgbm_trees(est.booster_))
+        elif kind == "random_forest":
+            from propensity._treeshap import ForestPathAttribution
+
+            fast = ForestPathAttribution.build(est)
         else:
             trees, margin = xgboost_trees(est.get_booster())
             fast = FastTreeShap.build(trees, margin)
@@ -222,16 +243,22 @@ def _tree_explainer(est: Any) -> Any:
     return explainer
 
 
-def _random_forest(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    explainer = _tree_explainer(est)
-    approximate = len(X) >= FAST_TREESHAP_ROWS  # path attribution: exact SHAP is ~20 rows/s on deep trees
-    phi = np.asarray(
-        explainer.shap_values(X, approximate=approximate, check_additivity=False), dtype="float64"
-    )
-    if phi.ndim == 3:  # (rows, features, classes)
-        phi = phi[:, :, 1]
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype="float64"))
-    e = float(expected[1] if expected.size > 1 else expected[0])
+def _random_forest(est: Any, X: np.ndarray, n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    approximate = _FOREST_PATHS.get()
+    if approximate is None:  # path attribution for large batches: exact SHAP is ~20 rows/s on deep trees
+        approximate = len(X) >= FAST_TREESHAP_ROWS
+    fast = _fast_treeshap(est, "random_forest") if approximate else None
+    if fast is not None:
+        phi, e = fast.values(X, n_jobs)
+    else:
+        explainer = _tree_explainer(est)
+        phi = np.asarray(
+            explainer.shap_values(X, approximate=approximate, check_additivity=False), dtype="float64"
+        )
+        if phi.ndim == 3:  # (rows, features, classes)
+            phi = phi[:, :, 1]
+        expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype="float64"))
+        e = float(expected[1] if expected.size > 1 else expected[0])
     p = np.clip(e + phi.sum(axis=1), _RF_CLIP, 1 - _RF_CLIP)
     e_c = float(np.clip(e, _RF_CLIP, 1 - _RF_CLIP))
     base = _logit(np.asarray([e_c]))[0]
@@ -301,7 +328,7 @@ def _encoded_contributions(pipeline: ScoringPipeline, X: np.ndarray) -> tuple[np
     if hasattr(est, "get_booster"):
         return _xgboost(est, X, pipeline.n_jobs)
     if hasattr(est, "estimators_") and hasattr(est, "n_outputs_"):
-        return _random_forest(est, X)
+        return _random_forest(est, X, pipeline.n_jobs)
     if hasattr(est, "named_steps") and "clf" in est.named_steps:
         return _logistic(est, X, X.shape[1])
     raise PropensityError(f"Explanations are not available for the model family '{family}'.")
