@@ -566,3 +566,27 @@ def test_score_file_explains_every_chunk_of_a_forest_job_the_same_way(customer_t
         summary = propensity.score_file(model, path, tmp_path / "out.csv", reasons=2, batch_rows=2000)
     out = pd.read_csv(tmp_path / "out.csv")
     assert summary.rows_scored == 2500 and out["reason_1"].notna().all()
+
+
+def test_fast_tree_predictor_of_an_early_stopped_model_uses_its_best_iteration():
+    """Cross-validation predicts early-stopped fold models with the kernel: as many trees as LightGBM uses."""
+    lgb = pytest.importorskip("lightgbm")
+    pytest.importorskip("numba")
+    from propensity._treeshap import FastTreePredictor
+    from propensity.pipeline import positive_proba
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30000, 6))
+    y = (X[:, 0] + 2 * rng.normal(size=30000) > 0).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=500, learning_rate=0.3, verbose=-1, n_jobs=1)
+    model.fit(
+        X[:20000],
+        y[:20000],
+        eval_X=(X[20000:],),
+        eval_y=(y[20000:],),
+        callbacks=[lgb.early_stopping(10, verbose=False)],
+    )
+    assert model.best_iteration_ < 500
+    fast = FastTreePredictor.from_lightgbm(model.booster_)
+    np.testing.assert_array_equal(fast.margin(X, 2), model.booster_.predict(X, raw_score=True))
+    np.testing.assert_allclose(positive_proba(model, X, 2), model.predict_proba(X)[:, 1], rtol=0, atol=1e-15)

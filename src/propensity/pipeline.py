@@ -369,9 +369,12 @@ class ScoringPipeline:
     def warm_up(self) -> None:
         """Build and load the batch tree walker now (~0.5-1 s once per process), e.g. in a
         background thread while the first chunk of a file is read."""
-        fast = _tree_predictor(self.estimator)
-        if fast is not None:
-            fast.load_kernel()
+        try:
+            fast = _tree_predictor(self.estimator)
+            if fast is not None:
+                fast.load_kernel()
+        except Exception:
+            log.debug("warming up the tree kernel failed", exc_info=True)
 
     def proba(self, typed: pd.DataFrame) -> np.ndarray:
         return self.proba_encoded(self.encoder.transform(typed))
