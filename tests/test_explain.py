@@ -590,3 +590,16 @@ def test_fast_tree_predictor_of_an_early_stopped_model_uses_its_best_iteration()
     fast = FastTreePredictor.from_lightgbm(model.booster_)
     np.testing.assert_array_equal(fast.margin(X, 2), model.booster_.predict(X, raw_score=True))
     np.testing.assert_allclose(positive_proba(model, X, 2), model.predict_proba(X)[:, 1], rtol=0, atol=1e-15)
+
+
+def test_preloading_the_batch_kernel_needs_no_model_and_runs_once():
+    """score_file starts loading the tree kernel before the bundle: one background thread per process."""
+    pytest.importorskip("numba")
+    from propensity import pipeline as pipeline_module
+    from propensity._treeshap_kernels import margin_leaf_masks
+
+    pipeline_module.preload_batch_kernel()
+    pipeline_module.preload_batch_kernel()
+    assert len(pipeline_module._KERNEL_PRELOAD) == 1
+    pipeline_module._KERNEL_PRELOAD[0].join(timeout=120)
+    assert any(sig[0].layout == "F" for sig in margin_leaf_masks.signatures)

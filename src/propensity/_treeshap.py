@@ -391,6 +391,13 @@ class FastTreePredictor:
         return out
 
 
+def load_leaf_mask_kernel(order: Literal["C", "F"] = "F") -> None:
+    """Import numba and load the compiled leaf-mask kernel for ``order``-major matrices, without
+    a model (only the argument types matter): ~0.5 s once per process, worth starting early."""
+    empty = FastTreePredictor(_leaf_mask_arrays([]), 0.0, "leaf_masks")
+    empty.load_kernel(order)
+
+
 def _walk_arrays(trees: list[Tree]) -> dict[str, np.ndarray]:
     """Split rules plus child links (``-(leaf index) - 1`` for a leaf) for ``margin_rows``."""
     nodes: list[_Node] = []

@@ -20,7 +20,7 @@ import pandas as pd
 from propensity.bundle import load_model, save_model
 from propensity.config import get_settings
 from propensity.errors import DataError, ParameterError, PropensityError, PropensityWarning
-from propensity.pipeline import BAND_NAMES, FAST_PREDICT_ROWS, TrainedModel, band_codes
+from propensity.pipeline import BAND_NAMES, FAST_PREDICT_ROWS, TrainedModel, band_codes, preload_batch_kernel
 from propensity.schema import Quarantine, load_roles_file
 from propensity.sources import (
     TableWriter,
@@ -454,8 +454,14 @@ def score_file(
         raise ParameterError(
             f"The 'reasons' parameter of score_file must be an int in [0, 20]. Got {reasons!r} instead."
         )
-    model = resolve_model(model)
     input, out = Path(input), Path(out)
+    try:
+        rows_hint = _row_count(input)
+    except Exception:
+        rows_hint = 0
+    if rows_hint == 0 or rows_hint >= FAST_PREDICT_ROWS:  # the tree kernel loads while the bundle does
+        preload_batch_kernel()
+    model = resolve_model(model)
     table_format(out)  # fail on an unsupported output suffix before doing any work
     stem = out.name.split(".")[0]
     quarantine_path = Path(quarantine_path) if quarantine_path else out.with_name(f"{stem}.quarantine.csv")

@@ -8,6 +8,7 @@ with its :class:`~propensity.manifest.Manifest` and validates every input agains
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import logging
 import math
 import threading
@@ -334,6 +335,30 @@ def _tree_predictor(estimator: Any) -> Any:
         if estimator not in _TREE_PREDICTORS:
             _TREE_PREDICTORS[estimator] = _build_tree_predictor(estimator)
         return _TREE_PREDICTORS[estimator]
+
+
+_KERNEL_PRELOAD: list[threading.Thread] = []
+
+
+def preload_batch_kernel() -> None:
+    """Start importing numba and loading the batch tree kernel in a background thread, once per
+    process. Nothing of the model is needed, so a scoring job starts it before it loads the bundle
+    and the ~0.5 s overlaps the loading. Without numba (the explain extra) this does nothing."""
+    with _TREE_PREDICTORS_LOCK:
+        if _KERNEL_PRELOAD or importlib.util.find_spec("numba") is None:
+            return
+        thread = threading.Thread(target=_load_batch_kernel, name="propensity-kernel", daemon=True)
+        _KERNEL_PRELOAD.append(thread)
+    thread.start()
+
+
+def _load_batch_kernel() -> None:
+    try:
+        from propensity._treeshap import load_leaf_mask_kernel
+
+        load_leaf_mask_kernel()
+    except Exception:  # only a head start: the first batch loads (or compiles) it anyway
+        log.debug("preloading the tree kernel failed", exc_info=True)
 
 
 def _build_tree_predictor(estimator: Any) -> Any:

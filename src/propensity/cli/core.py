@@ -309,8 +309,10 @@ def score(
     an ``eligible`` column)."""
     from propensity.api import resolve_model, score_file
     from propensity.errors import ParameterError
+    from propensity.pipeline import preload_batch_kernel
 
     with user_errors(), live_warnings():
+        preload_batch_kernel()  # the tree kernel loads while the bundle does
         loaded = resolve_model(model, tracking_uri=tracking_uri)
         if loaded.manifest.events:
             _score_events(
