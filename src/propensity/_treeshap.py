@@ -489,11 +489,12 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
         categorical = (dtype & 1) == 1
         missing = (dtype >> 2) & 3
         default_left = (dtype & 2) == 2
-        nan_left = np.where(missing == 0, thr >= 0.0, default_left)
-        mode = np.where(
-            missing == 1,
-            np.where(default_left, kern.ZERO_LEFT, kern.ZERO_RIGHT),
-            np.where(nan_left, kern.NUM_NAN_LEFT, kern.NUM_NAN_RIGHT),
+        mode = np.asarray(
+            [
+                _numeric_split_mode(_MISSING_TYPES[m], left_default, threshold)
+                for m, left_default, threshold in zip(missing, default_left, thr, strict=True)
+            ],
+            dtype=np.int64,
         )
         starts = np.zeros(n, dtype=np.int64)
         words = np.zeros(n, dtype=np.int64)
@@ -522,20 +523,63 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
         node_start.append(node_start[-1] + n)
         leaf_start.append(leaf_start[-1] + n_leaves)
 
-    def joined(key: str, dtype: Any) -> np.ndarray:
-        return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
+    def joined(pieces: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(pieces) if pieces else np.zeros(0)
 
+    return _leaf_mask_layout(
+        joined(parts["feature"]),
+        joined(parts["thr"]),
+        joined(parts["mode"]),
+        joined(parts["mask"]),
+        joined(cat_start),
+        joined(parts["words"]),
+        cat_bits,
+        node_start,
+        leaf_start,
+        joined(parts["values"]),
+    )
+
+
+# LightGBM's missing type, by the value of bits 2-3 of ``decision_type``.
+_MISSING_TYPES = ("None", "Zero", "NaN")
+
+
+def _numeric_split_mode(missing: str, default_left: bool, threshold: float) -> int:
+    """The leaf-mask kernel's kind of a LightGBM numeric split (where NaN and zero go)."""
+    from propensity import _treeshap_kernels as kern
+
+    if missing == "Zero":
+        return kern.ZERO_LEFT if default_left else kern.ZERO_RIGHT
+    if missing == "NaN":
+        return kern.NUM_NAN_LEFT if default_left else kern.NUM_NAN_RIGHT
+    # "None": a missing value is read as 0.0
+    return kern.NUM_NAN_LEFT if threshold >= 0.0 else kern.NUM_NAN_RIGHT
+
+
+def _leaf_mask_layout(
+    feature: Any,
+    thr: Any,
+    mode: Any,
+    masks: Any,
+    cat_start: Any,
+    cat_words: Any,
+    cat_bits: list[int],
+    node_start: list[int],
+    leaf_start: list[int],
+    values: Any,
+) -> dict[str, np.ndarray]:
+    """The arrays ``margin_leaf_masks`` reads, with their dtypes."""
     return {
-        "node_feature": joined("feature", np.int64),
-        "node_thr": joined("thr", np.float64),
-        "node_mode": joined("mode", np.int64),
-        "node_mask": joined("mask", np.uint64),
-        "cat_start": np.concatenate(cat_start) if cat_start else np.zeros(0, dtype=np.int64),
-        "cat_words": joined("words", np.int64),
+        "node_feature": np.asarray(feature, dtype=np.int64),
+        "node_thr": np.asarray(thr, dtype=np.float64),
+        "node_mode": np.asarray(mode, dtype=np.int64),
+        "node_mask": np.asarray(masks, dtype=np.uint64),
+        "cat_start": np.asarray(cat_start, dtype=np.int64),
+        "cat_words": np.asarray(cat_words, dtype=np.int64),
         "cat_bits": np.asarray(cat_bits or [0], dtype=np.uint64),
         "tree_node_start": np.asarray(node_start, dtype=np.int64),
         "tree_leaf_start": np.asarray(leaf_start, dtype=np.int64),
-        "leaf_value": joined("values", np.float64),
+        "leaf_value": np.asarray(values, dtype=np.float64),
     }
 
 
@@ -588,26 +632,12 @@ def _leaf_mask_arrays(trees: list[Tree]) -> dict[str, np.ndarray]:
                 mode.append(kern.CAT_WORD if len(words) == 1 else kern.CAT_WORDS)
                 continue
             cat_words.append(0)
-            if node.missing == "Zero":
-                mode.append(kern.ZERO_LEFT if node.default_left else kern.ZERO_RIGHT)
-            elif node.missing == "NaN":
-                mode.append(kern.NUM_NAN_LEFT if node.default_left else kern.NUM_NAN_RIGHT)
-            else:  # "None": a missing value is read as 0.0
-                mode.append(kern.NUM_NAN_LEFT if node.threshold >= 0.0 else kern.NUM_NAN_RIGHT)
+            mode.append(_numeric_split_mode(node.missing, node.default_left, node.threshold))
         node_start.append(len(feature))
         leaf_start.append(len(values))
-    return {
-        "node_feature": np.asarray(feature, dtype=np.int64),
-        "node_thr": np.asarray(thr, dtype=np.float64),
-        "node_mode": np.asarray(mode, dtype=np.int64),
-        "node_mask": np.asarray(masks, dtype=np.uint64),
-        "cat_start": np.asarray(cat_start, dtype=np.int64),
-        "cat_words": np.asarray(cat_words, dtype=np.int64),
-        "cat_bits": np.asarray(cat_bits or [0], dtype=np.uint64),
-        "tree_node_start": np.asarray(node_start, dtype=np.int64),
-        "tree_leaf_start": np.asarray(leaf_start, dtype=np.int64),
-        "leaf_value": np.asarray(values, dtype=np.float64),
-    }
+    return _leaf_mask_layout(
+        feature, thr, mode, masks, cat_start, cat_words, cat_bits, node_start, leaf_start, values
+    )
 
 
 class ForestPathAttribution:

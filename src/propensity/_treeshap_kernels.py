@@ -288,7 +288,7 @@ _DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
 for _i in range(64):
     _DEBRUIJN_INDEX[((1 << _i) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
 
-# Split kinds of the leaf-mask kernel (see FastTreePredictor._leaf_mask_arrays).
+# Split kinds of the leaf-mask kernel (see _treeshap._numeric_split_mode and _leaf_mask_arrays).
 NUM_NAN_RIGHT, NUM_NAN_LEFT, ZERO_LEFT, ZERO_RIGHT, CAT_WORD, CAT_WORDS = 0, 1, 2, 3, 4, 5
 _NO_CODE = 1 << 40  # category code of a missing, negative or huge value: in no split's set
 

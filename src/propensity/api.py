@@ -456,10 +456,11 @@ def score_file(
         )
     input, out = Path(input), Path(out)
     try:
-        rows_hint = _row_count(input)
-    except Exception:
-        rows_hint = 0
-    if rows_hint == 0 or rows_hint >= FAST_PREDICT_ROWS:  # the tree kernel loads while the bundle does
+        counted: int | None = _row_count(input)
+    except Exception:  # an unreadable input is reported below, after the model and output checks
+        counted = None
+    batch_kernel = not counted or counted >= FAST_PREDICT_ROWS  # unknown (CSV) or large
+    if batch_kernel:  # the tree kernel loads while the bundle does
         preload_batch_kernel()
     model = resolve_model(model)
     table_format(out)  # fail on an unsupported output suffix before doing any work
@@ -480,9 +481,9 @@ def score_file(
     all_bad = Quarantine(0)
     offset = 0
     bands: dict[str, int] = {}
-    total = _row_count(input)
+    total = counted if counted is not None else _row_count(input)
     forest_paths: bool | None = None
-    if total == 0 or total >= FAST_PREDICT_ROWS:  # load the tree walker while the first chunk is read
+    if batch_kernel:  # build the model's tree walker while the first chunk is read
         threading.Thread(target=model.pipeline.warm_up, name="propensity-warm-up", daemon=True).start()
     with TableWriter(out) as writer:
         categorical = [f.name for f in model.manifest.input_schema.features if f.role == "categorical"]
