@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from propensity.errors import DataError, ParameterError
-from propensity.sources import table_format
+from propensity.sources import parquet_writer, table_format
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -114,20 +114,11 @@ class Engine:
         try:
             for batch in self.batches(expr):
                 if writer is None:
-                    writer = (
-                        pq.ParquetWriter(tmp, batch.schema, compression="zstd")
-                        if fmt == "parquet"
-                        else _csv_writer(tmp, batch.schema)
-                    )
+                    writer = _table_writer(tmp, batch.schema, fmt)
                 writer.write_batch(batch)
                 rows += batch.num_rows
             if writer is None:  # no rows: still write the header / schema
-                schema = self.to_arrow(expr.limit(0)).schema
-                writer = (
-                    pq.ParquetWriter(tmp, schema, compression="zstd")
-                    if fmt == "parquet"
-                    else _csv_writer(tmp, schema)
-                )
+                writer = _table_writer(tmp, self.to_arrow(expr.limit(0)).schema, fmt)
         finally:
             if writer is not None:
                 writer.close()
@@ -159,7 +150,9 @@ class Engine:
         raise NotImplementedError
 
 
-def _csv_writer(path: Path, schema: pa.Schema) -> Any:
+def _table_writer(path: Path, schema: pa.Schema, fmt: str) -> Any:
+    if fmt == "parquet":
+        return parquet_writer(path, schema)
     import pyarrow.csv as pacsv
 
     return pacsv.CSVWriter(str(path), schema)

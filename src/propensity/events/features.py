@@ -22,6 +22,7 @@ diversity and top category.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -182,6 +183,38 @@ def _epoch(ts: pd.Timestamp) -> int:
 
 # ------------------------------------------------------------------------------ the one definition
 
+# Session flags, OR-ed together per session with ``bit_or``.
+_VIEW, _CART, _PURCHASE = 1, 2, 4
+
+
+def _count_if(condition: Any) -> Any:
+    """How many rows meet ``condition`` (``count_if``, a built-in aggregate of DuckDB and Spark;
+    faster than a filtered ``count(*)`` in DuckDB)."""
+    return _builtin_aggregates()[0](condition)
+
+
+def _bit_or(value: Any) -> Any:
+    """Bitwise OR of an integer column (``bit_or``, built into DuckDB and Spark): one aggregate
+    where several ``any()`` flags would each cost a pass over the rows."""
+    return _builtin_aggregates()[1](value)
+
+
+@functools.cache
+def _builtin_aggregates() -> tuple[Any, Any]:
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def count_if(arg: Any) -> Any:  # pragma: no cover - never called, only compiled to SQL
+        raise NotImplementedError
+
+    def bit_or(arg: Any) -> Any:  # pragma: no cover - never called, only compiled to SQL
+        raise NotImplementedError
+
+    return (
+        ibis.udf.agg.builtin(count_if, name="count_if", signature=((dt.boolean,), dt.int64)),
+        ibis.udf.agg.builtin(bit_or, name="bit_or", signature=((dt.int64,), dt.int64)),
+    )
+
 
 class _Collector:
     """Collects (definition, expression) pairs for one stage of the build."""
@@ -240,9 +273,15 @@ def _define(
     ev = before.select("customer_id", "event_type", "amount", _age=age)
     wi = ibis.cases(*[(ev._age <= b * DAY, i) for i, b in enumerate(bounds)], else_=len(bounds))
     by_type = ev.group_by(["customer_id", "event_type", wi.name("_wi")]).aggregate(
-        n=ev.count(), money=ev.amount.sum(), min_age=ev._age.min(), max_age=ev._age.max()
+        n=ev.count().cast(dt.float64), money=ev.amount.sum(), min_age=ev._age.min(), max_age=ev._age.max()
     )
     g = by_type
+
+    def n_sum(where: Any) -> Any:
+        # Counts are summed as doubles (exact below 2**53): an integer sum would be a 128-bit
+        # integer in DuckDB, slower to add up and to hand over.
+        return g.n.sum(where=where).fill_null(0.0)
+
     g_type = {e: g.event_type == e for e in COUNTED_EVENTS}
 
     def upto(days: int | None) -> Any:
@@ -255,7 +294,7 @@ def _define(
         w = upto(days)
         a.add(
             f"n_events_{suffix}",
-            g.n.sum(where=w).fill_null(0),
+            n_sum(w).cast(dt.int64),
             definition=f"number of events of any type {phrase}",
             window=window,
             description=f"events {phrase}",
@@ -267,7 +306,7 @@ def _define(
             plural, _verb, _noun = _EVENT_WORDS[e]
             a.add(
                 f"n_{e}_{suffix}",
-                g.n.sum(where=w & g_type[e]).fill_null(0),
+                n_sum(w & g_type[e]).cast(dt.int64),
                 definition=f"number of '{e}' events {phrase}",
                 window=window,
                 description=f"{plural} {phrase}",
@@ -327,8 +366,8 @@ def _define(
         template="customer for {value:.0f} days",
         group="recency",
     )
-    recent = g.n.sum(where=g._wi <= wi_of[span]).fill_null(0).cast(dt.float64)
-    earlier = g.n.sum(where=(g._wi > wi_of[span]) & (g._wi <= wi_of[2 * span])).fill_null(0).cast(dt.float64)
+    recent = n_sum(g._wi <= wi_of[span])
+    earlier = n_sum((g._wi > wi_of[span]) & (g._wi <= wi_of[2 * span]))
     a.add(
         f"events_trend_{span}d",
         ((recent + 1.0) / (earlier + 1.0)).ln(),
@@ -355,7 +394,7 @@ def _define(
     for part, lo, hi in _DAYPARTS:
         p.add(
             f"share_hour_{part}",
-            pv.count(where=(pv._hour >= lo) & (pv._hour < hi)).cast(dt.float64) / total,
+            _count_if((pv._hour >= lo) & (pv._hour < hi)).cast(dt.float64) / total,
             definition=f"share of events before the cutoff between {lo:02d}:00 and {hi:02d}:00 UTC",
             window="lifetime",
             description=f"share of activity at {part} (UTC)",
@@ -365,7 +404,7 @@ def _define(
         )
     p.add(
         "share_weekend",
-        pv.count(where=pv._dow >= 5).cast(dt.float64) / total,
+        _count_if(pv._dow >= 5).cast(dt.float64) / total,
         definition="share of events before the cutoff on Saturday or Sunday (UTC)",
         window="lifetime",
         description="share of activity at weekends",
@@ -378,7 +417,7 @@ def _define(
         for level in config.levels[col]:
             p.add(
                 f"share_{col}_{_slug(level)}",
-                pv.count(where=pv[col] == level).cast(dt.float64) / known,
+                _count_if(pv[col] == level).cast(dt.float64) / known,
                 definition=f"share of events before the cutoff with {col} = {level!r} (among events with a {col}; missing if none)",
                 window="lifetime",
                 description=f"share of activity on {col} {level}",
@@ -417,12 +456,18 @@ def _define(
         start=s_src._age.max(),
         end=s_src._age.min(),
         n=s_src.count(),
-        has_view=(s_src.event_type == "view").any(),
-        has_cart=(s_src.event_type == "add_to_cart").any(),
-        has_purchase=(s_src.event_type == "purchase").any(),
+        _flags=_bit_or(
+            ibis.cases(
+                (s_src.event_type == "view", _VIEW),
+                (s_src.event_type == "add_to_cart", _CART),
+                (s_src.event_type == "purchase", _PURCHASE),
+                else_=0,
+            )
+        ),
     )
+    has_view, has_cart, has_purchase = ((s._flags & bit) != 0 for bit in (_VIEW, _CART, _PURCHASE))
     c = _Collector()
-    abandoned = s.has_cart & ~s.has_purchase
+    abandoned = has_cart & ~has_purchase
     for suffix, days in _windows(config):
         window, phrase = _window_text(days)
         w = in_window(s.start, days)
@@ -466,11 +511,11 @@ def _define(
         template="{value:.1f} events per visit",
         group="sessions",
     )
-    carts = s.count(where=s.has_cart).cast(dt.float64).nullif(0.0)
-    views = s.count(where=s.has_view).cast(dt.float64).nullif(0.0)
+    carts = s.count(where=has_cart).cast(dt.float64).nullif(0.0)
+    views = s.count(where=has_view).cast(dt.float64).nullif(0.0)
     c.add(
         "cart_to_purchase_rate",
-        s.count(where=s.has_cart & s.has_purchase).cast(dt.float64) / carts,
+        s.count(where=has_cart & has_purchase).cast(dt.float64) / carts,
         definition="sessions with an add to cart and a purchase / sessions with an add to cart (missing if none)",
         window="lifetime",
         description="share of carts that became purchases",
@@ -480,7 +525,7 @@ def _define(
     )
     c.add(
         "view_to_cart_rate",
-        s.count(where=s.has_view & s.has_cart).cast(dt.float64) / views,
+        s.count(where=has_view & has_cart).cast(dt.float64) / views,
         definition="sessions with a view and an add to cart / sessions with a view (missing if none)",
         window="lifetime",
         description="share of browsing visits with an add to cart",
