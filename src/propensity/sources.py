@@ -60,6 +60,8 @@ NULL_VALUES: tuple[str, ...] = (
 
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".dat"}
 _COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+#: Bytes read at a time from one Parquet column chunk (see :func:`iter_table`).
+PARQUET_READ_BUFFER = 4 << 20
 
 
 def table_format(path: str | Path) -> str:
@@ -273,7 +275,14 @@ def iter_table(
     path = Path(path)
     _check_exists(path)
     if table_format(path) == "parquet":
-        pf = pq.ParquetFile(path, read_dictionary=list(dictionary_columns) or None)
+        # Buffered column reads without pre-buffering: memory is bounded by the batch, not by the
+        # row group (pandas writes up to 1M rows per row group; pre-buffering holds all of it).
+        pf = pq.ParquetFile(
+            path,
+            read_dictionary=list(dictionary_columns) or None,
+            buffer_size=PARQUET_READ_BUFFER,
+            pre_buffer=False,
+        )
         if pf.metadata.num_rows == 0:
             _ensure_rows(path, 0, pf.metadata.num_columns)
         wanted = [c for c in (columns or pf.schema_arrow.names) if c in pf.schema_arrow.names]
