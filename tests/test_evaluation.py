@@ -40,14 +40,23 @@ def test_train_writes_evaluation_and_report(trained):
 def test_headline_numbers_equal_sklearn_on_the_same_predictions(training_eval):
     model, ev = training_eval
     run = model.run
-    for name, y, p in (("test", run.y_test, run.test_proba), ("oof", run.y_train, run.oof)):
+    sets = (("test", run.y_test, run.test_proba, run.test_raw), ("oof", run.y_train, run.oof, run.oof_raw))
+    for name, y, p, raw in sets:
         m = ev["datasets"][name]["metrics"]
-        assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-12)
-        assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), abs=1e-12)
+        # ranking figures read the model's order from the raw scores; probability figures the calibrated ones
+        assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, raw), abs=1e-12)
+        assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y, raw), abs=1e-12)
+        assert m["lift_top10"] == pytest.approx(_lift10(y, raw), abs=1e-12)
         assert m["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-12)
-        assert m["lift_top10"] == pytest.approx(_lift10(y, p), abs=1e-12)
         assert m["n"] == len(y) and m["positives"] == int(y.sum())
         assert ev["datasets"][name]["roc"]["auc"] == pytest.approx(m["roc_auc"], abs=1e-6)
+    # the bundle's one calibrator keeps the order: on the test set both give the same ranking figures
+    assert skm.roc_auc_score(run.y_test, run.test_proba) == pytest.approx(
+        skm.roc_auc_score(run.y_test, run.test_raw), abs=1e-12
+    )
+    assert skm.average_precision_score(run.y_test, run.test_proba) == pytest.approx(
+        skm.average_precision_score(run.y_test, run.test_raw), abs=1e-12
+    )
     raw = ev["datasets"]["test"]["raw_metrics"]
     assert raw["brier"] == pytest.approx(skm.brier_score_loss(run.y_test, run.test_raw), abs=1e-12)
     # the manifest's test metrics are the same numbers

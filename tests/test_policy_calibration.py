@@ -85,3 +85,26 @@ def test_miscalibrated_scores_get_calibrated():
     assert choice.method != "none"
     assert choice.scores[choice.method]["log_loss"] < choice.scores["none"]["log_loss"]
     assert abs(choice.oof.mean() - y.mean()) < 0.01
+
+
+def test_calibration_never_reverses_the_order():
+    rng = np.random.default_rng(3)
+    p = rng.random(3000)
+    y = (rng.random(3000) < 1 - p).astype(int)  # scores that rank worse than chance
+    q = fit_calibrator("sigmoid", p, y)(p)
+    assert np.all(np.diff(q[np.argsort(p)]) >= 0)
+
+
+def test_cross_fitted_calibrators_reorder_rows_across_folds_the_final_one_does_not():
+    # Why ranking metrics of out-of-fold predictions are read from the raw scores.
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    p = rng.random(5000)
+    y = (rng.random(5000) < p**2).astype(int)
+    folds = [
+        (np.flatnonzero(np.arange(5000) % 5 != k), np.flatnonzero(np.arange(5000) % 5 == k)) for k in range(5)
+    ]
+    choice = choose_calibration(p, y, folds, methods=("isotonic",))
+    assert roc_auc_score(y, choice.calibrator(p)) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert roc_auc_score(y, choice.oof) < roc_auc_score(y, p) - 1e-4

@@ -198,3 +198,16 @@ def test_copies_across_the_random_split_are_announced(customer_table):
     assert model.manifest.provenance.test_rows_repeating_training > 0
     clean = propensity.train(base, target="purchased", candidates=["logistic_regression"], seed=0)
     assert clean.manifest.provenance.test_rows_repeating_training == 0
+
+
+def test_candidates_ranking_metrics_are_those_of_their_raw_out_of_fold_scores(trained):
+    # The bundle's calibrator keeps the model's order; the cross-fitted ones do not across folds.
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    model, _ = trained
+    reports = {c.name: c for c in model.manifest.candidates}
+    for res in model.run.candidates:
+        oof = reports[res.name].oof
+        assert oof["roc_auc"] == pytest.approx(roc_auc_score(model.run.y_train, res.oof), abs=1e-6)
+        assert oof["pr_auc"] == pytest.approx(average_precision_score(model.run.y_train, res.oof), abs=1e-6)
+    assert model.manifest.metrics["oof"]["pr_auc"] == reports[model.manifest.winner].oof["pr_auc"]

@@ -358,10 +358,14 @@ def dataset_summary(
     """Every curve and table of one scored set (see the module docstring)."""
     y = np.asarray(scored.y).astype("int64")
     p = np.asarray(scored.proba, dtype="float64")
-    metrics = binary_metrics(y, p, threshold)
+    raw = None if scored.raw is None else np.asarray(scored.raw, dtype="float64")
+    # Calibrators are increasing, so the raw scores hold the model's order: ranking figures
+    # (ROC, PR, lift) read it there. For out-of-fold rows this skips the fold-to-fold reordering
+    # of the cross-fitted calibrators; elsewhere it changes nothing.
+    order = p if raw is None else raw
+    metrics = binary_metrics(y, p, threshold, ranking=order)
     raw_metrics = None
-    if scored.raw is not None:
-        raw = np.asarray(scored.raw, dtype="float64")
+    if raw is not None:
         raw_metrics = {"brier": metric_value("brier", y, raw), "log_loss": metric_value("log_loss", y, raw)}
     return {
         "label": scored.label,
@@ -369,13 +373,11 @@ def dataset_summary(
         "positives": int(y.sum()),
         "metrics": metrics,
         "raw_metrics": raw_metrics,
-        "roc": roc_data(y, p),
-        "pr": pr_data(y, p),
+        "roc": roc_data(y, order),
+        "pr": pr_data(y, order),
         "calibration": {
             "calibrated": calibration_bins(y, p),
-            "raw": calibration_bins(y, np.asarray(scored.raw, dtype="float64"))
-            if scored.raw is not None
-            else None,
+            "raw": calibration_bins(y, raw) if raw is not None else None,
         },
         "histogram": histogram(y, p),
         "sweep": threshold_sweep(y, p, threshold, value, cost),

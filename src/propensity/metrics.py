@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
+    "RANKING_METRICS",
     "binary_metrics",
     "confusion_at",
     "lift_at",
@@ -32,6 +33,8 @@ HIGHER_IS_BETTER: Mapping[str, bool] = {
     "brier": False,
 }
 METRICS = tuple(HIGHER_IS_BETTER)
+#: Metrics that depend only on the order of the scores (any increasing map leaves them unchanged).
+RANKING_METRICS = ("pr_auc", "roc_auc", "lift_top10")
 
 _EPS = 1e-15
 
@@ -84,8 +87,14 @@ def metric_value(name: str, y: np.ndarray, p: np.ndarray) -> float | None:
     raise ValueError(f"Unknown metric '{name}'; choose one of {', '.join(METRICS)}.")
 
 
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | None = None) -> dict[str, Any]:
+def binary_metrics(
+    y: np.ndarray, p: np.ndarray, threshold: float | None = None, ranking: np.ndarray | None = None
+) -> dict[str, Any]:
     """Every headline metric of a set of predictions.
+
+    ``ranking``, when given, supplies the order for :data:`RANKING_METRICS` instead of ``p``:
+    the uncalibrated scores of out-of-fold predictions, whose cross-fitted calibrators differ
+    from fold to fold and so reorder rows across folds, which the one final calibrator does not.
 
     Returns
     -------
@@ -104,7 +113,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float | None = None)
     }
     undefined: dict[str, str] = {}
     for name in METRICS:
-        value = metric_value(name, y, p)
+        value = metric_value(name, y, ranking if ranking is not None and name in RANKING_METRICS else p)
         out[name] = value
         if value is None:
             undefined[name] = "needs both outcomes in the data" if y.size else "no rows"

@@ -32,7 +32,9 @@ def fit_calibrator(method: str, p: np.ndarray, y: np.ndarray) -> Calibrator:
         return IdentityCalibrator()
     if method == "sigmoid":
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p).reshape(-1, 1), y)
-        return SigmoidCalibrator(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        # Calibration never reverses the model's order (a slope <= 0 only fits scores that rank
+        # worse than chance): every calibrator is increasing, so ranking metrics ignore it.
+        return SigmoidCalibrator(a=max(float(lr.coef_[0, 0]), 1e-6), b=float(lr.intercept_[0]))
     if method == "isotonic":
         eps = min(1e-3, 0.5 / max(len(y), 1))
         iso = IsotonicRegression(out_of_bounds="clip", y_min=eps, y_max=1 - eps).fit(p, y)

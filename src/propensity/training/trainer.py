@@ -584,7 +584,13 @@ def fit(
         choice = choose_calibration(oof_of(res), labels_of(res), cal_folds_of(res))
         calibrations[res.name] = choice
         pol = choose_policy(config.policy, labels_of(res), choice.oof)
-        oof_metrics[res.name] = _round(binary_metrics(labels_of(res), choice.oof, pol.threshold))
+        # Ranking metrics (ROC-AUC, PR-AUC, lift) come from the raw scores: the bundle applies one
+        # increasing calibrator, which keeps the model's order; the cross-fitted ones differ by fold
+        # and reorder rows across folds (isotonic steps most: up to ~0.009 PR-AUC on online
+        # shoppers, enough to pick the wrong winner). Probability metrics use the cross-fitted ones.
+        oof_metrics[res.name] = _round(
+            binary_metrics(labels_of(res), choice.oof, pol.threshold, ranking=oof_of(res))
+        )
     # Candidates screened out on the sample are not comparable with full-data figures:
     # the winner comes from the candidates cross-validated on every training row.
     eligible = [r for r in results if r.rows is None]
