@@ -93,6 +93,7 @@ def test_calibration_never_reverses_the_order():
     y = (rng.random(3000) < 1 - p).astype(int)  # scores that rank worse than chance
     q = fit_calibrator("sigmoid", p, y)(p)
     assert np.all(np.diff(q[np.argsort(p)]) >= 0)
+    assert q.mean() == pytest.approx(y.mean(), abs=0.01)  # the base rate, not the reversed order
 
 
 def test_cross_fitted_calibrators_reorder_rows_across_folds_the_final_one_does_not():

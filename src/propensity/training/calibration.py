@@ -32,9 +32,12 @@ def fit_calibrator(method: str, p: np.ndarray, y: np.ndarray) -> Calibrator:
         return IdentityCalibrator()
     if method == "sigmoid":
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p).reshape(-1, 1), y)
-        # Calibration never reverses the model's order (a slope <= 0 only fits scores that rank
-        # worse than chance): every calibrator is increasing, so ranking metrics ignore it.
-        return SigmoidCalibrator(a=max(float(lr.coef_[0, 0]), 1e-6), b=float(lr.intercept_[0]))
+        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        if a <= 0:  # scores that rank no better than chance: the base rate, never the reverse order
+            rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+            a, b = 1e-6, float(np.log(rate / (1 - rate)))
+        # every calibrator is increasing, so ranking metrics are those of the raw scores
+        return SigmoidCalibrator(a=a, b=b)
     if method == "isotonic":
         eps = min(1e-3, 0.5 / max(len(y), 1))
         iso = IsotonicRegression(out_of_bounds="clip", y_min=eps, y_max=1 - eps).fit(p, y)
