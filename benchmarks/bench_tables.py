@@ -212,28 +212,21 @@ def run(quick: bool = False, only: set[str] | None = None) -> list[Figure]:
         {"shoppers", "social"} if quick else {"shoppers", "shoppers_repeated", "social", "churn", "coil2000"}
     )
     missing = []
-    if "shoppers" in wanted:
+    shoppers = {"shoppers": _holdout, "shoppers_repeated": _repeated}
+    if wanted & set(shoppers):
         path = shared("online_shoppers_intention", "online_shoppers_intention.csv.gz")
-        if path:
-            figures += guarded(
-                "shoppers",
-                f"{COMMAND} shoppers",
-                lambda: _holdout(
-                    "shoppers", pd.read_csv(path), "Revenue", True, {"roc_auc": 0.937, "pr_auc": 0.754}
-                ),
-            )
-        else:
+        published = {"roc_auc": 0.937, "pr_auc": 0.754}
+        for part, measure in shoppers.items():
+            if path and part in wanted:
+                figures += guarded(
+                    part,
+                    f"{COMMAND} {part}",
+                    lambda measure=measure: measure(
+                        "shoppers", pd.read_csv(path), "Revenue", True, published
+                    ),
+                )
+        if not path:
             missing.append("online_shoppers_intention")
-    if "shoppers_repeated" in wanted:
-        path = shared("online_shoppers_intention", "online_shoppers_intention.csv.gz")
-        if path:
-            figures += guarded(
-                "shoppers_repeated",
-                f"{COMMAND} shoppers_repeated",
-                lambda: _repeated(
-                    "shoppers", pd.read_csv(path), "Revenue", True, {"roc_auc": 0.937, "pr_auc": 0.754}
-                ),
-            )
     if "social" in wanted:
         path = shared("social_network_ads", "Social_Network_Ads.csv")
         if path:
