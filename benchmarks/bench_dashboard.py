@@ -24,7 +24,7 @@ PAGES = ("overview", "behaviour", "model", "explain", "target", "score")
 
 def _prepare(customers: int) -> tuple[str, str]:
     from propensity.datasets import generate_shop
-    from propensity.events.workflow import train_from_events
+    from propensity.workflows.events import train_from_events
 
     folder = WORK / f"dash_shop_{customers}"
     events = folder / "events.parquet"

@@ -143,17 +143,18 @@ def _shop(customers: int) -> Path:
 
 
 def synthetic(quick: bool) -> list[Figure]:
-    from propensity.events.workflow import train_from_events
     from propensity.metrics import metric_value
+    from propensity.workflows.events import train_from_events
 
     customers = QUICK_CUSTOMERS if quick else SHOP["customers"]
     events = _shop(customers)
     horizon = SHOP["horizon_days"]
     start = time.perf_counter()
-    model = train_from_events(events, horizon_days=horizon, cutoffs=SHOP["cutoffs"], seed=SEED)
+    result = train_from_events(events, horizon_days=horizon, cutoffs=SHOP["cutoffs"], seed=SEED)
+    model = result.model
     seconds = time.perf_counter() - start
     # The model is frozen; its test cutoff's labels are read from here on.
-    ts = model.training_set
+    ts = result.training_set
     label = ts.label.column
     frame = ts.frame
     test_cutoff = max(ts.cutoffs)
@@ -199,7 +200,7 @@ def synthetic(quick: bool) -> list[Figure]:
 
 
 def order_log(name: str) -> list[Figure]:
-    from propensity.events.workflow import compute_features, score_events, train_from_events
+    from propensity.workflows.events import compute_features, score_events, train_from_events
 
     parts, mapping_file, cutoff_text = LOGS[name]
     path = shared(*parts)
@@ -212,7 +213,7 @@ def order_log(name: str) -> list[Figure]:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the lines after the cutoff are "clock skew" on purpose
-            model = train_from_events(
+            result = train_from_events(
                 path,
                 mapping=mapping,
                 export_time=cutoff,
@@ -223,7 +224,7 @@ def order_log(name: str) -> list[Figure]:
                 out=bundle,
             )
         seconds = time.perf_counter() - start
-        after_cutoff = model.validation.reasons.get("timestamp after the end of the data", 0)
+        after_cutoff = result.validation.reasons.get("timestamp after the end of the data", 0)
         # Frozen on disk. Score the customers at the cutoff from the full log, then read labels.
         scored = score_events(bundle, path, Path(tmp) / "scores.parquet", as_of=cutoff)
         scores = pd.read_parquet(scored.output)
@@ -237,7 +238,7 @@ def order_log(name: str) -> list[Figure]:
         raise AssertionError(f"{name}: scored customers differ from the labelled ones at {cutoff.date()}")
     rows = joined[joined["eligible"].astype(bool)]
     y = rows[label].astype(int).to_numpy()
-    ts = model.training_set
+    ts = result.training_set
     train = training_rows(ts.frame, horizon)
     base = recency_frequency_baseline(train, ts.label.column, rows)
     params = {
@@ -251,10 +252,10 @@ def order_log(name: str) -> list[Figure]:
         "customers_scored": len(joined),
         "customers_eligible": len(rows),
         "positives": int(y.sum()),
-        "winner": model.manifest.winner,
-        "validation": model.manifest.provenance.validation,
-        "internal_test": model.manifest.provenance.test_source,
-        "internal_test_roc_auc": model.manifest.metrics["test"].get("roc_auc"),
+        "winner": result.model.manifest.winner,
+        "validation": result.model.manifest.provenance.validation,
+        "internal_test": result.model.manifest.provenance.test_source,
+        "internal_test_roc_auc": result.model.manifest.metrics["test"].get("roc_auc"),
         "seed": SEED,
         "train_seconds": round(seconds, 1),
     }

@@ -71,7 +71,7 @@ def run(quick: bool) -> list[Figure]:
                 import xgboost  # noqa: F401
             except ImportError:
                 continue
-        model = propensity.train(train, target=target, candidates=[family], seed=0)
+        model = propensity.train(train, target=target, candidates=[family], seed=0).model
         params = {
             "family": family,
             "rows": ROWS,

@@ -65,7 +65,7 @@ def _holdout(
 
     train, test = _split(frame, target)
     start = time.perf_counter()
-    model = propensity.train(train, target, test=test, seed=SEED)
+    model = propensity.train(train, target, test=test, seed=SEED).model
     seconds = time.perf_counter() - start
     peer = _peer(train, test, target, positive)
     y_te = (test[target] == positive).astype(int).to_numpy()
@@ -129,7 +129,7 @@ def _repeated(
     start = time.perf_counter()
     for tr, te in splits.split(frame, frame[target]):
         train, test = frame.iloc[tr], frame.iloc[te]
-        model = propensity.train(train, target, test=test, seed=SEED)
+        model = propensity.train(train, target, test=test, seed=SEED).model
         peer = _peer(train, test, target, positive)
         y_te = (test[target] == positive).astype(int).to_numpy()
         row: dict[str, object] = {"winner": model.manifest.winner}
@@ -178,7 +178,7 @@ def _coil(path_dir) -> list[Figure]:
         StratifiedKFold(5, shuffle=True, random_state=SEED).split(frame, frame["CARAVAN"])
     ):
         train, test = frame.iloc[tr], frame.iloc[te]
-        model = propensity.train(train, "CARAVAN", roles=roles, seed=SEED + k)
+        model = propensity.train(train, "CARAVAN", roles=roles, seed=SEED + k).model
         p = model.predict_proba(test)
         y = test["CARAVAN"].to_numpy()
         top = max(1, round(0.2 * len(y)))

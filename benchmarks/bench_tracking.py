@@ -35,7 +35,7 @@ def _train(folder: str, out: str, tracking: bool, rows: int, candidates: list[st
     start = time.perf_counter()
     model = propensity.train(
         table, "purchased", out=out, name="bench", tracking=tracking, candidates=candidates, seed=5
-    )
+    ).model
     total = time.perf_counter() - start
     tracked = getattr(model, "tracking", None)
     return {

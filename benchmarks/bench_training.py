@@ -30,12 +30,12 @@ def _write(n: int) -> str:
 def _train(path: str) -> dict:
     import propensity
 
-    model = propensity.train(path, target="target", seed=0)
-    m = model.manifest
+    result = propensity.train(path, target="target", seed=0)
+    m = result.model.manifest
     return {
         "winner": m.winner,
         "test_roc_auc": m.metrics["test"]["roc_auc"],
-        "timings": model.run.timings,
+        "timings": result.run.timings,
         "candidates": {c.name: c.rows for c in m.candidates},
         "candidate_fit_seconds": {c.name: c.fit_seconds for c in m.candidates},
     }

@@ -42,19 +42,32 @@ def customer_table() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, customer_table: pd.DataFrame):
-    """One small model trained once per session and saved as a bundle."""
+def trained_result(tmp_path_factory: pytest.TempPathFactory, customer_table: pd.DataFrame):
+    """One small model trained once per session and saved as a bundle: ``(TrainingResult, folder)``."""
     import propensity
 
     out = tmp_path_factory.mktemp("bundle") / "model"
-    model = propensity.train(
+    result = propensity.train(
         customer_table,
         target="purchased",
         out=out,
         candidates=["logistic_regression", "lightgbm"],
         seed=1,
     )
-    return model, out
+    return result, out
+
+
+@pytest.fixture(scope="session")
+def trained(trained_result):
+    """The session's model and its bundle folder: ``(TrainedModel, folder)``."""
+    result, out = trained_result
+    return result.model, out
+
+
+@pytest.fixture(scope="session")
+def training_run(trained_result):
+    """The in-memory record of the session model's training (OOF and test predictions)."""
+    return trained_result[0].run
 
 
 @pytest.fixture(scope="session")

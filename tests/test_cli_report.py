@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from propensity.api import score_file
 from propensity.cli import app
 from propensity.errors import ParameterError
 from propensity.explain import reason_codes
 from propensity.sources import read_table
+from propensity.workflows.scoring import score_file
 
 runner = CliRunner()
 

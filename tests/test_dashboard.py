@@ -26,8 +26,8 @@ from propensity.dashboard import (
 )
 from propensity.dashboard.uploads import read_upload, score_upload
 from propensity.errors import DataError, ParameterError, SchemaError
-from propensity.events.workflow import customer_snapshot, train_from_events
 from propensity.targeting import threshold_view
+from propensity.workflows.events import customer_snapshot, train_from_events
 from tests.test_report import BROWSER_ARGS, _chromium_or_skip
 
 pytest.importorskip("streamlit")

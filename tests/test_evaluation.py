@@ -12,7 +12,8 @@ from sklearn import metrics as skm
 
 import propensity
 from propensity.errors import DataError, SchemaError
-from propensity.evaluation import evaluate, evaluate_training, target_labels, write_evaluation
+from propensity.evaluation import evaluate_training, target_labels, write_evaluation
+from propensity.workflows.evaluation import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,9 @@ def test_train_writes_evaluation_and_report(trained):
     assert set(ev["datasets"]) == {"oof", "test"}
 
 
-def test_headline_numbers_equal_sklearn_on_the_same_predictions(training_eval):
+def test_headline_numbers_equal_sklearn_on_the_same_predictions(training_eval, training_run):
     model, ev = training_eval
-    run = model.run
+    run = training_run
     sets = (("test", run.y_test, run.test_proba, run.test_raw), ("oof", run.y_train, run.oof, run.oof_raw))
     for name, y, p, raw in sets:
         m = ev["datasets"][name]["metrics"]
@@ -65,9 +66,9 @@ def test_headline_numbers_equal_sklearn_on_the_same_predictions(training_eval):
     )
 
 
-def test_deciles_gain_and_lift_agree(training_eval):
-    model, ev = training_eval
-    y, p = model.run.y_test, model.run.test_proba
+def test_deciles_gain_and_lift_agree(training_eval, training_run):
+    _model, ev = training_eval
+    y, p = training_run.y_test, training_run.test_proba
     test = ev["datasets"]["test"]
     deciles = test["deciles"]
     assert [d["decile"] for d in deciles] == list(range(1, 11))
@@ -87,9 +88,9 @@ def test_deciles_gain_and_lift_agree(training_eval):
     assert gain["share_captured"] == sorted(gain["share_captured"])
 
 
-def test_threshold_sweep_and_confusion(training_eval):
+def test_threshold_sweep_and_confusion(training_eval, training_run):
     model, ev = training_eval
-    y, p = model.run.y_test, model.run.test_proba
+    y, p = training_run.y_test, training_run.test_proba
     test = ev["datasets"]["test"]
     t = model.threshold
     sweep = test["sweep"]
@@ -105,9 +106,9 @@ def test_threshold_sweep_and_confusion(training_eval):
     assert sweep["contacted"] == sorted(sweep["contacted"], reverse=True)
 
 
-def test_profit_curve_uses_an_example_when_no_value_was_given(training_eval):
+def test_profit_curve_uses_an_example_when_no_value_was_given(training_eval, training_run):
     model, ev = training_eval
-    y, p = model.run.y_test, model.run.test_proba
+    y, p = training_run.y_test, training_run.test_proba
     pf = ev["datasets"]["test"]["profit"]
     assert model.manifest.policy.kind == "f1" and pf["source"] == "example"
     value, cost = pf["value"], pf["cost"]
@@ -122,7 +123,7 @@ def test_profit_curve_uses_an_example_when_no_value_was_given(training_eval):
 
 
 def test_profit_policy_value_and_cost_drive_the_curve(customer_table):
-    model = propensity.train(
+    result = propensity.train(
         customer_table.head(1500),
         target="purchased",
         candidates=["logistic_regression"],
@@ -132,30 +133,31 @@ def test_profit_policy_value_and_cost_drive_the_curve(customer_table):
         value=40,
         cost=3,
     )
-    pf = evaluate_training(model)["datasets"]["test"]["profit"]
+    model = result.model
+    pf = evaluate_training(model, result.run)["datasets"]["test"]["profit"]
     assert (pf["value"], pf["cost"], pf["source"]) == (40, 3, "policy")
     given = evaluate(model, customer_table.iloc[2000:], value=25, cost=2)["datasets"]["evaluation"]["profit"]
     assert (given["value"], given["cost"], given["source"]) == (25, 2, "given")
 
 
-def test_calibration_bins_and_histogram(training_eval):
-    model, ev = training_eval
+def test_calibration_bins_and_histogram(training_eval, training_run):
+    _model, ev = training_eval
     test = ev["datasets"]["test"]
     for kind in ("raw", "calibrated"):
         bins = test["calibration"][kind]
-        assert sum(b["count"] for b in bins) == len(model.run.y_test)
+        assert sum(b["count"] for b in bins) == len(training_run.y_test)
         means = [b["mean_predicted"] for b in bins]
         assert means == sorted(means)
     observed = sum(b["observed_rate"] * b["count"] for b in test["calibration"]["calibrated"])
-    assert observed == pytest.approx(model.run.y_test.sum(), abs=1e-3)
+    assert observed == pytest.approx(training_run.y_test.sum(), abs=1e-3)
     h = test["histogram"]
-    assert sum(h["positives"]) == int(model.run.y_test.sum())
-    assert sum(h["negatives"]) == int((model.run.y_test == 0).sum())
+    assert sum(h["positives"]) == int(training_run.y_test.sum())
+    assert sum(h["negatives"]) == int((training_run.y_test == 0).sum())
 
 
-def test_slices_match_a_direct_groupby(training_eval):
-    model, ev = training_eval
-    run = model.run
+def test_slices_match_a_direct_groupby(training_eval, training_run):
+    _model, ev = training_eval
+    run = training_run
     sl = ev["slices"]
     assert sl["dataset"] == "test" and sl["columns"]
     by_col = {c["column"]: c for c in sl["columns"]}
@@ -293,7 +295,7 @@ def test_bad_rows_and_bad_labels_are_quarantined_not_fatal(trained, customer_tab
 def test_model_without_training_run_needs_data(trained):
     _, out = trained
     with pytest.raises(propensity.errors.PropensityError, match="evaluate"):
-        evaluate_training(propensity.load_model(out))
+        evaluate_training(propensity.load_model(out), None)
 
 
 @pytest.mark.slow
@@ -317,10 +319,12 @@ def test_numeric_only_model_slices_by_quartiles(customer_table):
     from propensity.report import render_report
 
     numeric = customer_table[["visits_30d", "cart_adds_30d", "days_since_last_visit", "purchased"]].head(1500)
-    model = propensity.train(numeric, target="purchased", candidates=["logistic_regression"], folds=3, seed=1)
-    ev = evaluate_training(model)
+    result = propensity.train(
+        numeric, target="purchased", candidates=["logistic_regression"], folds=3, seed=1
+    )
+    ev = evaluate_training(result.model, result.run)
     columns = ev["slices"]["columns"]
     assert columns and all(c["role"] == "numeric (quartiles)" for c in columns)
-    assert sum(level["n"] for level in columns[0]["levels"]) == len(model.run.y_test)
+    assert sum(level["n"] for level in columns[0]["levels"]) == len(result.run.y_test)
     html = render_report(ev)
     assert "numeric (quartiles)" in html

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from propensity.events.validate import validate_events
-from propensity.events.workflow import train_from_events
+from propensity.workflows.events import train_from_events
 from tests.conftest import ROOT, shared_file
 
 MAPPINGS = ROOT / "examples" / "mappings"
@@ -62,7 +62,7 @@ def test_a_model_learns_repeat_purchases_from_the_online_retail_log(tmp_path):
         candidates=["lightgbm"],
         seed=1,
         out=tmp_path / "m",
-    )
+    ).model
     test = model.manifest.metrics["test"]
     assert 0.7 < test["roc_auc"] < 0.97
     assert model.manifest.events["data"]["reasons"]["missing customer id"] == 135_080

@@ -12,8 +12,8 @@ import propensity
 from propensity.bundle import load_model
 from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError
 from propensity.events.labels import plan_cutoffs
-from propensity.events.workflow import compute_features, score_events, train_from_events
 from propensity.training.cv import time_ordered_split
+from propensity.workflows.events import compute_features, score_events, train_from_events
 from tests.events_fixtures import hand_log
 
 FAST = {"candidates": ["lightgbm"], "seed": 3}
@@ -30,7 +30,7 @@ def shop_model(tmp_path_factory, small_shop):
         lookbacks=(7, 30),
         out=out,
         **FAST,
-    )
+    ).model
     return model, out
 
 
@@ -209,13 +209,14 @@ def test_trainer_with_a_time_column_keeps_plain_tables_unchanged(customer_table)
         part = customer_table.sample(frac=0.6, random_state=k).assign(cutoff=cutoff)
         parts.append(part)
     stacked = pd.concat(parts, ignore_index=True)
-    model = propensity.train(
+    result = propensity.train(
         stacked,
         "purchased",
         candidates=["logistic_regression"],
         time_column="cutoff",
         time_gap=pd.Timedelta(days=31),
     )
+    model = result.model
     p = model.manifest.provenance
     assert p.rows_quarantined == 0  # ids repeat across cutoffs, not within one
     assert p.rows_test == len(parts[-1]) and p.test_source == "latest cutoff 2024-04-01"
@@ -223,7 +224,7 @@ def test_trainer_with_a_time_column_keeps_plain_tables_unchanged(customer_table)
     # validated on 2024-03-01, trained for that on 2024-01-01 only (2024-02-01 + 31 days > 2024-03-01)
     assert p.validation.startswith("time-ordered: validated on cutoff 2024-03-01")
     assert "cutoff" not in model.features
-    assert len(model.run.y_train) == len(parts[2]) == len(model.run.oof)  # OOF = the validation cutoff only
+    assert len(result.run.y_train) == len(parts[2]) == len(result.run.oof)  # OOF = the validation cutoff only
 
 
 def test_cutoffs_closer_than_the_horizon_are_told_to_be_spaced():

@@ -24,7 +24,7 @@ def family_model(request, customer_table):
         pytest.importorskip("xgboost", reason="xgboost (the 'xgboost' extra) is not installed")
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=[request.param], folds=3, seed=1
-    )
+    ).model
     assert model.pipeline.family == request.param
     return model
 
@@ -66,7 +66,7 @@ def test_tree_contributions_equal_shap_tree_explainer(family, customer_table):
     shap = pytest.importorskip("shap")
     model = propensity.train(
         customer_table.head(1200), target="purchased", candidates=[family], folds=3, seed=2
-    )
+    ).model
     rows = customer_table.iloc[2000:2200]
     ex = explain(model, rows)
     X = model.pipeline.encoder.transform(model.prepare(rows).features)
@@ -87,7 +87,7 @@ def test_tree_contributions_equal_shap_tree_explainer(family, customer_table):
 def test_datetime_parts_are_summed_into_their_column(customer_table):
     model = propensity.train(
         customer_table.head(1200), target="purchased", candidates=["lightgbm"], folds=3, seed=2
-    )
+    ).model
     rows = customer_table.iloc[2000:2050]
     X = model.pipeline.encoder.transform(model.prepare(rows).features)
     contrib = model.pipeline.estimator.booster_.predict(X, pred_contrib=True)
@@ -101,7 +101,7 @@ def test_linear_contributions_are_local(customer_table):
     """Linear SHAP: changing one input changes only that input's contribution, by the change in log-odds."""
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=["logistic_regression"], folds=3, seed=1
-    )
+    ).model
     row = customer_table.iloc[[2100]].copy()
     other = row.copy()
     other["cart_adds_30d"] = row["cart_adds_30d"].iloc[0] + 4
@@ -294,7 +294,7 @@ def test_reason_codes_use_feature_descriptions(customer_table):
             "days_since_last_visit": "days since last visit",
             "cart_adds_30d": "{value} cart adds in 30 days",
         },
-    )
+    ).model
     assert model.manifest.feature("days_since_last_visit").description == "days since last visit"
     rows = customer_table.iloc[2000:2400]
     texts = [r.text for row in reason_codes(model, rows, k=len(model.features)) for r in row]
@@ -348,7 +348,7 @@ def test_fast_treeshap_equals_the_library_on_large_batches(family, customer_tabl
 
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=4
-    )
+    ).model
     rows = pd.concat([customer_table] * 2, ignore_index=True).head(explain_module.FAST_TREESHAP_ROWS + 500)
     rows.loc[::7, "device"] = None  # missing category
     rows.loc[::11, "channel"] = "carrier_pigeon"  # unseen category -> "other" code
@@ -414,7 +414,7 @@ def test_fast_tree_predictor_equals_the_library_margin(family, customer_table):
 
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=5
-    )
+    ).model
     rows = pd.concat([customer_table] * 8, ignore_index=True).head(pipeline_module.FAST_PREDICT_ROWS + 10)
     rows.loc[::7, "device"] = None
     rows.loc[::11, "channel"] = "carrier_pigeon"
@@ -531,7 +531,7 @@ def test_large_forest_batches_use_additive_path_attribution(customer_table, monk
 
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=["random_forest"], folds=3, seed=2
-    )
+    ).model
     rows = customer_table.head(60)
     exact = explain(model, rows)
     monkeypatch.setattr(explain_module, "FAST_TREESHAP_ROWS", 50)
@@ -552,7 +552,7 @@ def test_score_file_explains_every_chunk_of_a_forest_job_the_same_way(customer_t
 
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=["random_forest"], folds=3, seed=2
-    )
+    ).model
     rows = pd.concat([customer_table] * 3, ignore_index=True).head(2500)
     rows["customer_id"] = [f"c{i}" for i in range(len(rows))]
     path = tmp_path / "rows.parquet"

@@ -75,12 +75,12 @@ def test_report_is_self_contained_and_small(report):
         assert f'id="{section}"' in html
 
 
-def test_report_numbers_equal_evaluation_json_and_sklearn(report):
-    model, _, html, ev = report
+def test_report_numbers_equal_evaluation_json_and_sklearn(report, training_run):
+    _, _, html, ev = report
     parser = _Metrics()
     parser.feed(html)
     shown = parser.values
-    run = model.run
+    run = training_run
     direct = {
         "roc_auc": skm.roc_auc_score(run.y_test, run.test_proba),
         "brier": skm.brier_score_loss(run.y_test, run.test_proba),

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from propensity.api import score_file
 from propensity.errors import DataError, SchemaError
 from propensity.sources import read_table
+from propensity.workflows.scoring import score_file
 
 
 def test_chunked_scoring_equals_in_memory_prediction(trained, customer_table, tmp_path):
@@ -77,18 +77,20 @@ def test_strict_prediction_explains_bad_rows(trained, customer_table):
 def test_slow_explanations_are_announced_before_the_run(customer_table, monkeypatch):
     """A random forest explains slowly: scoring with reasons says how long it will take, up front."""
     import propensity
-    from propensity.api import _warn_if_explaining_is_slow
     from propensity.errors import PropensityWarning
+    from propensity.workflows.scoring import warn_if_explaining_is_slow
 
-    forest = propensity.train(customer_table, "purchased", candidates=["random_forest"], folds=3, seed=1)
+    forest = propensity.train(
+        customer_table, "purchased", candidates=["random_forest"], folds=3, seed=1
+    ).model
     typed = forest.prepare(customer_table.head(50)).features
     # large batches are explained by path attribution, and the user is told so
     with pytest.warns(PropensityWarning, match=r"path attribution \(Saabas\)"):
-        _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
+        warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
     # exact SHAP on small batches: slow enough to announce when the batch is big enough
     monkeypatch.setattr("propensity.explain.FAST_TREESHAP_ROWS", 10**9)
     with pytest.warns(PropensityWarning, match=r"rows/s, so reasons for 10,000,000 rows will take about"):
-        _warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
+        warn_if_explaining_is_slow(forest, typed, rows=10_000_000)
 
 
 def test_a_column_that_was_zero_or_one_in_training_scores_a_two(tmp_path):
@@ -106,7 +108,7 @@ def test_a_column_that_was_zero_or_one_in_training_scores_a_two(tmp_path):
     frame["bought"] = (rng.random(n) < 0.2 + 0.4 * frame["boats"]).astype(int)
     model = propensity.train(
         frame, target="bought", out=tmp_path / "m", candidates=["logistic_regression"], seed=0
-    )
+    ).model
     roles = {c["name"]: c["role"] for c in model.manifest.roles["columns"]}
     assert roles["boats"] == "numeric"
     fresh = frame.drop(columns="bought").head(5).assign(boats=[0, 1, 2, 3, 1])

@@ -26,7 +26,6 @@ import pytest
 from typer.testing import CliRunner
 
 import propensity
-from propensity.api import resolve_model, score_file
 from propensity.bundle import load_model
 from propensity.cli import app
 from propensity.config import get_settings
@@ -37,6 +36,7 @@ from propensity.errors import (
     PropensityWarning,
     TrackingError,
 )
+from propensity.loading import resolve_model
 from propensity.sources import read_table
 from propensity.tracking import (
     TrackingFailure,
@@ -53,6 +53,7 @@ from propensity.tracking import (
     show_model,
     validate_model_name,
 )
+from propensity.workflows.scoring import score_file
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -115,8 +116,8 @@ def small_table(customer_table) -> pd.DataFrame:
 def tracked(project, small_table):
     """One model trained through the public API with tracking on, into the embedded store."""
     folder, _ = project
-    model = propensity.train(small_table, "purchased", out="models/shoppers", tracking=True, **TRAIN_KW)
-    return model, folder / "models" / "shoppers", embedded_tracking_uri()
+    result = propensity.train(small_table, "purchased", out="models/shoppers", tracking=True, **TRAIN_KW)
+    return result, folder / "models" / "shoppers", embedded_tracking_uri()
 
 
 # --------------------------------------------------------------------------- names and URIs (no MLflow needed)
@@ -177,9 +178,10 @@ def test_a_bad_name_fails_before_training(small_table, tmp_path):
 
 
 def test_training_writes_the_bundle_and_registers_it(tracked, project):
-    model, bundle, _ = tracked
+    result, bundle, _ = tracked
+    model = result.model
     folder, _ = project
-    result = model.tracking
+    result = result.tracking
     assert isinstance(result, TrackingResult)
     assert (result.model_name, result.version, result.model_uri) == ("shoppers", 1, "models:/shoppers/1")
     assert result.experiment_name == "shoppers" and result.bundle_version == model.version
@@ -195,10 +197,11 @@ def test_training_writes_the_bundle_and_registers_it(tracked, project):
 
 
 def test_parent_run_has_params_metrics_tags_inputs_and_artifacts(tracked, project):
-    model, _, uri = tracked
+    result, _, uri = tracked
+    model = result.model
     _, commit = project
     c = client(uri)
-    run = c.get_run(model.tracking.run_id)
+    run = c.get_run(result.tracking.run_id)
     m = model.manifest
     assert run.info.status == "FINISHED"
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
@@ -229,11 +232,12 @@ def test_parent_run_has_params_metrics_tags_inputs_and_artifacts(tracked, projec
 
 
 def test_one_nested_run_per_candidate_with_oof_metrics_and_fit_time(tracked):
-    model, _, uri = tracked
+    result, _, uri = tracked
+    model = result.model
     c = client(uri)
-    parent = model.tracking.run_id
+    parent = result.tracking.run_id
     children = c.search_runs(
-        [model.tracking.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+        [result.tracking.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
     )
     by_name = {r.data.tags["propensity.candidate"]: r for r in children}
     assert set(by_name) == {c.name for c in model.manifest.candidates}
@@ -252,7 +256,9 @@ def test_logged_model_is_a_pyfunc_with_signature_example_and_explicit_requiremen
 ):
     import mlflow.pyfunc
 
-    model, _, uri = tracked
+    result, _, uri = tracked
+
+    model = result.model
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     loaded = mlflow.pyfunc.load_model("models:/shoppers/1")
@@ -285,7 +291,8 @@ def test_logged_model_is_a_pyfunc_with_signature_example_and_explicit_requiremen
 
 
 def test_every_model_form_loads_the_same_verified_bundle(tracked, small_table):
-    model, bundle, _ = tracked
+    result, bundle, _ = tracked
+    model = result.model
     promote("shoppers", 1)
     rows = small_table.head(100)
     expected = model.predict_proba(rows)
@@ -296,7 +303,8 @@ def test_every_model_form_loads_the_same_verified_bundle(tracked, small_table):
 
 
 def test_score_accepts_version_alias_and_path(tracked, small_table, tmp_path):
-    model, bundle, _ = tracked
+    result, bundle, _ = tracked
+    model = result.model
     promote("shoppers", 1)
     src = tmp_path / "in.csv"
     small_table.head(300).to_csv(src, index=False)
@@ -314,7 +322,8 @@ def test_score_accepts_version_alias_and_path(tracked, small_table, tmp_path):
 
 
 def test_a_damaged_cache_copy_is_fetched_again_and_a_damaged_registry_copy_is_refused(tracked, project):
-    model, _, uri = tracked
+    result, _, uri = tracked
+    model = result.model
     folder, _ = project
     loaded = load_registered_model("models:/shoppers/1")
     cached = loaded.path
@@ -365,7 +374,8 @@ def test_the_cli_names_what_exists(tracked):
 
 
 def test_models_list_show_promote_register(tracked, trained, project):
-    model, _, uri = tracked
+    result, _, uri = tracked
+    model = result.model
     folder, _ = project
     _, untracked = trained  # a bundle saved with tracking off (conftest)
     bundle = folder / "models" / "late"
@@ -503,7 +513,7 @@ def test_unreachable_server_keeps_the_bundle_and_says_how_to_register_it(
         PropensityWarning,
         match=r"not recorded in MLflow: Cannot reach .*Register it later with: propensity models register",
     ):
-        model = propensity.train(
+        result = propensity.train(
             small_table,
             "purchased",
             out="m",
@@ -512,8 +522,9 @@ def test_unreachable_server_keeps_the_bundle_and_says_how_to_register_it(
             candidates=["logistic_regression"],
             folds=3,
         )
+    model = result.model
     assert load_model(tmp_path / "m").version == model.version
-    failure = model.tracking
+    failure = result.tracking
     assert isinstance(failure, TrackingFailure)
     assert failure.register_command == f"propensity models register m --name m --tracking-uri {dead}"
     record = json.loads((tmp_path / "m" / "tracking.json").read_text())

@@ -46,8 +46,8 @@ def test_the_test_set_is_not_used_for_selection_or_threshold(customer_table):
     train_part, test_part = customer_table.iloc[:2200], customer_table.iloc[2200:]
     flipped = test_part.assign(purchased=1 - test_part["purchased"])
     kw = {"candidates": ["logistic_regression", "lightgbm"], "seed": 5}
-    a = propensity.train(train_part, "purchased", test=test_part, **kw)
-    b = propensity.train(train_part, "purchased", test=flipped, **kw)
+    a = propensity.train(train_part, "purchased", test=test_part, **kw).model
+    b = propensity.train(train_part, "purchased", test=flipped, **kw).model
     assert a.manifest.winner == b.manifest.winner
     assert a.manifest.policy == b.manifest.policy
     assert a.manifest.metrics["oof"] == b.manifest.metrics["oof"]
@@ -56,8 +56,8 @@ def test_the_test_set_is_not_used_for_selection_or_threshold(customer_table):
 
 def test_same_seed_same_metrics(customer_table):
     kw = {"candidates": ["lightgbm", "random_forest"], "seed": 9}
-    a = propensity.train(customer_table, "purchased", **kw)
-    b = propensity.train(customer_table, "purchased", **kw)
+    a = propensity.train(customer_table, "purchased", **kw).model
+    b = propensity.train(customer_table, "purchased", **kw).model
     assert a.manifest.metrics == b.manifest.metrics
     assert [c.oof for c in a.manifest.candidates] == [c.oof for c in b.manifest.candidates]
 
@@ -72,12 +72,12 @@ def test_cart_adds_never_lower_the_score(trained, customer_table):
 
 
 def test_tuning_adds_a_tuned_candidate(customer_table):
-    model = propensity.train(
+    result = propensity.train(
         customer_table, "purchased", candidates=["logistic_regression"], trials=4, seed=2
     )
-    names = [c.name for c in model.manifest.candidates]
+    names = [c.name for c in result.model.manifest.candidates]
     assert names == ["logistic_regression", "logistic_regression_tuned"]
-    assert model.run.tuning["trials"] == 4
+    assert result.run.tuning["trials"] == 4
 
 
 def test_resampling_and_policies_are_honoured(customer_table):
@@ -88,7 +88,7 @@ def test_resampling_and_policies_are_honoured(customer_table):
         resample="under",
         policy="top",
         fraction=0.1,
-    )
+    ).model
     assert model.manifest.policy.kind == "top"
     assert model.manifest.policy.expected["contacted_share"] == pytest.approx(0.1, abs=0.01)
 
@@ -155,11 +155,11 @@ def test_large_tables_screen_candidates_on_a_sample(customer_table):
         screen_sample=1000,
         seed=3,
     )
-    model = fit(customer_table, config)
-    rows = {c.name: c.rows for c in model.manifest.candidates}
+    fitted = fit(customer_table, config)
+    rows = {c.name: c.rows for c in fitted.model.manifest.candidates}
     assert sorted(rows.values()) == [1000, 2400]  # one screened on 1,000 rows; the finalist on all 2,400
-    assert rows[model.manifest.winner] == 2400
-    assert model.run.timings["full_data_cv"] > 0
+    assert rows[fitted.model.manifest.winner] == 2400
+    assert fitted.run.timings["full_data_cv"] > 0
 
 
 def test_bundles_from_an_older_schema_still_verify(trained, tmp_path):
@@ -194,20 +194,22 @@ def test_copies_across_the_random_split_are_announced(customer_table):
             target="purchased",
             candidates=["logistic_regression"],
             seed=0,
-        )
+        ).model
     assert model.manifest.provenance.test_rows_repeating_training > 0
-    clean = propensity.train(base, target="purchased", candidates=["logistic_regression"], seed=0)
+    clean = propensity.train(base, target="purchased", candidates=["logistic_regression"], seed=0).model
     assert clean.manifest.provenance.test_rows_repeating_training == 0
 
 
-def test_candidates_ranking_metrics_are_those_of_their_raw_out_of_fold_scores(trained):
+def test_candidates_ranking_metrics_are_those_of_their_raw_out_of_fold_scores(trained, training_run):
     # The bundle's calibrator keeps the model's order; the cross-fitted ones do not across folds.
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     model, _ = trained
     reports = {c.name: c for c in model.manifest.candidates}
-    for res in model.run.candidates:
+    for res in training_run.candidates:
         oof = reports[res.name].oof
-        assert oof["roc_auc"] == pytest.approx(roc_auc_score(model.run.y_train, res.oof), abs=1e-6)
-        assert oof["pr_auc"] == pytest.approx(average_precision_score(model.run.y_train, res.oof), abs=1e-6)
+        assert oof["roc_auc"] == pytest.approx(roc_auc_score(training_run.y_train, res.oof), abs=1e-6)
+        assert oof["pr_auc"] == pytest.approx(
+            average_precision_score(training_run.y_train, res.oof), abs=1e-6
+        )
     assert model.manifest.metrics["oof"]["pr_auc"] == reports[model.manifest.winner].oof["pr_auc"]

@@ -3,13 +3,16 @@
 The public API is small and imported lazily, so ``import propensity`` stays fast::
 
     import propensity
-    model = propensity.train("shoppers.csv", target="Revenue", out="models/shoppers")
-    model = propensity.load_model("models/shoppers")
+    result = propensity.train("shoppers.csv", target="Revenue", out="models/shoppers")
+    model = propensity.load_model("models/shoppers")        # or result.model
     scores = model.decide(new_rows)
 
     # from an event or order log
-    model = propensity.train_from_events("events.parquet", horizon_days=30, cutoffs=6, out="models/shop")
+    result = propensity.train_from_events("events.parquet", horizon_days=30, cutoffs=6, out="models/shop")
     propensity.score_events("models/shop", "events.parquet", "scores.parquet", as_of="2024-12-31")
+
+The functions live in the application layer, :mod:`propensity.workflows`; see the README's
+architecture map for which folder holds which stage.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "PolicySpec",
     "ScoreSummary",
     "TrainedModel",
+    "TrainingResult",
     "__version__",
     "compute_features",
     "evaluate",
@@ -47,11 +51,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "train": "propensity.api",
-    "score_file": "propensity.api",
-    "resolve_model": "propensity.api",
-    "evaluate": "propensity.evaluation",
-    "ScoreSummary": "propensity.api",
+    "train": "propensity.workflows.tables",
+    "TrainingResult": "propensity.workflows.tables",
+    "score_file": "propensity.workflows.scoring",
+    "ScoreSummary": "propensity.workflows.scoring",
+    "evaluate": "propensity.workflows.evaluation",
+    "compute_features": "propensity.workflows.events",
+    "train_from_events": "propensity.workflows.events",
+    "score_events": "propensity.workflows.events",
+    "resolve_model": "propensity.loading",
     "load_model": "propensity.bundle",
     "save_model": "propensity.bundle",
     "TrainedModel": "propensity.pipeline",
@@ -59,22 +67,21 @@ _LAZY = {
     "generate_shop": "propensity.synthetic",
     "load_events": "propensity.events.validate",
     "validate_events": "propensity.events.validate",
-    "feature_registry": "propensity.events.features",
-    "compute_features": "propensity.events.workflow",
-    "train_from_events": "propensity.events.workflow",
-    "score_events": "propensity.events.workflow",
+    "feature_registry": "propensity.features",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from propensity.api import ScoreSummary, resolve_model, score_file, train
     from propensity.bundle import load_model, save_model
-    from propensity.evaluation import evaluate
-    from propensity.events.features import feature_registry
     from propensity.events.validate import load_events, validate_events
-    from propensity.events.workflow import compute_features, score_events, train_from_events
+    from propensity.features import feature_registry
+    from propensity.loading import resolve_model
     from propensity.pipeline import TrainedModel
     from propensity.synthetic import generate_shop
     from propensity.training.policy import PolicySpec
+    from propensity.workflows.evaluation import evaluate
+    from propensity.workflows.events import compute_features, score_events, train_from_events
+    from propensity.workflows.scoring import ScoreSummary, score_file
+    from propensity.workflows.tables import TrainingResult, train
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ Everything the report (``report.html``) plots is computed here and written to
 numbers. Two entry points:
 
 - :func:`evaluate_training` — after ``propensity train``: out-of-fold predictions on the
-  training rows and the held-out test set (``model.run``);
+  training rows and the held-out test set (``TrainingResult.run``);
 - :func:`evaluate` — ``propensity evaluate MODEL DATA``: a saved model on new labelled rows.
 
 Schema of ``evaluation.json`` (``schema_version`` 1)
@@ -84,7 +84,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -93,9 +93,12 @@ from sklearn import metrics as skm
 from propensity.errors import DataError, PropensityError, SchemaError
 from propensity.explain import SPACE, explain_features, format_reason, format_value
 from propensity.manifest import FeatureSpec
-from propensity.metrics import binary_metrics, metric_value
+from propensity.metrics import binary_metrics, metric_value, percent
 from propensity.pipeline import TrainedModel, band_of
-from propensity.schema import category_text, suggest_columns
+
+if TYPE_CHECKING:  # pragma: no cover
+    from propensity.training.trainer import TrainingRun
+from propensity.schema import FALSE_TEXTS, TRUE_TEXTS, category_text, did_you_mean, shown_columns
 
 __all__ = [
     "EXAMPLE_PROFIT",
@@ -103,7 +106,7 @@ __all__ = [
     "ScoredSet",
     "build_evaluation",
     "customer_example",
-    "evaluate",
+    "evaluate_frame",
     "evaluate_training",
     "write_evaluation",
 ]
@@ -170,10 +173,6 @@ def _thin(n: int, points: int = _CURVE_POINTS) -> np.ndarray:
 
 def _two_classes(y: np.ndarray) -> bool:
     return 0 < int(y.sum()) < len(y)
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{x:.{digits}%}"
 
 
 # --------------------------------------------------------------------------- curves and tables
@@ -437,58 +436,9 @@ def slices(
     out = []
     for name in chosen:
         spec = specs[name]
-        col = scored.features[name].reset_index(drop=True)
-        if numeric_fallback:
-            labels, ordered = _numeric_bands(col)
-        else:
-            labels, ordered = _level_labels(col, spec), []
-        counts = labels.value_counts()
-        top = list(counts.index[:_SLICE_LEVELS])
-        if len(counts) > _SLICE_LEVELS:
-            labels = labels.where(labels.isin(top), f"other ({len(counts) - _SLICE_LEVELS} levels)")
-            top.append(f"other ({len(counts) - _SLICE_LEVELS} levels)")
-        if numeric_fallback:
-            top = [t for t in ordered if (labels == t).any()]
-            if (labels == "(missing)").any():
-                top.append("(missing)")
+        labels, top = _slice_labels(scored.features[name].reset_index(drop=True), spec, numeric_fallback)
         values = labels.to_numpy()
-        levels = []
-        for level in top:
-            mask = values == level
-            ym, pm = y[mask], p[mask]
-            m = binary_metrics(ym, pm, threshold)
-            weak = bool(
-                overall is not None
-                and m["roc_auc"] is not None
-                and len(ym) >= 100
-                and min(int(ym.sum()), len(ym) - int(ym.sum())) >= 10
-                and m["roc_auc"] <= overall - 0.05
-            )
-            note = ""
-            if m["roc_auc"] is None:
-                note = "one outcome only: ROC-AUC undefined"
-            elif len(ym) < 100:
-                note = "fewer than 100 rows: treat with care"
-            elif weak:
-                note = f"ROC-AUC {m['roc_auc']:.3f} vs {overall:.3f} overall"
-            levels.append(
-                {
-                    "level": str(level),
-                    "n": len(ym),
-                    "share": _f(len(ym) / len(y)),
-                    "positives": int(ym.sum()),
-                    "positive_rate": _f(m["positive_rate"]),
-                    "mean_score": _f(pm.mean()) if len(pm) else None,
-                    "roc_auc": _f(m["roc_auc"]),
-                    "pr_auc": _f(m["pr_auc"]),
-                    "brier": _f(m["brier"]),
-                    "precision": _f(m.get("precision")),
-                    "recall": _f(m.get("recall")),
-                    "contacted_share": _f(m.get("contacted_share")),
-                    "weak": weak,
-                    "note": note,
-                }
-            )
+        levels = [_level_block(str(level), y, p, values == level, threshold, overall) for level in top]
         out.append(
             {
                 "column": name,
@@ -498,6 +448,59 @@ def slices(
             }
         )
     return {"dataset": scored.name, "overall_roc_auc": _f(overall), "columns": out}
+
+
+def _slice_labels(col: pd.Series, spec: FeatureSpec, numeric: bool) -> tuple[pd.Series, list[str]]:
+    """Each row's level label, and the levels to show in order (rare ones pooled as "other")."""
+    labels, ordered = _numeric_bands(col) if numeric else (_level_labels(col, spec), [])
+    counts = labels.value_counts()
+    top = list(counts.index[:_SLICE_LEVELS])
+    if len(counts) > _SLICE_LEVELS:
+        labels = labels.where(labels.isin(top), f"other ({len(counts) - _SLICE_LEVELS} levels)")
+        top.append(f"other ({len(counts) - _SLICE_LEVELS} levels)")
+    if numeric:
+        top = [t for t in ordered if (labels == t).any()]
+        if (labels == "(missing)").any():
+            top.append("(missing)")
+    return labels, top
+
+
+def _level_block(
+    level: str, y: np.ndarray, p: np.ndarray, mask: np.ndarray, threshold: float, overall: float | None
+) -> dict[str, Any]:
+    """One level's metrics, and whether it is weak (100+ rows, both outcomes, ROC-AUC 0.05 below overall)."""
+    ym, pm = y[mask], p[mask]
+    m = binary_metrics(ym, pm, threshold)
+    weak = bool(
+        overall is not None
+        and m["roc_auc"] is not None
+        and len(ym) >= 100
+        and min(int(ym.sum()), len(ym) - int(ym.sum())) >= 10
+        and m["roc_auc"] <= overall - 0.05
+    )
+    note = ""
+    if m["roc_auc"] is None:
+        note = "one outcome only: ROC-AUC undefined"
+    elif len(ym) < 100:
+        note = "fewer than 100 rows: treat with care"
+    elif weak:
+        note = f"ROC-AUC {m['roc_auc']:.3f} vs {overall:.3f} overall"
+    return {
+        "level": level,
+        "n": len(ym),
+        "share": _f(len(ym) / len(y)),
+        "positives": int(ym.sum()),
+        "positive_rate": _f(m["positive_rate"]),
+        "mean_score": _f(pm.mean()) if len(pm) else None,
+        "roc_auc": _f(m["roc_auc"]),
+        "pr_auc": _f(m["pr_auc"]),
+        "brier": _f(m["brier"]),
+        "precision": _f(m.get("precision")),
+        "recall": _f(m.get("recall")),
+        "contacted_share": _f(m.get("contacted_share")),
+        "weak": weak,
+        "note": note,
+    }
 
 
 # --------------------------------------------------------------------------- explanations
@@ -619,6 +622,22 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
         }
         for j in rank
     ]
+    return {
+        "space": SPACE,
+        "dataset": scored.name,
+        "sample_rows": len(part),
+        "base": _f(float(ex.base[0])) if len(ex.base) else None,
+        "importance": importance,
+        "beeswarm": _beeswarm(ex, part, specs, rank, rng),
+        "dependence": _dependence(ex, part, specs, rank),
+        "examples": _examples(model, scored, typed),
+    }
+
+
+def _beeswarm(
+    ex: Any, part: pd.DataFrame, specs: Mapping[str, FeatureSpec], rank: np.ndarray, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """SHAP values of the strongest features on (a sample of) the explained rows, coloured by value."""
     swarm_rows = np.arange(len(part))
     if len(part) > _BEESWARM_POINTS:
         swarm_rows = np.sort(rng.choice(len(part), size=_BEESWARM_POINTS, replace=False))
@@ -635,6 +654,13 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
                 "jitter": _arr(rng.uniform(-0.32, 0.32, size=len(swarm_rows)), 3),
             }
         )
+    return beeswarm
+
+
+def _dependence(
+    ex: Any, part: pd.DataFrame, specs: Mapping[str, FeatureSpec], rank: np.ndarray
+) -> list[dict[str, Any]]:
+    """SHAP value against feature value for the strongest features."""
     dependence = []
     for j in rank[:_TOP_DEPENDENCE]:
         name = ex.features[j]
@@ -647,6 +673,12 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
         else:
             x = _display_values(col, spec)
         dependence.append({"feature": name, "role": spec.role, "x": x, "shap": _arr(ex.values[:, j], 4)})
+    return dependence
+
+
+def _examples(model: TrainedModel, scored: ScoredSet, typed: pd.DataFrame) -> list[dict[str, Any]]:
+    """Three customers explained: one scored high, one at the threshold, one low."""
+    n = len(typed)
     p = np.asarray(scored.proba, dtype="float64")
     y = np.asarray(scored.y).astype("int64")
     asc = np.argsort(p, kind="stable")
@@ -656,7 +688,7 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
         "low": int(asc[round(0.10 * (n - 1))]),
     }
     ids = scored.ids.reset_index(drop=True) if scored.ids is not None else None
-    examples = [
+    return [
         _example(
             model,
             typed.iloc[[i]],
@@ -667,16 +699,6 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
         )
         for kind, i in picks.items()
     ]
-    return {
-        "space": SPACE,
-        "dataset": scored.name,
-        "sample_rows": len(part),
-        "base": _f(float(ex.base[0])) if len(ex.base) else None,
-        "importance": importance,
-        "beeswarm": beeswarm,
-        "dependence": dependence,
-        "examples": examples,
-    }
 
 
 # --------------------------------------------------------------------------- assembling
@@ -691,9 +713,9 @@ def _policy_words(model: TrainedModel, main: dict[str, Any], main_label: str) ->
     )
     if m.get("contacted_share") is not None:
         text += (
-            f" On the {main_label} this contacts {_pct(m['contacted_share'])} of customers "
-            f"({m['confusion']['tp'] + m['confusion']['fp']:,}) and reaches {_pct(m.get('recall'))} of the "
-            f"buyers, with {_pct(m.get('precision'))} of those contacted buying."
+            f" On the {main_label} this contacts {percent(m['contacted_share'])} of customers "
+            f"({m['confusion']['tp'] + m['confusion']['fp']:,}) and reaches {percent(m.get('recall'))} of the "
+            f"buyers, with {percent(m.get('precision'))} of those contacted buying."
         )
     return text
 
@@ -797,18 +819,19 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def evaluate_training(model: TrainedModel) -> dict[str, Any]:
+def evaluate_training(model: TrainedModel, run: TrainingRun | None) -> dict[str, Any]:
     """The evaluation of a model fresh from training: out-of-fold and held-out test predictions.
+
+    ``run`` is the training's in-memory record (``TrainingResult.run``).
 
     Raises
     ------
     PropensityError
-        If ``model`` has no training run (a loaded bundle): use :func:`evaluate` with labelled data.
+        ``run`` is ``None`` (a model loaded from a bundle has none): evaluate it on labelled data.
     """
-    run = getattr(model, "run", None)
     if run is None:
         raise PropensityError(
-            "This model has no training run attached (it was loaded from a bundle); evaluate it on labelled "
+            "This model has no training run (it was loaded from a bundle); evaluate it on labelled "
             "data with propensity.evaluate(model, data) or `propensity evaluate`."
         )
     m = model.manifest
@@ -855,10 +878,6 @@ def evaluate_training(model: TrainedModel) -> dict[str, Any]:
     return build_evaluation(model, sets, kind="training", main="test", data=data, warnings=warnings)
 
 
-_TRUTHY = frozenset({"true", "t", "yes", "y", "1"})
-_FALSY = frozenset({"false", "f", "no", "n", "0"})
-
-
 def target_labels(values: pd.Series, positive: str, negative: str) -> tuple[np.ndarray, np.ndarray]:
     """0/1 labels of a target column for a model trained with ``positive``/``negative`` labels.
 
@@ -871,9 +890,9 @@ def target_labels(values: pd.Series, positive: str, negative: str) -> tuple[np.n
     missing = text.isna().to_numpy()
     low = text.fillna("").str.lower()
     pos_low, neg_low = positive.lower(), negative.lower()
-    if pos_low in _TRUTHY | _FALSY and neg_low in _TRUTHY | _FALSY:
-        pos_set = _TRUTHY if pos_low in _TRUTHY else _FALSY
-        neg_set = _FALSY if pos_set is _TRUTHY else _TRUTHY
+    if pos_low in TRUE_TEXTS | FALSE_TEXTS and neg_low in TRUE_TEXTS | FALSE_TEXTS:
+        pos_set = TRUE_TEXTS if pos_low in TRUE_TEXTS else FALSE_TEXTS
+        neg_set = FALSE_TEXTS if pos_set is TRUE_TEXTS else TRUE_TEXTS
         is_pos = low.isin(pos_set).to_numpy()
         is_neg = low.isin(neg_set).to_numpy()
     else:
@@ -883,94 +902,40 @@ def target_labels(values: pd.Series, positive: str, negative: str) -> tuple[np.n
     return is_pos.astype("int64"), unusable
 
 
-def evaluate(
-    model: TrainedModel | str | Path,
-    data: pd.DataFrame | str | Path,
+def evaluate_frame(
+    model: TrainedModel,
+    frame: pd.DataFrame,
     *,
+    source: str = "DataFrame",
     target: str | None = None,
     value: float | None = None,
     cost: float | None = None,
     allow_missing: bool = False,
     quarantine_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a trained model on new labelled rows; return the ``evaluation.json`` data.
+    """Evaluate a model on labelled rows already read; return the ``evaluation.json`` data.
 
-    Parameters
-    ----------
-    model
-        A model, a bundle folder or a registry URI.
-    data
-        A labelled table (DataFrame, CSV or Parquet) with the model's feature columns and the
-        outcome. (Event logs: build the labelled table at a cutoff first; see the module docstring.)
-    target
-        The outcome column (default: the column the model was trained on).
-    value, cost
-        Margin of a conversion and cost of a contact for the profit curve (default: the
-        model's profit policy, else an example of 10 and 1 that the report labels as such).
-    allow_missing
-        Impute required feature columns that are absent instead of failing.
-    quarantine_path
-        Where to write the rows that could not be used (row, column, value, reason), if any.
+    :func:`propensity.evaluate` (in :mod:`propensity.workflows.evaluation`) finds the model and
+    reads the file, then calls this. Parameters are as there; ``source`` names the rows.
 
     Raises
     ------
     SchemaError
-        The target column is absent (the message names close matches and ``--target``), or the
-        data lack columns the model needs (the message lists missing and unexpected columns).
+        The target column is absent, or the rows lack columns the model needs.
     DataError
         No row with a usable outcome and readable features remains.
-
-    Example
-    -------
-    >>> ev = propensity.evaluate("models/shoppers", "sessions_june.csv")  # doctest: +SKIP
-    >>> ev["datasets"]["evaluation"]["metrics"]["roc_auc"]                # doctest: +SKIP
     """
-    from propensity.sources import read_table
-
-    if not isinstance(model, TrainedModel):
-        from propensity.api import resolve_model  # bundle folders and registry URIs
-
-        model = resolve_model(model)
-    if isinstance(data, pd.DataFrame):
-        frame, source = data, "DataFrame"
-        if frame.empty:
-            raise DataError("The evaluation DataFrame has no rows.")
-    else:
-        frame, source = read_table(data), str(data)
     task = model.manifest.task
     target = target or task.target
-    columns = [str(c) for c in frame.columns]
-    if target not in columns:
-        close = suggest_columns(target, columns)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        shown = ", ".join(map(repr, columns[:30])) + (" ..." if len(columns) > 30 else "")
-        raise SchemaError(
-            f"The evaluation data have no column '{target}', the outcome the model was trained to predict "
-            f"('{task.target}' = {task.positive!r}).{hint} Pass --target COL naming the column that holds the "
-            f"outcome; the columns are: {shown}."
-        )
+    _check_target(frame, target, task)
     features = frame.drop(columns=[target])
-    missing_req, missing_opt, unexpected = model.check_columns(list(features.columns))
-    if missing_req and not allow_missing:
-        raise SchemaError(
-            "The data do not match the model: missing column(s) "
-            + ", ".join(map(repr, missing_req + missing_opt))
-            + " that the model was trained on"
-            + (f"; unexpected column(s) {', '.join(map(repr, unexpected[:30]))}" if unexpected else "")
-            + ". Is this the right model for this file? Rename the columns, or pass --allow-missing to "
-            "impute the missing ones (scores will be less accurate)."
-        )
+    missing_req, missing_opt, unexpected = _check_feature_columns(model, features, allow_missing)
     y_all, unusable = target_labels(frame[target], task.positive, task.negative)
     prepared = model.prepare(features, allow_missing=allow_missing)
     quarantine = prepared.quarantine
     if unusable.any():
-        values = frame[target][unusable]
-        quarantine.add(
-            unusable,
-            target,
-            values,
-            f"target is missing or not one of {task.positive!r} / {task.negative!r}",
-        )
+        reason = f"target is missing or not one of {task.positive!r} / {task.negative!r}"
+        quarantine.add(unusable, target, frame[target][unusable], reason)
     good = ~quarantine.bad
     if not good.any():
         reasons = ", ".join(f"{k}: {v}" for k, v in quarantine.counts_by_reason().items())
@@ -979,49 +944,25 @@ def evaluate(
     y = y_all[good]
     X = model.pipeline.encoder.transform(typed)
     raw = model.pipeline.raw_proba_encoded(X)
-    proba = model.pipeline.calibrator(raw)
     ids = prepared.ids[good].reset_index(drop=True) if model.id_column in frame.columns else None
+    name = Path(source).name if source != "DataFrame" else source
     scored = ScoredSet(
-        "evaluation",
-        f"evaluation data ({Path(source).name if source != 'DataFrame' else source})",
-        y,
-        proba,
-        raw,
-        typed,
-        ids,
+        "evaluation", f"evaluation data ({name})", y, model.pipeline.calibrator(raw), raw, typed, ids
     )
-    warnings = []
-    n_bad = quarantine.n_bad_rows
-    if n_bad:
-        reasons = ", ".join(f"{k}: {v}" for k, v in quarantine.counts_by_reason().items())
-        warnings.append(f"{n_bad:,} of {len(frame):,} rows were quarantined and not evaluated ({reasons}).")
-    if missing_req or missing_opt:
-        warnings.append(
-            f"Absent column(s) imputed by the model: {', '.join(missing_req + missing_opt)} — scores are less accurate."
-        )
-    if prepared.unknown_categories:
-        listed = ", ".join(f"{k}: {v}" for k, v in prepared.unknown_categories.items())
-        warnings.append(f"Categories not seen in training were scored as 'other' ({listed} rows).")
-    if unexpected:
-        warnings.append(f"Column(s) not used by the model were ignored: {', '.join(unexpected[:20])}.")
-    if not _two_classes(y):
-        only = task.positive if y.sum() else task.negative
-        warnings.append(
-            f"The evaluation data hold a single outcome ({target} = {only!r} in every usable row), so the "
-            "model's ranking cannot be judged; calibration, Brier score and log loss are still shown."
-        )
+    imputed = missing_req + missing_opt
     data_block = {
         "source": source,
         "rows_in": len(frame),
-        "rows_quarantined": n_bad,
+        "rows_quarantined": quarantine.n_bad_rows,
         "quarantine_reasons": quarantine.counts_by_reason(),
         "rows_used": int(good.sum()),
         "positive_rate": _f(y.mean()),
         "unexpected_columns": unexpected,
-        "imputed_columns": missing_req + missing_opt,
+        "imputed_columns": imputed,
         "unknown_categories": prepared.unknown_categories,
         "target_column": target,
     }
+    warnings = _evaluation_warnings(model, y, target, data_block)
     evaluation = build_evaluation(
         model,
         [scored],
@@ -1032,9 +973,67 @@ def evaluate(
         value=value,
         cost=cost,
     )
-    if n_bad and quarantine_path is not None:
+    if quarantine.n_bad_rows and quarantine_path is not None:
         evaluation["data"]["quarantine_file"] = str(quarantine.write(quarantine_path))
     return evaluation
+
+
+def _check_target(frame: pd.DataFrame, target: str, task: Any) -> None:
+    columns = [str(c) for c in frame.columns]
+    if target not in columns:
+        raise SchemaError(
+            f"The evaluation data have no column '{target}', the outcome the model was trained to predict "
+            f"('{task.target}' = {task.positive!r}).{did_you_mean(target, columns)} Pass --target COL naming the "
+            f"column that holds the outcome; the columns are: {shown_columns(columns)}."
+        )
+
+
+def _check_feature_columns(
+    model: TrainedModel, features: pd.DataFrame, allow_missing: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """``(missing required, missing optional, unexpected)``; refuses missing required columns."""
+    missing_req, missing_opt, unexpected = model.check_columns(list(features.columns))
+    if missing_req and not allow_missing:
+        raise SchemaError(
+            "The data do not match the model: missing column(s) "
+            + ", ".join(map(repr, missing_req + missing_opt))
+            + " that the model was trained on"
+            + (f"; unexpected column(s) {', '.join(map(repr, unexpected[:30]))}" if unexpected else "")
+            + ". Is this the right model for this file? Rename the columns, or pass --allow-missing to "
+            "impute the missing ones (scores will be less accurate)."
+        )
+    return missing_req, missing_opt, unexpected
+
+
+def _evaluation_warnings(
+    model: TrainedModel, y: np.ndarray, target: str, data: Mapping[str, Any]
+) -> list[str]:
+    """What the report says about the evaluation rows before any figure."""
+    task = model.manifest.task
+    warnings = []
+    if data["rows_quarantined"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in data["quarantine_reasons"].items())
+        warnings.append(
+            f"{data['rows_quarantined']:,} of {data['rows_in']:,} rows were quarantined and not evaluated ({reasons})."
+        )
+    if data["imputed_columns"]:
+        warnings.append(
+            f"Absent column(s) imputed by the model: {', '.join(data['imputed_columns'])} — scores are less accurate."
+        )
+    if data["unknown_categories"]:
+        listed = ", ".join(f"{k}: {v}" for k, v in data["unknown_categories"].items())
+        warnings.append(f"Categories not seen in training were scored as 'other' ({listed} rows).")
+    if data["unexpected_columns"]:
+        warnings.append(
+            f"Column(s) not used by the model were ignored: {', '.join(data['unexpected_columns'][:20])}."
+        )
+    if not _two_classes(y):
+        only = task.positive if y.sum() else task.negative
+        warnings.append(
+            f"The evaluation data hold a single outcome ({target} = {only!r} in every usable row), so the "
+            "model's ranking cannot be judged; calibration, Brier score and log loss are still shown."
+        )
+    return warnings
 
 
 def write_evaluation(evaluation: Mapping[str, Any], path: str | Path) -> Path:

@@ -22,7 +22,19 @@ __all__ = [
     "confusion_at",
     "lift_at",
     "metric_value",
+    "percent",
 ]
+
+
+def percent(share: Any, digits: int = 1, *, sep: str = "") -> str:
+    """A share as a percentage for people: ``percent(0.1234)`` → ``"12.3%"``; ``None`` → ``"–"``.
+
+    ``sep`` goes between the number and the sign (the HTML report writes ``"12.3 %"``).
+    """
+    if share is None:
+        return "–"
+    return f"{100 * float(share):.{digits}f}{sep}%"
+
 
 #: Metrics that can be used for model selection, and whether higher is better.
 HIGHER_IS_BETTER: Mapping[str, bool] = {

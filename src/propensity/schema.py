@@ -67,10 +67,11 @@ class Role(StrEnum):
 #: Roles whose columns are model inputs.
 FEATURE_ROLES = frozenset({Role.NUMERIC, Role.BOOLEAN, Role.CATEGORICAL, Role.DATETIME})
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+#: Lower-case spellings of yes and no, the one word set of every reader and target comparison.
+TRUE_TEXTS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+FALSE_TEXTS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 #: Texts read as a boolean (compared after stripping and lower-casing).
-BOOLEAN_TEXTS = _TRUE | _FALSE
+BOOLEAN_TEXTS = TRUE_TEXTS | FALSE_TEXTS
 _ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$|^id[^a-z]|(?<=[a-z])id$", re.IGNORECASE)
 _CODE_NAME = re.compile(
     r"(type|code|region|category|class|tier|group|segment|browser|system|status|zip|postal|country|channel|device)s?$",
@@ -230,12 +231,21 @@ def suggest_columns(name: str, columns: Sequence[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits]
 
 
+def did_you_mean(name: str, options: Sequence[str], *, most: int = 3) -> str:
+    """`` Did you mean 'a', 'b'?`` naming the options closest to ``name``, or ``""`` when none is close."""
+    close = suggest_columns(name, options)[:most]
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def shown_columns(columns: Sequence[str], limit: int = 30) -> str:
+    """The first ``limit`` column names, quoted, for a message (`` ...`` when there are more)."""
+    return ", ".join(map(repr, list(columns)[:limit])) + (" ..." if len(columns) > limit else "")
+
+
 def missing_column_error(kind: str, name: str, columns: Sequence[str], flag: str) -> SchemaError:
-    close = suggest_columns(name, columns)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    shown = ", ".join(map(repr, list(columns)[:30])) + (" ..." if len(columns) > 30 else "")
     return SchemaError(
-        f"The {kind} column '{name}' is not in the table.{hint} Pass {flag} with one of: {shown}."
+        f"The {kind} column '{name}' is not in the table.{did_you_mean(name, columns)} "
+        f"Pass {flag} with one of: {shown_columns(columns)}."
     )
 
 
@@ -287,7 +297,7 @@ def _bool_like(values: pd.Series) -> bool:
     uniq = {str(v).strip().lower() for v in values.dropna().unique()[:3]}
     return (
         0 < len(uniq) <= 2
-        and uniq <= (_TRUE | _FALSE)
+        and uniq <= (TRUE_TEXTS | FALSE_TEXTS)
         and not (uniq <= {"1", "0", "1.0", "0.0"} and len(uniq) < 2)
     )
 
@@ -560,9 +570,9 @@ def _flag_leaks(
 def _bool_or_same(v: Any) -> Any:
     if isinstance(v, str):
         low = v.strip().lower()
-        if low in _TRUE:
+        if low in TRUE_TEXTS:
             return 1.0
-        if low in _FALSE:
+        if low in FALSE_TEXTS:
             return 0.0
     return v
 
@@ -659,8 +669,8 @@ def parse_target(
         counts = counts.iloc[:2]
     a, b = (str(k) for k in counts.index)
     low = {a.lower(): a, b.lower(): b}
-    truthy = [low[k] for k in low if k in _TRUE]
-    falsy = [low[k] for k in low if k in _FALSE]
+    truthy = [low[k] for k in low if k in TRUE_TEXTS]
+    falsy = [low[k] for k in low if k in FALSE_TEXTS]
     if len(truthy) == 1 and len(falsy) == 1:
         pos, neg = truthy[0], falsy[0]
         how = ""

@@ -12,6 +12,7 @@ import bz2
 import csv
 import gzip
 import hashlib
+import json
 import lzma
 import queue
 import threading
@@ -36,8 +37,10 @@ __all__ = [
     "read_table",
     "read_yaml_mapping",
     "sniff_delimiter",
+    "stem_path",
     "table_columns",
     "table_format",
+    "write_json",
 ]
 
 #: Cell values read as missing in text files (pandas' defaults plus a few common in shop exports).
@@ -457,3 +460,16 @@ class TableWriter:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
+
+
+def stem_path(out: str | Path, suffix: str) -> Path:
+    """A file beside ``out`` named by its stem: ``scores.csv.gz`` → ``scores<suffix>``."""
+    out = Path(out)
+    return out.with_name(f"{out.name.split('.')[0]}{suffix}")
+
+
+def write_json(path: str | Path, data: Any, *, indent: int = 2, default: Any = None) -> Path:
+    """Write ``data`` as JSON to ``path`` and return the path."""
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=indent, default=default))
+    return path

@@ -223,13 +223,7 @@ def plan_contacts(
     where = "plan_contacts"
     value = _check_money("value", value, where)
     cost = _check_money("cost", cost, where)
-    if probability_col not in scores.columns:
-        raise SchemaError(
-            f"The scores lack the column '{probability_col}' (they have: {', '.join(map(str, scores.columns[:20]))})."
-        )
-    p_all = pd.to_numeric(scores[probability_col], errors="coerce").to_numpy(dtype="float64")
-    if np.isnan(p_all).any() or (p_all < 0).any() or (p_all > 1).any():
-        raise SchemaError(f"The '{probability_col}' column must hold probabilities in [0, 1] without gaps.")
+    p_all = _probabilities(scores, probability_col)
     n = len(p_all)
     order = np.argsort(-p_all, kind="stable")
     p = p_all[order]
@@ -238,41 +232,13 @@ def plan_contacts(
         raise ParameterError(
             f"The 'base_rate' parameter of {where} must be in [0, 1]. Got {base_rate!r} instead."
         )
-    k, limited_by = n, "candidates"
-    if max_contacts is not None:
-        if not isinstance(max_contacts, int | np.integer) or max_contacts < 0:
-            raise ParameterError(
-                f"The 'max_contacts' parameter of {where} must be an int >= 0. Got {max_contacts!r} instead."
-            )
-        if max_contacts < k:
-            k, limited_by = int(max_contacts), "max_contacts"
-    if budget is not None:
-        money = _check_money("budget", budget, where)
-        if cost > 0 and math.floor(money / cost + 1e-9) < k:
-            k, limited_by = math.floor(money / cost + 1e-9), "budget"
     worth = int(np.count_nonzero(p * value > cost))
-    if profitable_only and worth < k:
-        k, limited_by = worth, "profitability"
+    k, limited_by = _contacts_limit(n, cost, worth, max_contacts, budget, profitable_only, where)
     cum = np.concatenate([[0.0], np.cumsum(p)])
     buyers = float(cum[k])
     random_buyers = k * rate
-    grid = (
-        np.unique(np.linspace(0, n, min(curve_points, n + 1)).round().astype("int64"))
-        if n
-        else np.zeros(1, "int64")
-    )
-    grid = np.unique(np.concatenate([grid, [k, worth]]))
     profit_curve = cum * value - np.arange(n + 1) * cost
     best = int(np.argmax(profit_curve))
-    curve = pd.DataFrame(
-        {
-            "contacts": grid,
-            "buyers": cum[grid],
-            "profit": profit_curve[grid],
-            "random_buyers": grid * rate,
-            "random_profit": grid * rate * value - grid * cost,
-        }
-    )
     selected = scores.iloc[order[:k]].copy()
     selected.insert(0, "rank", np.arange(1, k + 1))
     selected["expected_value"] = selected[probability_col].to_numpy(dtype="float64") * value - cost
@@ -292,5 +258,71 @@ def plan_contacts(
         best_profit=float(profit_curve[best]),
         min_probability=float(p[k - 1]) if k else None,
         selected=selected.reset_index(drop=True),
-        curve=curve,
+        curve=_plan_curve(cum, profit_curve, rate, value, cost, (k, worth), curve_points),
+    )
+
+
+def _probabilities(scores: pd.DataFrame, probability_col: str) -> np.ndarray:
+    if probability_col not in scores.columns:
+        raise SchemaError(
+            f"The scores lack the column '{probability_col}' (they have: {', '.join(map(str, scores.columns[:20]))})."
+        )
+    p_all = pd.to_numeric(scores[probability_col], errors="coerce").to_numpy(dtype="float64")
+    if np.isnan(p_all).any() or (p_all < 0).any() or (p_all > 1).any():
+        raise SchemaError(f"The '{probability_col}' column must hold probabilities in [0, 1] without gaps.")
+    return p_all
+
+
+def _contacts_limit(
+    n: int,
+    cost: float,
+    worth: int,
+    max_contacts: int | None,
+    budget: float | None,
+    profitable_only: bool,
+    where: str,
+) -> tuple[int, str]:
+    """How many to contact, and which limit decided it (the tightest one wins)."""
+    k, limited_by = n, "candidates"
+    if max_contacts is not None:
+        if not isinstance(max_contacts, int | np.integer) or max_contacts < 0:
+            raise ParameterError(
+                f"The 'max_contacts' parameter of {where} must be an int >= 0. Got {max_contacts!r} instead."
+            )
+        if max_contacts < k:
+            k, limited_by = int(max_contacts), "max_contacts"
+    if budget is not None:
+        money = _check_money("budget", budget, where)
+        if cost > 0 and math.floor(money / cost + 1e-9) < k:
+            k, limited_by = math.floor(money / cost + 1e-9), "budget"
+    if profitable_only and worth < k:
+        k, limited_by = worth, "profitability"
+    return k, limited_by
+
+
+def _plan_curve(
+    cum: np.ndarray,
+    profit_curve: np.ndarray,
+    rate: float,
+    value: float,
+    cost: float,
+    marks: tuple[int, int],
+    points: int,
+) -> pd.DataFrame:
+    """Buyers and profit against contacts, ours and random, on a grid that includes ``marks``."""
+    n = len(cum) - 1
+    grid = (
+        np.unique(np.linspace(0, n, min(points, n + 1)).round().astype("int64"))
+        if n
+        else np.zeros(1, "int64")
+    )
+    grid = np.unique(np.concatenate([grid, list(marks)]))
+    return pd.DataFrame(
+        {
+            "contacts": grid,
+            "buyers": cum[grid],
+            "profit": profit_curve[grid],
+            "random_buyers": grid * rate,
+            "random_profit": grid * rate * value - grid * cost,
+        }
     )

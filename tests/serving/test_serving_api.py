@@ -9,9 +9,9 @@ import sys
 import numpy as np
 
 from conftest import KEY, records_of
-from propensity.api import score_file
 from propensity.serving import ServeSettings, create_app
 from propensity.sources import read_table
+from propensity.workflows.scoring import score_file
 
 
 def test_predict_equals_predict_proba_and_propensity_score(client, lgbm_model, customer_table, tmp_path):
@@ -240,11 +240,11 @@ def test_public_docs_and_reject_policy(lgbm_bundle, lgbm_model):
 
 
 def test_reload_re_resolves_a_registry_reference(monkeypatch, lgbm_model, other_bundle):
-    """models:/name@champion goes through propensity.api.resolve_model at start and on every reload."""
+    """models:/name@champion goes through propensity.loading.resolve_model at start and on every reload."""
     from fastapi.testclient import TestClient
 
     import propensity
-    import propensity.api
+    import propensity.loading
 
     other = propensity.load_model(other_bundle)
     champions = iter([lgbm_model, other])
@@ -254,7 +254,7 @@ def test_reload_re_resolves_a_registry_reference(monkeypatch, lgbm_model, other_
         calls.append(str(ref))
         return next(champions)
 
-    monkeypatch.setattr(propensity.api, "resolve_model", fake_resolve)
+    monkeypatch.setattr(propensity.loading, "resolve_model", fake_resolve)
     app = create_app("models:/shop@champion", ServeSettings())
     with TestClient(app) as c:
         assert c.get("/ready").json()["model_version"] == lgbm_model.version

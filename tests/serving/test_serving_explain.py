@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from tests.serving.conftest import records_of
 
-from propensity.api import score_file
 from propensity.explain import SPACE, reason_codes
 from propensity.sources import read_table
+from propensity.workflows.scoring import score_file
 
 
 def test_explain_matches_score_reasons_and_predict(client, lgbm_model, customer_table, tmp_path):

@@ -111,10 +111,8 @@ def _progress() -> Progress:
     )
 
 
-def print_roles(model: Any) -> None:
-    run = getattr(model, "run", None)
-    if run is None:
-        return
+def print_roles(run: Any) -> None:
+    """The column-role table of a training run (``TrainingResult.run``)."""
     table = Table(title="Columns", title_justify="left", show_lines=False)
     for col in ("column", "role", "distinct", "missing", "note"):
         table.add_column(col)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -43,6 +43,10 @@ from propensity.cli.events import (
     print_validation,
 )
 from propensity.errors import PropensityWarning
+from propensity.metrics import percent
+
+if TYPE_CHECKING:  # pragma: no cover
+    from propensity.workflows.tables import TrainingResult
 
 
 @app.command()
@@ -153,9 +157,9 @@ def train(
     """Train, calibrate and choose a decision threshold on a labelled table — or, with --from-events,
     on rolling-cutoff snapshots of an event log (features and labels built point in time). The run
     is recorded in MLflow and the model registered (--no-tracking to skip)."""
-    from propensity.api import train as train_model
     from propensity.errors import ParameterError
     from propensity.training.trainer import ProgressEvent
+    from propensity.workflows.tables import train as train_model
 
     common: dict[str, Any] = {
         "test_size": test_size,
@@ -233,7 +237,7 @@ def train(
                 bar.reset(tasks[key], total=ev.total, description=f"  {ev.message} folds")
             bar.update(tasks[key], completed=ev.done, total=ev.total or None)
 
-        model = train_model(
+        result = train_model(
             data,
             target,
             out=out_dir,
@@ -245,16 +249,18 @@ def train(
             **common,
         )
     if not quiet:
-        print_roles(model)
-        print_training_summary(model, out_dir)
-    _finish(model, out_dir, quiet, caught)
+        print_roles(result.run)
+        print_training_summary(result.model, out_dir)
+    _finish(result, out_dir, quiet, caught)
 
 
-def _finish(model: Any, out_dir: Path, quiet: bool, caught: list[warnings.WarningMessage]) -> None:
+def _finish(
+    result: TrainingResult, out_dir: Path, quiet: bool, caught: list[warnings.WarningMessage]
+) -> None:
     """The last lines of a training command: the quiet summary, warnings, where MLflow recorded it."""
     from propensity.tracking import TrackingResult
 
-    tracked = getattr(model, "tracking", None)
+    tracked, model = result.tracking, result.model
     if quiet:
         t = model.manifest.metrics.get("test") or {}
         registered = f" ({tracked.model_uri})" if isinstance(tracked, TrackingResult) else ""
@@ -307,9 +313,10 @@ def score(
     For a model trained with --from-events, INPUT is an event log: the features are rebuilt at
     --as-of from the definitions in the model, and every customer seen before it is scored (with
     an ``eligible`` column)."""
-    from propensity.api import resolve_model, score_file
     from propensity.errors import ParameterError
+    from propensity.loading import resolve_model
     from propensity.pipeline import preload_batch_kernel
+    from propensity.workflows.scoring import score_file
 
     with user_errors(), live_warnings():
         preload_batch_kernel()  # the tree kernel loads while the bundle does
@@ -369,7 +376,7 @@ def _train_events(
     options: dict[str, Any],
     **kwargs: Any,
 ) -> None:
-    from propensity.events.workflow import train_from_events
+    from propensity.workflows.events import train_from_events
 
     with user_errors(), _progress() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PropensityWarning)
@@ -378,22 +385,22 @@ def _train_events(
         def step(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total or None)
 
-        model = train_from_events(
+        result = train_from_events(
             data, lookbacks=parse_lookbacks(lookbacks), out=out_dir, progress=step, **kwargs, **options
         )
     if quiet:
-        _finish(model, out_dir, quiet, caught)
+        _finish(result, out_dir, quiet, caught)
         return
-    print_validation(model.validation)  # type: ignore[attr-defined]
-    _print_cutoffs(model)
-    print_roles(model)
-    print_training_summary(model, out_dir)
-    ev = model.manifest.events or {}
+    print_validation(result.validation)
+    _print_cutoffs(result.model)
+    print_roles(result.run)
+    print_training_summary(result.model, out_dir)
+    ev = result.model.manifest.events or {}
     out.print(f"[bold]Validation:[/] {ev['validation']}. [bold]Label:[/] {ev['label']['definition']}.")
     out.print(
         f"[bold]Score a fresh log:[/] propensity score {out_dir} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
     )
-    _finish(model, out_dir, quiet, caught)
+    _finish(result, out_dir, quiet, caught)
 
 
 def _score_events(
@@ -408,7 +415,7 @@ def _score_events(
     batch_rows: int,
     reasons: int,
 ) -> None:
-    from propensity.events.workflow import score_events
+    from propensity.workflows.events import score_events
 
     with _progress() as bar:
         bar.add_task("validating the log, rebuilding features, scoring", total=None)
@@ -484,7 +491,7 @@ def info(
     ] = None,
 ) -> None:
     """Print what a model bundle holds: task, inputs, policy, metrics, provenance."""
-    from propensity.api import resolve_model
+    from propensity.loading import resolve_model
 
     with user_errors():
         loaded = resolve_model(model, tracking_uri=tracking_uri)
@@ -539,7 +546,7 @@ def demo(
     import time
 
     from propensity.datasets import generate_shop
-    from propensity.events.workflow import score_events, train_from_events
+    from propensity.workflows.events import score_events, train_from_events
 
     started = time.perf_counter()
     shop_dir, model_dir = out_dir / "shop", out_dir / "model"
@@ -565,7 +572,7 @@ def demo(
             def step(stage: str, done: int, total: int) -> None:
                 bar.update(task, description=stage, completed=done, total=total or None)
 
-            model = train_from_events(
+            result = train_from_events(
                 events,
                 horizon_days=horizon_days,
                 cutoffs=cutoffs,
@@ -575,14 +582,13 @@ def demo(
                 candidates=[c.strip() for c in candidates.split(",")] if candidates else _DEMO_CANDIDATES,
                 progress=step,
             )
-        report = model.validation  # type: ignore[attr-defined]
-        _print_quarantine_line(report, model_dir / "events_quarantine.csv")
-        _print_cutoffs(model)
-        print_training_summary(model, model_dir)
-        _finish(model, model_dir, False, caught)
+        _print_quarantine_line(result.validation, model_dir / "events_quarantine.csv")
+        _print_cutoffs(result.model)
+        print_training_summary(result.model, model_dir)
+        _finish(result, model_dir, False, caught)
         scores_path = out_dir / "scores.parquet"
-        scored = score_events(model, events, scores_path, export_time=None)
-    _print_story(model, scored, time.perf_counter() - started)
+        scored = score_events(result.model, events, scores_path, export_time=None)
+    _print_story(result.model, scored, time.perf_counter() - started)
 
 
 #: Families the demo compares (all installed families are the default of `train`).
@@ -622,10 +628,6 @@ def _print_cutoffs(model: Any) -> None:
     out.print(table)
 
 
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
 def _print_story(model: Any, scored: Any, seconds: float) -> None:
     m = model.manifest
     ev = m.events
@@ -645,9 +647,9 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
     )
     out.print(
         f"- Threshold {m.policy.threshold:.3f} ({m.policy.rationale}): on the test cutoff it would have contacted "
-        f"{_pct(test.get('contacted_share'))} of eligible customers and reached {_pct(test.get('recall'))} of those who "
-        f"bought, {_pct(test.get('precision'))} of the contacted being buyers (the base rate is "
-        f"{_pct(test.get('positive_rate'))})."
+        f"{percent(test.get('contacted_share'), 0)} of eligible customers and reached {percent(test.get('recall'), 0)} of those who "
+        f"bought, {percent(test.get('precision'), 0)} of the contacted being buyers (the base rate is "
+        f"{percent(test.get('positive_rate'), 0)})."
     )
     out.print(
         f"- Today ({scored.as_of[:10]}): {scored.scored:,} customers scored, {scored.eligible:,} eligible. "

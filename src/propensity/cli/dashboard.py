@@ -111,8 +111,8 @@ def analyze(
         store = EventStore(canonical)
         scores = None
         if model is not None:
-            from propensity.api import resolve_model
-            from propensity.events.workflow import customer_snapshot
+            from propensity.loading import resolve_model
+            from propensity.workflows.events import customer_snapshot
 
             snap = customer_snapshot(resolve_model(model), canonical, as_of=as_of or store.data_end)
             scores = snap[["customer_id", "probability"]]

@@ -213,7 +213,7 @@ def features(
 ) -> None:
     """Point-in-time customer features at a cutoff (and labels with --horizon-days)."""
     from propensity.events.features import FeatureConfig, feature_registry
-    from propensity.events.workflow import compute_features
+    from propensity.workflows.events import compute_features
 
     with user_errors():
         mp = build_mapping(

@@ -39,15 +39,15 @@ def evaluate(
 ) -> None:
     """Evaluate a saved model on new labelled data: metrics, curves, lift, profit, slices, SHAP → HTML + JSON."""
     from propensity.errors import ParameterError
-    from propensity.evaluation import evaluate as run_evaluation
     from propensity.evaluation import write_evaluation
+    from propensity.workflows.evaluation import evaluate as run_evaluation
 
     with user_errors():
         if (value is None) != (cost is None):
             raise ParameterError("--value and --cost go together (both or neither).")
         if report.suffix.lower() not in (".html", ".htm"):
             raise ParameterError(f"The --report file must end in .html. Got '{report}' instead.")
-        from propensity.api import resolve_model
+        from propensity.loading import resolve_model
 
         loaded = resolve_model(model)
         stem = report.with_suffix("")

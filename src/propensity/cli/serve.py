@@ -142,7 +142,7 @@ def serve(
             uvicorn.run(service, **common)
             return
         # Several workers: each process builds its own app from the environment.
-        from propensity.api import resolve_model
+        from propensity.loading import resolve_model
 
         loaded = resolve_model(model)  # fail here, once, rather than in every worker
         env = {MODEL_ENV: model, "PROPENSITY_SERVE_SUPERVISOR_PID": str(os.getpid())}

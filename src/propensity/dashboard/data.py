@@ -66,7 +66,7 @@ class Context:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def _load_model(ref: str) -> TrainedModel:
-    from propensity.api import resolve_model
+    from propensity.loading import resolve_model
 
     return resolve_model(ref)
 
@@ -145,7 +145,7 @@ def _snapshot(model_ref: str, version: str, canonical: str, cache: str, as_of: s
                 return frame
         except json.JSONDecodeError:
             pass
-    from propensity.events.workflow import customer_snapshot
+    from propensity.workflows.events import customer_snapshot
 
     frame = customer_snapshot(_load_model(model_ref), canonical, as_of=as_of)
     path.parent.mkdir(parents=True, exist_ok=True)

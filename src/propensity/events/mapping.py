@@ -50,7 +50,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from propensity.errors import DataError, SchemaError
-from propensity.schema import suggest_columns
+from propensity.schema import did_you_mean
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -261,8 +261,7 @@ class EventMapping(_Model):
         resolved: dict[str, str] = {}
         for canonical, source in self.columns.items():
             if source not in present:
-                close = suggest_columns(source, present)
-                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                hint = did_you_mean(source, present)
                 raise SchemaError(
                     f"The mapping names column '{source}' for '{canonical}', but the file has no such column.{hint} "
                     f"Its columns are: {', '.join(map(repr, present[:30]))}."
@@ -294,8 +293,7 @@ class EventMapping(_Model):
                 "if every line is a purchase."
             )
         if self.returns is not None and self.returns.column not in present:
-            close = suggest_columns(self.returns.column, present)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            hint = did_you_mean(self.returns.column, present)
             raise SchemaError(
                 f"The mapping's returns rule names column '{self.returns.column}', which is not in the file.{hint}"
             )

@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from propensity.metrics import percent
+
 __all__ = ["render_report", "write_report"]
 
 _SELECTION = {
@@ -32,9 +34,7 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _pct(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    return f"{100 * float(value):.{digits}f} %"
+    return percent(value, digits, sep=" ")
 
 
 def _int(value: Any) -> str:
@@ -69,12 +69,50 @@ def _template() -> Any:
 
 
 def _texts(ev: dict[str, Any]) -> dict[str, Any]:
-    model, data = ev["model"], ev["data"]
+    model = ev["model"]
     main = ev["datasets"][ev["main"]]
     m = main["metrics"]
     training = ev["kind"] == "training"
-    rate = data.get("positive_rate")
+    lead, data_line = _lead(ev)
+    c = m.get("confusion", {})
+    contacted = c.get("tp", 0) + c.get("fp", 0)
+    decision_words = (
+        f"Contacting {contacted:,} of {main['n']:,} customers ({_pct(m.get('contacted_share'))}) reaches "
+        f"{c.get('tp', 0):,} of {c.get('tp', 0) + c.get('fn', 0):,} buyers (recall {_pct(m.get('recall'))}); "
+        f"{_pct(m.get('precision'))} of those contacted buy (precision), against {_pct(m['positive_rate'])} overall."
+    )
+    disc = []
+    for ds in ev["datasets"].values():
+        if ds["roc"] is None:
+            disc.append(f"ROC and PR curves are undefined on the {ds['label']} (a single outcome).")
     if training:
+        disc.append(
+            "Out-of-fold curves come from models that never saw those rows; a test curve far below the out-of-fold one "
+            "means the model does not carry over to new rows."
+        )
+    return {
+        "title": f"{model['target']} model report — {model['winner']}"
+        if training
+        else f"Evaluation of the {model['target']} model — {model['winner']}",
+        "subtitle": f"model version {model['version'] or '(unsaved)'} · created {ev['created_at']} · {'training report' if training else 'evaluation on new data'}",
+        "lead": lead,
+        "data_line": data_line,
+        "kpis": _kpis(m),
+        "decision_words": decision_words,
+        "profit_note": _profit_note(main["profit"]),
+        "main_label": main["label"],
+        "slices_label": ev["datasets"][ev["slices"]["dataset"]]["label"] if ev["slices"]["columns"] else "",
+        "discrimination_note": " ".join(disc),
+        "selection_metric": _SELECTION.get(model["selection_metric"], model["selection_metric"]),
+    }
+
+
+def _lead(ev: dict[str, Any]) -> tuple[str, str]:
+    """The report's first sentence and its data line, for a training or an evaluation."""
+    model, data = ev["model"], ev["data"]
+    main = ev["datasets"][ev["main"]]
+    rate = data.get("positive_rate")
+    if ev["kind"] == "training":
         lead = (
             f"{model['winner']} predicts {model['target']} = {model['positive']!s}. It was trained on "
             f"{data['rows_train']:,} rows and tested on {data['rows_test']:,} held-out rows ({data['test_source']}); "
@@ -84,16 +122,20 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
             f"Data: {data['source']} — {data['rows_in']:,} rows read, {data['rows_quarantined']:,} quarantined, "
             f"{data['rows_train']:,} train, {data['rows_test']:,} test."
         )
-    else:
-        lead = (
-            f"The model ({model['winner']}, version {model['version'] or 'unsaved'}) predicting {model['target']} = "
-            f"{model['positive']!s}, evaluated on {main['n']:,} rows of new data with known outcomes "
-            f"({_pct(rate)} positive)."
-        )
-        data_line = (
-            f"Data: {data['source']} — {data['rows_in']:,} rows read, {data['rows_quarantined']:,} quarantined, "
-            f"{data['rows_used']:,} evaluated."
-        )
+        return lead, data_line
+    lead = (
+        f"The model ({model['winner']}, version {model['version'] or 'unsaved'}) predicting {model['target']} = "
+        f"{model['positive']!s}, evaluated on {main['n']:,} rows of new data with known outcomes "
+        f"({_pct(rate)} positive)."
+    )
+    data_line = (
+        f"Data: {data['source']} — {data['rows_in']:,} rows read, {data['rows_quarantined']:,} quarantined, "
+        f"{data['rows_used']:,} evaluated."
+    )
+    return lead, data_line
+
+
+def _kpis(m: dict[str, Any]) -> list[dict[str, Any]]:
     kpis = []
     for key, label, digits, sub in (
         ("roc_auc", "ROC-AUC", 3, "0.5 = random, 1 = perfect ranking"),
@@ -115,15 +157,11 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
                 "sub": sub,
             }
         )
-    c = m.get("confusion", {})
-    contacted = c.get("tp", 0) + c.get("fp", 0)
-    decision_words = (
-        f"Contacting {contacted:,} of {main['n']:,} customers ({_pct(m.get('contacted_share'))}) reaches "
-        f"{c.get('tp', 0):,} of {c.get('tp', 0) + c.get('fn', 0):,} buyers (recall {_pct(m.get('recall'))}); "
-        f"{_pct(m.get('precision'))} of those contacted buy (precision), against {_pct(m['positive_rate'])} overall."
-    )
-    pf = main["profit"]
-    source = {
+    return kpis
+
+
+def _profit_note(pf: dict[str, Any]) -> str:
+    return {
         "policy": "Value and cost are the ones the model's profit policy was trained with.",
         "given": "Value and cost were given for this evaluation.",
         "example": (
@@ -131,30 +169,6 @@ def _texts(ev: dict[str, Any]) -> dict[str, Any]:
             "contact): type your own numbers above, or train with --policy profit --value V --cost C."
         ),
     }[pf["source"]]
-    disc = []
-    for ds in ev["datasets"].values():
-        if ds["roc"] is None:
-            disc.append(f"ROC and PR curves are undefined on the {ds['label']} (a single outcome).")
-    if training:
-        disc.append(
-            "Out-of-fold curves come from models that never saw those rows; a test curve far below the out-of-fold one "
-            "means the model does not carry over to new rows."
-        )
-    return {
-        "title": f"{model['target']} model report — {model['winner']}"
-        if training
-        else f"Evaluation of the {model['target']} model — {model['winner']}",
-        "subtitle": f"model version {model['version'] or '(unsaved)'} · created {ev['created_at']} · {'training report' if training else 'evaluation on new data'}",
-        "lead": lead,
-        "data_line": data_line,
-        "kpis": kpis,
-        "decision_words": decision_words,
-        "profit_note": source,
-        "main_label": main["label"],
-        "slices_label": ev["datasets"][ev["slices"]["dataset"]]["label"] if ev["slices"]["columns"] else "",
-        "discrimination_note": " ".join(disc),
-        "selection_metric": _SELECTION.get(model["selection_metric"], model["selection_metric"]),
-    }
 
 
 def render_report(evaluation: dict[str, Any]) -> str:

@@ -295,7 +295,7 @@ class ModelHolder:
 
     @staticmethod
     def _resolve(ref: str) -> TrainedModel:
-        from propensity.api import resolve_model
+        from propensity.loading import resolve_model
 
         return resolve_model(ref)
 

@@ -1,28 +1,31 @@
-"""From an event log to features, a trained model, and scores — the functions behind the CLI.
+"""From an event or order log to features, a trained model, and the customers to score.
 
 - :func:`compute_features` — validate a log and write point-in-time features at ``as_of``
   (with labels when a horizon is given);
-- :func:`train_from_events` — rolling-cutoff training set → the training pipeline; the
+- :func:`train_from_events` — rolling-cutoff training set → the table training job; the
   manifest's ``events`` block records everything needed to rebuild the features;
-- :func:`score_events` — score every customer seen before ``as_of`` in a fresh log with only
-  the model and the log.
+- :func:`event_features_at` — the customers of a log at an as-of, as the model was trained:
+  the row source of :func:`propensity.workflows.scoring.score_events`;
+- :func:`customer_snapshot` — the same in memory, with the features (the dashboard's view).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from propensity.errors import BundleError, DataError, ParameterError
-from propensity.events.features import (
+from propensity.events.mapping import EventMapping, MappingLike, as_mapping
+from propensity.events.validate import EventLog, EventSource, load_events
+from propensity.features import (
     DEFAULT_LOOKBACKS,
     FeatureConfig,
     build_features,
@@ -31,7 +34,7 @@ from propensity.events.features import (
     resolve_levels,
     to_timestamp,
 )
-from propensity.events.labels import (
+from propensity.features.labels import (
     Eligibility,
     LabelSpec,
     TrainingSet,
@@ -39,20 +42,31 @@ from propensity.events.labels import (
     build_training_set,
     plan_cutoffs,
 )
-from propensity.events.mapping import EventMapping, MappingLike, as_mapping
-from propensity.events.validate import EventLog, EventSource, load_events
+from propensity.loading import ModelRef, resolve_model
+from propensity.pipeline import preload_batch_kernel
+from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
+from propensity.workflows.scoring import RowSource, check_reasons, score_rows, write_summary
+from propensity.workflows.tables import TrainingResult, save_and_track
+from propensity.workflows.tables import train as train_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from propensity.events.engine import Engine
+    import ibis.expr.types as ir
+
+    from propensity.engines import Engine
     from propensity.pipeline import TrainedModel
 
 __all__ = [
     "EVENTS_FORMAT",
+    "EventModelSpec",
+    "EventRows",
     "EventScoreSummary",
     "FeaturesSummary",
     "compute_features",
     "customer_snapshot",
+    "event_features_at",
+    "model_event_spec",
     "score_events",
+    "source_name",
     "train_from_events",
 ]
 
@@ -70,12 +84,12 @@ def _eligibility(eligible_days: int | None, lookbacks: Sequence[int]) -> Eligibi
     return Eligibility(active_days=eligible_days or None)
 
 
-def _stem_path(out: Path, suffix: str) -> Path:
-    return out.with_name(f"{out.name.split('.')[0]}{suffix}")
-
-
-def _source_name(source: EventSource) -> str:
+def source_name(source: EventSource) -> str:
+    """How a log is named in summaries and manifests."""
     return "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+# ------------------------------------------------------------------------------ features
 
 
 @dataclass
@@ -146,12 +160,9 @@ def compute_features(
     DataError
         ``as_of`` outside the data, or the horizon past its end (with the number of missing days).
     """
-    import ibis
-    import ibis.expr.datatypes as dt
-
     started = time.perf_counter()
     out_path = Path(out) if out is not None else None
-    quarantine = _stem_path(out_path, ".quarantine.csv") if out_path is not None else None
+    quarantine = stem_path(out_path, ".quarantine.csv") if out_path is not None else None
     cfg = config or FeatureConfig(lookbacks=tuple(lookbacks))
     elig = _eligibility(eligible_days, cfg.lookbacks)
     cutoff = to_timestamp(as_of)
@@ -166,41 +177,17 @@ def compute_features(
         cfg = resolve_levels(ev.events, cutoff, cfg, ev.engine.execute)
         feats = build_features(ev.events, cutoff, cfg)
         feats = feats.mutate(eligible=elig.expr(feats))
-        label_cols: list[str] = []
-        if horizon_days is not None:
-            lab = build_labels(ev.events, cutoff, horizon_days)
-            joined = feats.left_join(lab, "customer_id")
-            purchases = joined._purchases.fill_null(0)
-            p, c, r = (LabelSpec(k, horizon_days).column for k in ("purchase", "churn", "revenue"))
-            feats = joined.select(
-                *[joined[col] for col in feats.columns],
-                **{
-                    p: (purchases > 0).cast(dt.int64),
-                    c: ibis.ifelse(
-                        joined.n_orders_all > 0, (purchases == 0).cast(dt.int64), ibis.null(dt.int64)
-                    ),
-                    r: joined._revenue.fill_null(0.0),
-                },
-            )
-            label_cols = [p, c, r]
-        feats = feats.mutate(as_of=ibis.literal(cutoff.to_pydatetime(), type=dt.Timestamp())).order_by(
-            "customer_id"
-        )
+        feats, label_cols = _with_labels(ev, feats, cutoff, horizon_days)
         frame: pd.DataFrame | None = None
         if out_path is not None:
             ev.engine.write(feats, out_path)
         else:
             frame = ev.engine.execute(feats)
-        counts_expr = feats.aggregate(
-            customers=feats.count(),
-            eligible=feats.eligible.cast(dt.int64).sum(),
-            **{f"_mean_{c}": feats[c].cast(dt.float64).mean() for c in label_cols},
-        )
-        counts = ev.engine.execute(counts_expr).iloc[0]
+        counts = _feature_counts(ev, feats, label_cols)
         report = ev.report
     seconds = time.perf_counter() - started
     summary = FeaturesSummary(
-        source=_source_name(source),
+        source=source_name(source),
         as_of=str(cutoff),
         output=str(out_path) if out_path else None,
         customers=int(counts["customers"]),
@@ -218,32 +205,58 @@ def compute_features(
         events_per_second=round(report.rows_in / seconds, 1) if seconds else 0.0,
     )
     if out_path is not None:
-        _stem_path(out_path, ".summary.json").write_text(
-            json.dumps(
-                {**summary.to_dict(), "registry": [d.to_dict() for d in feature_registry(cfg)]}, indent=2
-            )
-        )
+        registry = [d.to_dict() for d in feature_registry(cfg)]
+        write_json(stem_path(out_path, ".summary.json"), {**summary.to_dict(), "registry": registry})
     return frame, summary
+
+
+def _with_labels(
+    ev: EventLog, feats: ir.Table, cutoff: pd.Timestamp, horizon_days: int | None
+) -> tuple[ir.Table, list[str]]:
+    """Features with the horizon's labels joined (when a horizon is given) and the ``as_of`` column."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    label_cols: list[str] = []
+    if horizon_days is not None:
+        lab = build_labels(ev.events, cutoff, horizon_days)
+        joined = feats.left_join(lab, "customer_id")
+        purchases = joined._purchases.fill_null(0)
+        p, c, r = (LabelSpec(k, horizon_days).column for k in ("purchase", "churn", "revenue"))
+        feats = joined.select(
+            *[joined[col] for col in feats.columns],
+            **{
+                p: (purchases > 0).cast(dt.int64),
+                c: ibis.ifelse(joined.n_orders_all > 0, (purchases == 0).cast(dt.int64), ibis.null(dt.int64)),
+                r: joined._revenue.fill_null(0.0),
+            },
+        )
+        label_cols = [p, c, r]
+    stamped = feats.mutate(as_of=ibis.literal(cutoff.to_pydatetime(), type=dt.Timestamp()))
+    return stamped.order_by("customer_id"), label_cols
+
+
+def _feature_counts(ev: EventLog, feats: ir.Table, label_cols: Sequence[str]) -> pd.Series:
+    import ibis.expr.datatypes as dt
+
+    counts_expr = feats.aggregate(
+        customers=feats.count(),
+        eligible=feats.eligible.cast(dt.int64).sum(),
+        **{f"_mean_{c}": feats[c].cast(dt.float64).mean() for c in label_cols},
+    )
+    return ev.engine.execute(counts_expr).iloc[0]
 
 
 # ------------------------------------------------------------------------------ training
 
 
-def _events_block(
-    ev: EventLog,
-    ts: TrainingSet,
-    *,
-    step_days: int,
-    engine: str,
-    validation: str,
-    validation_cutoffs: Sequence[Any],
-    test_source: str,
-) -> dict[str, Any]:
-    r = ev.report
+def _events_block(ev: EventLog, ts: TrainingSet, result: TrainingResult, *, step_days: int) -> dict[str, Any]:
+    """The manifest's ``events`` block: everything scoring needs to rebuild the features."""
+    r, prov = ev.report, result.model.manifest.provenance
     return {
         "format": EVENTS_FORMAT,
         "mapping": ev.mapping.describe(),
-        "engine": engine,
+        "engine": ev.engine.name,
         "features": {
             "config": ts.config.to_dict(),
             "definitions": [d.to_dict() for d in feature_registry(ts.config)],
@@ -257,9 +270,9 @@ def _events_block(
         "cutoffs": [str(c) for c in ts.cutoffs],
         "step_days": step_days,
         "test_cutoff": str(ts.cutoffs[-1]),
-        "validation": validation,
-        "validation_cutoffs": [str(c) for c in validation_cutoffs],
-        "test": test_source,
+        "validation": prov.validation,
+        "validation_cutoffs": [str(c) for c in result.run.validation_times],
+        "test": prov.test_source,
         "per_cutoff": ts.per_cutoff,
         "eligibility": ts.eligibility.to_dict(),
         "data": {
@@ -276,6 +289,23 @@ def _events_block(
             "sessions": r.sessions,
         },
     }
+
+
+_SET_BY_EVENTS = ("time_column", "time_gap", "id_column", "roles", "test", "descriptions", "units")
+_TRACKING_OPTIONS = ("name", "tracking", "tracking_uri", "experiment")
+
+
+def _label_spec(label: str, horizon_days: int, train_options: dict[str, Any]) -> LabelSpec:
+    spec = LabelSpec(label, horizon_days)  # type: ignore[arg-type]
+    if spec.kind == "revenue":
+        raise ParameterError(
+            "The 'label' parameter of train must be purchase or churn (revenue is a number; it is available as a "
+            "column from `propensity features --horizon-days`)."
+        )
+    for key in _SET_BY_EVENTS:
+        if key in train_options:
+            raise ParameterError(f"The '{key}' option is set by train_from_events and cannot be passed.")
+    return spec
 
 
 def train_from_events(
@@ -296,7 +326,7 @@ def train_from_events(
     out: str | Path | None = None,
     progress: ProgressFn | None = None,
     **train_options: Any,
-) -> TrainedModel:
+) -> TrainingResult:
     """Train "who will <label> in the next ``horizon_days`` days" from an event or order log.
 
     Builds ``cutoffs`` snapshots ``step_days`` apart (default: the horizon), the latest ending
@@ -312,7 +342,7 @@ def train_from_events(
     horizon_days, label
         What to predict: ``purchase`` or ``churn`` within the horizon.
     cutoffs, step_days, last_cutoff
-        The snapshots (see :func:`~propensity.events.labels.plan_cutoffs`).
+        The snapshots (see :func:`~propensity.features.labels.plan_cutoffs`).
     lookbacks, eligible_days
         Feature windows; eligibility (default: active within the longest lookback; 0 = all).
     time_folds
@@ -326,29 +356,14 @@ def train_from_events(
 
     Returns
     -------
-    TrainedModel
-        Its ``manifest.events`` holds the mapping, feature definitions, lookbacks, label,
-        cutoffs and eligibility.
+    TrainingResult
+        ``result.model.manifest.events`` holds the mapping, feature definitions, lookbacks, label,
+        cutoffs and eligibility; ``result.training_set`` and ``result.validation`` the snapshots
+        and the log's validation report.
     """
-    from propensity.api import save_and_track
-    from propensity.api import train as train_table
-    from propensity.sources import file_sha256, frame_sha256
-
-    spec = LabelSpec(label, horizon_days)  # type: ignore[arg-type]
-    if spec.kind == "revenue":
-        raise ParameterError(
-            "The 'label' parameter of train must be purchase or churn (revenue is a number; it is available as a "
-            "column from `propensity features --horizon-days`)."
-        )
-    for key in ("time_column", "time_gap", "id_column", "roles", "test", "descriptions", "units"):
-        if key in train_options:
-            raise ParameterError(f"The '{key}' option is set by train_from_events and cannot be passed.")
+    spec = _label_spec(label, horizon_days, train_options)
     # MLflow options apply once the bundle is written (as for propensity.train with out=).
-    tracking_options = {
-        k: train_options.pop(k)
-        for k in ("name", "tracking", "tracking_uri", "experiment")
-        if k in train_options
-    }
+    tracking_options = {k: train_options.pop(k) for k in _TRACKING_OPTIONS if k in train_options}
     step = step_days or horizon_days
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
@@ -359,13 +374,8 @@ def train_from_events(
             progress(stage, done, total)
 
     tell("validate", 0, 1)
-    with load_events(
-        source,
-        mapping,
-        engine=engine,
-        export_time=export_time,
-        quarantine=out_dir / "events_quarantine.csv" if out_dir else None,
-    ) as ev:
+    quarantine = out_dir / "events_quarantine.csv" if out_dir else None
+    with load_events(source, mapping, engine=engine, export_time=export_time, quarantine=quarantine) as ev:
         tell("validate", 1, 1)
         assert ev.first_event is not None and ev.data_end is not None
         plan = plan_cutoffs(
@@ -380,67 +390,164 @@ def train_from_events(
         config = resolve_levels(
             ev.events, plan[-1], FeatureConfig(lookbacks=tuple(lookbacks)), ev.engine.execute
         )
+        eligibility = _eligibility(eligible_days, config.lookbacks)
+        progress_features = lambda d, n: tell("features", d, n)  # noqa: E731
         ts = build_training_set(
-            ev,
-            spec,
-            cutoffs=plan,
-            config=config,
-            eligibility=_eligibility(eligible_days, config.lookbacks),
-            progress=lambda d, n: tell("features", d, n),
+            ev, spec, cutoffs=plan, config=config, eligibility=eligibility, progress=progress_features
         )
-        defs = feature_registry(config)
-        # Registry roles win over inference (a count of 0/1 is still a count), except for columns
-        # without information here (all missing or one value): inference excludes those, with a note.
-        informative = {d.name for d in defs if ts.frame[d.name].nunique(dropna=True) > 1}
-        roles = {d.name: d.role for d in defs if d.name in informative} | {"cutoff": "ignore"}
-        stacked = len(plan) > 1
         tell("train", 0, 1)
-        model = train_table(
-            ts.frame,
-            spec.column,
-            id_column="customer_id",
-            roles=roles,
-            descriptions={d.name: d.description for d in defs},
-            units={d.name: d.unit for d in defs if d.unit},
-            time_column="cutoff" if stacked else None,
-            time_gap=pd.Timedelta(days=horizon_days) if stacked else None,
-            time_folds=time_folds,
-            label_definition=spec.definition(),
-            positive="1",
-            **train_options,
-        )
+        result = _train_on_snapshots(ts, spec, time_folds=time_folds, train_options=train_options)
         tell("train", 1, 1)
-        m = model.manifest
-        m.events = _events_block(
-            ev,
-            ts,
-            step_days=step,
-            engine=ev.engine.name,
-            validation=m.provenance.validation,
-            validation_cutoffs=getattr(getattr(model, "run", None), "validation_times", []),
-            test_source=m.provenance.test_source,
-        )
-        m.provenance.data_source = _source_name(source)
-        m.provenance.data_hash = (
-            frame_sha256(source) if isinstance(source, pd.DataFrame) else file_sha256(Path(source))
-        )
+        result.model.manifest.events = _events_block(ev, ts, result, step_days=step)
         report = ev.report
+    prov = result.model.manifest.provenance
+    prov.data_source = source_name(source)
+    prov.data_hash = frame_sha256(source) if isinstance(source, pd.DataFrame) else file_sha256(Path(source))
+    result.training_set, result.validation = ts, report
     if out_dir is not None:
-        paths = save_and_track(model, out_dir, **tracking_options, train_params=train_options)
-        (out_dir / "validation.json").write_text(json.dumps(report.to_dict(), indent=2))
+        save_and_track(result, out_dir, **tracking_options, train_params=train_options)
+        result.paths["validation"] = write_json(out_dir / "validation.json", report.to_dict())
         ts.frame.to_parquet(out_dir / "training_set.parquet", index=False)
-        paths.update(
-            validation=out_dir / "validation.json",
-            training_set=out_dir / "training_set.parquet",
-        )
+        result.paths["training_set"] = out_dir / "training_set.parquet"
         if report.quarantine_path:
-            paths["events_quarantine"] = Path(report.quarantine_path)
-    model.training_set = ts  # type: ignore[attr-defined]
-    model.validation = report  # type: ignore[attr-defined]
-    return model
+            result.paths["events_quarantine"] = Path(report.quarantine_path)
+    return result
+
+
+def _train_on_snapshots(
+    ts: TrainingSet, spec: LabelSpec, *, time_folds: int, train_options: dict[str, Any]
+) -> TrainingResult:
+    """Train the table job on the stacked snapshots, with the registry's roles and wording."""
+    defs = feature_registry(ts.config)
+    # Registry roles win over inference (a count of 0/1 is still a count), except for columns
+    # without information here (all missing or one value): inference excludes those, with a note.
+    informative = {d.name for d in defs if ts.frame[d.name].nunique(dropna=True) > 1}
+    roles = {d.name: d.role for d in defs if d.name in informative} | {"cutoff": "ignore"}
+    stacked = len(ts.cutoffs) > 1
+    return train_table(
+        ts.frame,
+        spec.column,
+        id_column="customer_id",
+        roles=roles,
+        descriptions={d.name: d.description for d in defs},
+        units={d.name: d.unit for d in defs if d.unit},
+        time_column="cutoff" if stacked else None,
+        time_gap=pd.Timedelta(days=spec.horizon_days) if stacked else None,
+        time_folds=time_folds,
+        label_definition=spec.definition(),
+        positive="1",
+        **train_options,
+    )
 
 
 # ------------------------------------------------------------------------------ scoring
+
+
+@dataclass(frozen=True)
+class EventModelSpec:
+    """How an event model's features are rebuilt: what its manifest's ``events`` block records."""
+
+    mapping: EventMapping
+    config: FeatureConfig
+    eligibility: Eligibility
+    block: dict[str, Any]
+
+
+def model_event_spec(model: TrainedModel) -> EventModelSpec:
+    """The mapping, feature config and eligibility recorded in an event model's manifest.
+
+    Raises
+    ------
+    BundleError
+        The model was trained on a table, not an event log, or by a newer propensity.
+    """
+    block = model.manifest.events
+    if not block:
+        raise BundleError(
+            "This model was trained on a table, not an event log: score it with a table of its features "
+            "(propensity score MODEL TABLE), without --as-of."
+        )
+    if int(block.get("format", 0)) > EVENTS_FORMAT:
+        raise BundleError(
+            f"The model's events block has format {block.get('format')}; this propensity reads up to {EVENTS_FORMAT}. "
+            "Upgrade propensity."
+        )
+    el = block.get("eligibility") or {}
+    return EventModelSpec(
+        mapping=as_mapping(block.get("mapping") or {}),
+        config=FeatureConfig.from_dict(block["features"]["config"]),
+        eligibility=Eligibility(active_days=el.get("active_days"), min_orders=int(el.get("min_orders", 0))),
+        block=block,
+    )
+
+
+@dataclass
+class EventRows(RowSource):
+    """Customers' features computed by an engine from an event log at ``as_of`` (one per row)."""
+
+    engine: Engine
+    features: ir.Table
+    as_of: pd.Timestamp
+    eligible: int = 0
+    contacted_eligible: int = 0
+    expected: dict[str, float] = field(
+        default_factory=lambda: {"all": 0.0, "contacted": 0.0, "contacted_eligible": 0.0, "eligible": 0.0}
+    )
+
+    def chunks(self, batch_rows: int) -> Iterator[pd.DataFrame]:
+        for batch in self.engine.batches(self.features, rows=batch_rows):
+            yield batch.to_pandas()
+
+    def annotate(self, chunk: pd.DataFrame, scores: pd.DataFrame, good: np.ndarray) -> pd.DataFrame:
+        scores.insert(4, "eligible", chunk["eligible"].to_numpy()[good].astype(bool))
+        scores.insert(5, "as_of", self.as_of)
+        return scores
+
+    def observe(self, scores: pd.DataFrame) -> None:
+        p, d, e = scores["probability"], scores["decision"], scores["eligible"]
+        self.eligible += int(e.sum())
+        self.contacted_eligible += int((d & e).sum())
+        self.expected["all"] += float(p.sum())
+        self.expected["contacted"] += float(p[d].sum())
+        self.expected["contacted_eligible"] += float(p[d & e].sum())
+        self.expected["eligible"] += float(p[e].sum())
+
+
+@contextmanager
+def event_features_at(
+    source: EventSource,
+    spec: EventModelSpec,
+    as_of: Any = None,
+    *,
+    mapping: MappingLike = None,
+    engine: str | Engine = "duckdb",
+    export_time: Any = None,
+    quarantine: Path | None = None,
+    eligible_only: bool = False,
+) -> Iterator[tuple[EventLog, EventRows]]:
+    """Validate a log and give every customer's features at ``as_of`` (default: the end of the
+    data), built the way the model was trained, as a row source for scoring.
+
+    Raises
+    ------
+    DataError
+        ``as_of`` outside the log's data.
+    """
+    with load_events(
+        source,
+        mapping if mapping is not None else spec.mapping,
+        engine=engine,
+        export_time=export_time,
+        quarantine=quarantine,
+    ) as ev:
+        cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
+        assert cutoff is not None
+        check_as_of(cutoff, ev.first_event, ev.data_end)
+        feats = build_features(ev.events, cutoff, spec.config)
+        feats = feats.mutate(eligible=spec.eligibility.expr(feats))
+        if eligible_only:
+            feats = feats.filter(feats.eligible)
+        yield ev, EventRows(ev.engine, feats.order_by("customer_id"), cutoff)
 
 
 @dataclass
@@ -471,34 +578,8 @@ class EventScoreSummary:
         return asdict(self)
 
 
-def model_event_spec(model: TrainedModel) -> tuple[EventMapping, FeatureConfig, Eligibility, dict[str, Any]]:
-    """The mapping, feature config and eligibility recorded in an event model's manifest.
-
-    Raises
-    ------
-    BundleError
-        The model was trained on a table, not an event log.
-    """
-    block = model.manifest.events
-    if not block:
-        raise BundleError(
-            "This model was trained on a table, not an event log: score it with a table of its features "
-            "(propensity score MODEL TABLE), without --as-of."
-        )
-    if int(block.get("format", 0)) > EVENTS_FORMAT:
-        raise BundleError(
-            f"The model's events block has format {block.get('format')}; this propensity reads up to {EVENTS_FORMAT}. "
-            "Upgrade propensity."
-        )
-    mapping = as_mapping(block.get("mapping") or {})
-    config = FeatureConfig.from_dict(block["features"]["config"])
-    el = block.get("eligibility") or {}
-    eligibility = Eligibility(active_days=el.get("active_days"), min_orders=int(el.get("min_orders", 0)))
-    return mapping, config, eligibility, block
-
-
 def score_events(
-    model: str | Path | TrainedModel,
+    model: ModelRef,
     source: EventSource,
     out: str | Path,
     *,
@@ -519,7 +600,7 @@ def score_events(
     ``decision``, ``band``, ``eligible``, ``as_of``, ``model_version``, ``scored_at``;
     ``eligible_only`` keeps only eligible customers. The quarantine of the log and a JSON
     summary are written beside the output (``<stem>.quarantine.csv``, ``<stem>.summary.json``).
-    ``reasons=K`` adds ``reason_1`` … ``reason_K`` (as :func:`propensity.score_file`), worded from
+    ``reasons=K`` adds ``reason_1`` … ``reason_K`` (as :func:`score_file`), worded from
     the feature registry, e.g. "added to cart 2 days ago (+0.41)".
 
     Raises
@@ -527,90 +608,49 @@ def score_events(
     BundleError
         The model was not trained on events.
     DataError
-        ``as_of`` outside the log's data.
+        ``as_of`` outside the log's data, or no customer to score.
     """
-    from propensity.api import resolve_model
-    from propensity.sources import TableWriter, table_format
-
     started = time.perf_counter()
-    if not isinstance(reasons, int) or not 0 <= reasons <= 20:
-        raise ParameterError(
-            f"The 'reasons' parameter of score_events must be an int in [0, 20]. Got {reasons!r} instead."
-        )
+    check_reasons(reasons, "score_events")
+    preload_batch_kernel()
     trained = resolve_model(model, tracking_uri=tracking_uri)
-    m_mapping, config, eligibility, _ = model_event_spec(trained)
+    spec = model_event_spec(trained)
     out = Path(out)
     table_format(out)
-    quarantine = _stem_path(out, ".quarantine.csv")
-    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary = EventScoreSummary(
-        input=_source_name(source),
+        input=source_name(source),
         output=str(out),
         as_of="",
         eligible_only=eligible_only,
         model_version=trained.version,
         threshold=trained.threshold,
     )
-    with load_events(
+    with event_features_at(
         source,
-        mapping if mapping is not None else m_mapping,
+        spec,
+        as_of,
+        mapping=mapping,
         engine=engine,
         export_time=export_time,
-        quarantine=quarantine,
-    ) as ev:
-        cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
-        assert cutoff is not None
-        check_as_of(cutoff, ev.first_event, ev.data_end)
-        summary.as_of = str(cutoff)
-        feats = build_features(ev.events, cutoff, config)
-        feats = feats.mutate(eligible=eligibility.expr(feats))
-        if eligible_only:
-            feats = feats.filter(feats.eligible)
-        feats = feats.order_by("customer_id")
-        bands: dict[str, int] = {}
-        expected = {"all": 0.0, "contacted": 0.0, "contacted_eligible": 0.0, "eligible": 0.0}
+        quarantine=stem_path(out, ".quarantine.csv"),
+        eligible_only=eligible_only,
+    ) as (ev, rows):
+        summary.as_of = str(rows.as_of)
         with TableWriter(out) as writer:
-            offset = 0
-            for batch in ev.engine.batches(feats, rows=batch_rows):
-                chunk = batch.to_pandas()
-                scores, prepared = trained.score_frame(chunk, row_offset=offset, scored_at=scored_at)
-                good = prepared.good
-                eligible = chunk["eligible"].to_numpy()[good]
-                scores.insert(4, "eligible", eligible.astype(bool))
-                scores.insert(5, "as_of", cutoff)
-                if reasons:
-                    from propensity.api import _warn_if_explaining_is_slow
-                    from propensity.explain import reason_columns
-
-                    typed = prepared.features if good.all() else prepared.features[good]
-                    if offset == 0:
-                        _warn_if_explaining_is_slow(trained, typed, len(chunk))
-                    scores = pd.concat([scores, reason_columns(trained, typed, reasons)], axis=1)
-                writer.write(scores)
-                offset += len(chunk)
-                summary.customers += len(chunk)
-                summary.scored += len(scores)
-                summary.eligible += int(eligible.sum())
-                summary.contacted += int(scores["decision"].sum())
-                summary.contacted_eligible += int((scores["decision"] & scores["eligible"]).sum())
-                p, d, e = scores["probability"], scores["decision"], scores["eligible"]
-                expected["all"] += float(p.sum())
-                expected["contacted"] += float(p[d].sum())
-                expected["contacted_eligible"] += float(p[d & e].sum())
-                expected["eligible"] += float(p[e].sum())
-                for name, count in scores["band"].value_counts().items():
-                    bands[str(name)] = bands.get(str(name), 0) + int(count)
+            tally = score_rows(trained, rows, writer, batch_rows=batch_rows, reasons=reasons)
             if writer.rows == 0:
-                raise DataError(f"No customer to score at {cutoff} (eligible only: {eligible_only}).")
-        summary.bands = bands
-        summary.expected_conversions = round(expected["all"], 2)
-        summary.expected_conversions_contacted = round(expected["contacted"], 2)
-        summary.expected_conversions_eligible = round(expected["contacted_eligible"], 2)
-        summary.expected_conversions_all_eligible = round(expected["eligible"], 2)
+                raise DataError(f"No customer to score at {rows.as_of} (eligible only: {eligible_only}).")
         summary.validation = ev.report.to_dict()
         summary.quarantine = ev.report.quarantine_path
+    summary.customers, summary.scored, summary.contacted = tally.rows_in, tally.rows_scored, tally.contacted
+    summary.eligible, summary.contacted_eligible = rows.eligible, rows.contacted_eligible
+    summary.bands = tally.bands
+    summary.expected_conversions = round(rows.expected["all"], 2)
+    summary.expected_conversions_contacted = round(rows.expected["contacted"], 2)
+    summary.expected_conversions_eligible = round(rows.expected["contacted_eligible"], 2)
+    summary.expected_conversions_all_eligible = round(rows.expected["eligible"], 2)
     summary.seconds = round(time.perf_counter() - started, 3)
-    _stem_path(out, ".summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+    write_summary(summary, out)
     return summary
 
 
@@ -621,8 +661,8 @@ def customer_snapshot(
 
     Rebuilds the features the way the model was trained (the manifest's feature configuration
     and eligibility) with :func:`compute_features` and scores them with the model — what
-    :func:`score_events` writes, kept in memory with the features (the dashboard explains
-    customers from them).
+    :func:`~propensity.workflows.scoring.score_events` writes, kept in memory with the features
+    (the dashboard explains customers from them).
 
     Returns
     -------
@@ -635,23 +675,18 @@ def customer_snapshot(
     BundleError
         The model was not trained on an event log.
     """
-    _, config, eligibility, _ = model_event_spec(model)
+    spec = model_event_spec(model)
     frame, summary = compute_features(
-        events,
-        as_of,
-        mapping=mapping,
-        config=config,
-        eligible_days=eligibility.active_days or 0,
+        events, as_of, mapping=mapping, config=spec.config, eligible_days=spec.eligibility.active_days or 0
     )
     assert frame is not None
     scores, prepared = model.score_frame(frame)
     good = prepared.good
-    feats = frame.loc[good, model.features].reset_index(drop=True)
     out = pd.concat(
         [
             scores[["customer_id", "probability", "decision", "band"]].reset_index(drop=True),
             frame.loc[good, ["eligible"]].reset_index(drop=True),
-            feats,
+            frame.loc[good, model.features].reset_index(drop=True),
         ],
         axis=1,
     )
