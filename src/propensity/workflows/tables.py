@@ -342,7 +342,9 @@ def track_saved_model(
     return outcome
 
 
-def _tracking_failure(exc: Exception, out: Path, name: str, tracking_uri: str | None) -> TrackingFailure:
+def _tracking_failure(
+    exc: Exception, out: Path, name: str | None, tracking_uri: str | None
+) -> TrackingFailure:
     """The failure record, and a warning that says how to register the saved bundle later."""
     from propensity.tracking import TrackingFailure, display_uri, resolve_tracking_uri
 
