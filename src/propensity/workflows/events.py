@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import BundleError, DataError, ParameterError
-from propensity.events.mapping import EventMapping, MappingLike, as_mapping
-from propensity.events.validate import EventLog, EventSource, load_events
-from propensity.features import (
+from propensity.events.features import (
     DEFAULT_LOOKBACKS,
     FeatureConfig,
     build_features,
@@ -34,7 +32,7 @@ from propensity.features import (
     resolve_levels,
     to_timestamp,
 )
-from propensity.features.labels import (
+from propensity.events.labels import (
     Eligibility,
     LabelSpec,
     TrainingSet,
@@ -42,6 +40,8 @@ from propensity.features.labels import (
     build_training_set,
     plan_cutoffs,
 )
+from propensity.events.mapping import EventMapping, MappingLike, as_mapping
+from propensity.events.validate import EventLog, EventSource, load_events
 from propensity.loading import ModelRef, resolve_model
 from propensity.pipeline import preload_batch_kernel
 from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
@@ -52,7 +52,7 @@ from propensity.workflows.tables import train as train_table
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-    from propensity.engines import Engine
+    from propensity.events.engine import Engine
     from propensity.pipeline import TrainedModel
 
 __all__ = [
@@ -342,7 +342,7 @@ def train_from_events(
     horizon_days, label
         What to predict: ``purchase`` or ``churn`` within the horizon.
     cutoffs, step_days, last_cutoff
-        The snapshots (see :func:`~propensity.features.labels.plan_cutoffs`).
+        The snapshots (see :func:`~propensity.events.labels.plan_cutoffs`).
     lookbacks, eligible_days
         Feature windows; eligibility (default: active within the longest lookback; 0 = all).
     time_folds
