@@ -51,8 +51,8 @@ def validate(raw: str, folder: str) -> dict[str, Any]:
 
 
 def ours(canonical: str, out: str, as_of: str, levels: dict[str, list[str]]) -> dict[str, Any]:
-    from propensity.events.engine import DuckDBEngine
-    from propensity.events.features import FeatureConfig, build_features
+    from propensity.engines import DuckDBEngine
+    from propensity.features import FeatureConfig, build_features
 
     DuckDBEngine().close()  # imports Ibis's DuckDB backend (~0.4 s), which connecting does lazily
     cpu, wall = _cpu(), time.perf_counter()  # after the imports: a long-running service pays them once
@@ -199,7 +199,7 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 def _n_features(levels: dict[str, list[str]]) -> int:
-    from propensity.events.features import FeatureConfig, feature_registry
+    from propensity.features import FeatureConfig, feature_registry
 
     return len(
         feature_registry(FeatureConfig(lookbacks=LOOKBACKS, levels={k: tuple(v) for k, v in levels.items()}))

@@ -1,7 +1,7 @@
 """The event features written the straightforward way, in pandas groupby code.
 
 Two uses: the baseline of ``bench_features`` (same features, same input, same run), and an
-independent oracle for the tests — it shares no code with :mod:`propensity.events.features`
+independent oracle for the tests — it shares no code with :mod:`propensity.features`
 except the feature *list*, so an agreement between the two is evidence both are right.
 
 It loads the canonical events into memory (that is what "straightforward" means) and computes,

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("sources", "synthetic", "datasets", "engines")),
     ("validate", ("schema", "events")),
     ("features", ("features", "analytics")),
-    ("model", ("manifest", "kernels", "_treeshap", "_treeshap_kernels", "calibration", "pipeline")),
+    ("model", ("manifest", "kernels", "calibration", "pipeline")),
     ("train", ("training",)),
     ("evaluate and explain", ("evaluation", "explain", "report", "targeting")),
     ("bundle and registry", ("bundle", "tracking", "mlflow_model", "loading")),

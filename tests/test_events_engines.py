@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from propensity.engines import get_engine, java_pattern
 from propensity.errors import ParameterError
-from propensity.events.engine import get_engine, java_pattern
-from propensity.events.features import FeatureConfig
-from propensity.events.labels import Eligibility, LabelSpec, labelled_snapshot
 from propensity.events.validate import load_events
+from propensity.features import FeatureConfig
+from propensity.features.labels import Eligibility, LabelSpec, labelled_snapshot
 from tests.events_fixtures import AS_OF, LEVELS, hand_log
 from tests.test_events_features import assert_same_features
 

@@ -14,16 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from propensity.events.engine import DuckDBEngine
-from propensity.events.features import FeatureConfig, build_features
-from propensity.events.labels import (
+from propensity.engines import DuckDBEngine
+from propensity.events.validate import load_events
+from propensity.features import FeatureConfig, build_features
+from propensity.features.labels import (
     Eligibility,
     LabelSpec,
     build_training_set,
     labelled_snapshot,
     plan_cutoffs,
 )
-from propensity.events.validate import load_events
 from tests.events_fixtures import AS_OF, LEVELS, hand_log
 from tests.test_events_features import assert_same_features
 

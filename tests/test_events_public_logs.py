@@ -65,4 +65,4 @@ def test_a_model_learns_repeat_purchases_from_the_online_retail_log(tmp_path):
     ).model
     test = model.manifest.metrics["test"]
     assert 0.7 < test["roc_auc"] < 0.97
-    assert model.manifest.events["data"]["reasons"]["missing customer id"] == 135_080
+    assert model.manifest.events.data.reasons["missing customer id"] == 135_080

@@ -11,7 +11,7 @@ import pytest
 import propensity
 from propensity.bundle import load_model
 from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError
-from propensity.events.labels import plan_cutoffs
+from propensity.features.labels import plan_cutoffs
 from propensity.training.cv import time_ordered_split
 from propensity.workflows.events import compute_features, score_events, train_from_events
 from tests.events_fixtures import hand_log
@@ -37,7 +37,7 @@ def shop_model(tmp_path_factory, small_shop):
 def test_training_from_events_records_everything_needed_to_score(shop_model):
     model, out = shop_model
     m = model.manifest
-    ev = m.events
+    ev = m.events.model_dump()  # the block as manifest.json stores it
     assert ev["label"] == {
         "kind": "purchase",
         "horizon_days": 14,

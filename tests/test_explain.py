@@ -379,7 +379,8 @@ def test_fast_treeshap_on_trees_with_more_than_63_splits():
     """Trees with more splits than one 63-bit decision word (tuned LightGBM, XGBoost deeper than 6)."""
     lgb = pytest.importorskip("lightgbm")
     pytest.importorskip("numba")
-    from propensity._treeshap import FastTreeShap, lightgbm_trees
+    from propensity.kernels.shap import FastTreeShap
+    from propensity.kernels.trees import lightgbm_trees
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 6))
@@ -410,7 +411,8 @@ def test_fast_tree_predictor_equals_the_library_margin(family, customer_table):
         xgb = pytest.importorskip("xgboost")
     pytest.importorskip("numba")
     from propensity import pipeline as pipeline_module
-    from propensity._treeshap import FastTreePredictor, lightgbm_trees, xgboost_trees
+    from propensity.kernels.predict import FastTreePredictor
+    from propensity.kernels.trees import lightgbm_trees, xgboost_trees
 
     model = propensity.train(
         customer_table.head(1500), target="purchased", candidates=[family], folds=3, seed=5
@@ -447,7 +449,8 @@ def test_fast_tree_predictor_matches_lightgbm_bit_for_bit(params, layout):
     """Leaf-bitmask and walking kernels: NaN/zero missing rules, categories past code 64, big trees."""
     lgb = pytest.importorskip("lightgbm")
     pytest.importorskip("numba")
-    from propensity._treeshap import FastTreePredictor, lightgbm_trees
+    from propensity.kernels.predict import FastTreePredictor
+    from propensity.kernels.trees import lightgbm_trees
 
     rng = np.random.default_rng(3)
     n = 6000
@@ -482,7 +485,7 @@ def test_forest_path_attribution_equals_shap_approximate():
     pytest.importorskip("numba")
     from sklearn.ensemble import RandomForestClassifier
 
-    from propensity._treeshap import ForestPathAttribution
+    from propensity.kernels.shap import ForestPathAttribution
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(4000, 6))
@@ -507,7 +510,8 @@ def test_fast_treeshap_on_full_depth_six_xgboost_trees():
     """Depth-6 trees have 63 splits: exactly one decision word, the kernel's fast path."""
     xgb = pytest.importorskip("xgboost")
     pytest.importorskip("numba")
-    from propensity._treeshap import FastTreeShap, xgboost_trees
+    from propensity.kernels.shap import FastTreeShap
+    from propensity.kernels.trees import xgboost_trees
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20000, 8))
@@ -572,7 +576,7 @@ def test_fast_tree_predictor_of_an_early_stopped_model_uses_its_best_iteration()
     """Cross-validation predicts early-stopped fold models with the kernel: as many trees as LightGBM uses."""
     lgb = pytest.importorskip("lightgbm")
     pytest.importorskip("numba")
-    from propensity._treeshap import FastTreePredictor
+    from propensity.kernels.predict import FastTreePredictor
     from propensity.pipeline import positive_proba
 
     rng = np.random.default_rng(0)
@@ -596,7 +600,7 @@ def test_preloading_the_batch_kernel_needs_no_model_and_runs_once():
     """score_file starts loading the tree kernel before the bundle: one background thread per process."""
     pytest.importorskip("numba")
     from propensity import pipeline as pipeline_module
-    from propensity._treeshap_kernels import margin_leaf_masks
+    from propensity.kernels._numba_predict import margin_leaf_masks
 
     pipeline_module.preload_batch_kernel()
     pipeline_module.preload_batch_kernel()

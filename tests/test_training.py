@@ -155,11 +155,11 @@ def test_large_tables_screen_candidates_on_a_sample(customer_table):
         screen_sample=1000,
         seed=3,
     )
-    model = fit(customer_table, config)
-    rows = {c.name: c.rows for c in model.manifest.candidates}
+    fitted = fit(customer_table, config)
+    rows = {c.name: c.rows for c in fitted.model.manifest.candidates}
     assert sorted(rows.values()) == [1000, 2400]  # one screened on 1,000 rows; the finalist on all 2,400
-    assert rows[model.manifest.winner] == 2400
-    assert model.run.timings["full_data_cv"] > 0
+    assert rows[fitted.model.manifest.winner] == 2400
+    assert fitted.run.timings["full_data_cv"] > 0
 
 
 def test_bundles_from_an_older_schema_still_verify(trained, tmp_path):

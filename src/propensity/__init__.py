@@ -67,13 +67,13 @@ _LAZY = {
     "generate_shop": "propensity.synthetic",
     "load_events": "propensity.events.validate",
     "validate_events": "propensity.events.validate",
-    "feature_registry": "propensity.events.features",
+    "feature_registry": "propensity.features",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.bundle import load_model, save_model
-    from propensity.events.features import feature_registry
     from propensity.events.validate import load_events, validate_events
+    from propensity.features import feature_registry
     from propensity.loading import resolve_model
     from propensity.pipeline import TrainedModel
     from propensity.synthetic import generate_shop

@@ -11,14 +11,14 @@ Space of the numbers
 How, per model family
     - LightGBM: exact tree SHAP — LightGBM's own ``predict(..., pred_contrib=True)`` (equal to
       SHAP's ``TreeExplainer``) for small batches; from :data:`FAST_TREESHAP_ROWS` rows on,
-      :mod:`propensity._treeshap`, which computes the same values in O(leaves × depth) per row
+      :mod:`propensity.kernels.shap`, which computes the same values in O(leaves × depth) per row
       instead of O(leaves × depth²) (tests compare the two).
     - XGBoost: the same, with XGBoost's own ``predict(..., pred_contribs=True)`` for small batches.
     - Random forest: exact tree SHAP from ``shap.TreeExplainer`` (imported lazily; ~2.5 s) for
       small batches. Deep forest trees make exact SHAP very slow (~20 rows/s measured), so from
       :data:`FAST_TREESHAP_ROWS` rows on a forest is explained by path attribution (Saabas,
       the figures of ``TreeExplainer.shap_values(approximate=True)``, computed by a parallel
-      numba kernel in :mod:`propensity._treeshap`; shap's own loop runs at ~12,000 rows/s): also
+      numba kernel in :mod:`propensity.kernels.shap`; shap's own loop runs at ~12,000 rows/s): also
       additive, and on the test table it named the same strongest reason as exact SHAP for 85 % of rows.
       A forest's raw output is an *average probability*, not log-odds; its SHAP values (in
       probability) are rescaled per row by ``(logit(p) − logit(p̄)) / (p − p̄)`` onto log-odds,
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib.util
 import re
 import warnings
 import weakref
@@ -57,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from propensity.calibration import logit
 from propensity.errors import DataError, PropensityError
 from propensity.manifest import FeatureSpec
 from propensity.pipeline import ScoringPipeline, TrainedModel
@@ -128,10 +128,6 @@ class Explanation:
 # --------------------------------------------------------------------------- contributions
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p / (1.0 - p))
-
-
 def _feature_groups(pipeline: ScoringPipeline) -> np.ndarray:
     """For each encoded column, the index of the input feature it came from."""
     enc = pipeline.encoder
@@ -172,22 +168,20 @@ def forest_path_attribution(on: bool | None) -> Iterator[None]:
 
 
 def _fast_treeshap(est: Any, kind: str) -> Any:
-    """The compiled fast explainer of a tree model, or ``None`` (numba missing, paths too long)."""
+    """The compiled fast explainer of a tree model, or ``None`` (a path with too many features)."""
     if est in _FAST:
         return _FAST[est]
-    fast: Any = None
-    if importlib.util.find_spec("numba") is not None:  # the explain extra brings numba (through shap)
-        from propensity._treeshap import FastTreeShap, lightgbm_trees, xgboost_trees
+    from propensity.kernels.shap import FastTreeShap, ForestPathAttribution
+    from propensity.kernels.trees import lightgbm_trees, xgboost_trees
 
-        if kind == "lightgbm":
-            fast = FastTreeShap.build(lightgbm_trees(est.booster_))
-        elif kind == "random_forest":
-            from propensity._treeshap import ForestPathAttribution
-
-            fast = ForestPathAttribution.build(est)
-        else:
-            trees, margin = xgboost_trees(est.get_booster())
-            fast = FastTreeShap.build(trees, margin)
+    fast: Any
+    if kind == "lightgbm":
+        fast = FastTreeShap.build(lightgbm_trees(est.booster_))
+    elif kind == "random_forest":
+        fast = ForestPathAttribution.build(est)
+    else:
+        trees, margin = xgboost_trees(est.get_booster())
+        fast = FastTreeShap.build(trees, margin)
     _FAST[est] = fast
     return fast
 
@@ -261,8 +255,8 @@ def _random_forest(est: Any, X: np.ndarray, n_jobs: int | None = None) -> tuple[
         e = float(expected[1] if expected.size > 1 else expected[0])
     p = np.clip(e + phi.sum(axis=1), _RF_CLIP, 1 - _RF_CLIP)
     e_c = float(np.clip(e, _RF_CLIP, 1 - _RF_CLIP))
-    base = _logit(np.asarray([e_c]))[0]
-    raw = _logit(p)
+    base = logit(np.asarray([e_c]))[0]
+    raw = logit(p)
     delta = p - e_c
     # Rows whose probability equals the average get the derivative of the logit instead.
     safe = np.abs(delta) > 1e-12

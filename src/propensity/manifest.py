@@ -19,6 +19,8 @@ __all__ = [
     "CalibrationReport",
     "CandidateReport",
     "DecisionPolicy",
+    "EventsSpec",
+    "FeatureProfile",
     "FeatureSpec",
     "InputSchema",
     "Integrity",
@@ -157,6 +159,89 @@ class Provenance(_Model):
     )
 
 
+class Histogram(_Model):
+    edges: list[float] = Field(description="Bin edges (deciles of the training values, duplicates merged).")
+    shares: list[float] = Field(description="Share of training values per bin.")
+
+
+class FeatureProfile(_Model):
+    """One feature's training distribution: the reference for drift checks and example records."""
+
+    role: str
+    missing_share: float = Field(ge=0, le=1)
+    quantiles: dict[str, float] | None = Field(
+        default=None, description="Quantiles of numeric and boolean features, keyed by level ('0.5': median)."
+    )
+    mean: float | None = None
+    std: float | None = None
+    histogram: Histogram | None = None
+    top: dict[str, float] | None = Field(
+        default=None, description="Shares of the 20 most frequent levels of a categorical feature."
+    )
+    other_share: float | None = Field(default=None, description="Share of the other levels.")
+    min: str | None = Field(default=None, description="Earliest value of a datetime feature.")
+    max: str | None = Field(default=None, description="Latest value of a datetime feature.")
+
+    def quantile(self, level: str) -> float | None:
+        """A stored quantile (``"0.5"`` for the median), or ``None``."""
+        return (self.quantiles or {}).get(level)
+
+
+class EventLabel(_Model):
+    kind: Literal["purchase", "churn", "revenue"]
+    horizon_days: int
+    column: str
+    definition: str
+
+
+class EventFeatures(_Model):
+    config: dict[str, Any] = Field(
+        description="The feature configuration: lookbacks, trend span, device/channel levels."
+    )
+    definitions: list[dict[str, Any]] = Field(description="Every feature's registry entry.")
+
+
+class EventEligibility(_Model):
+    active_days: int | None
+    min_orders: int = 0
+    definition: str = ""
+
+
+class EventData(_Model):
+    """The training log as validation saw it."""
+
+    source: str
+    first_event: str | None
+    last_event: str | None
+    data_end: str | None
+    rows_in: int
+    rows_ok: int
+    rows_quarantined: int
+    reasons: dict[str, int]
+    customers: int
+    event_types: dict[str, int]
+    sessions: str
+
+
+class EventsSpec(_Model):
+    """How an event-trained model's features and labels were built: what scoring a log needs."""
+
+    format: int = Field(description="Version of this block; readers refuse newer ones.")
+    mapping: dict[str, Any] = Field(description="The mapping of the log's columns and event names.")
+    engine: str
+    features: EventFeatures
+    label: EventLabel
+    cutoffs: list[str]
+    step_days: int
+    test_cutoff: str
+    validation: str
+    validation_cutoffs: list[str] = []
+    test: str
+    per_cutoff: list[dict[str, Any]] = Field(description="Customers seen, eligible and positive per cutoff.")
+    eligibility: EventEligibility
+    data: EventData
+
+
 class Integrity(_Model):
     algorithm: Literal["sha256"] = "sha256"
     files: dict[str, str]
@@ -177,14 +262,18 @@ class Manifest(_Model):
     winner: str
     metrics: dict[str, dict[str, Any] | None]
     candidates: list[CandidateReport]
-    profile: dict[str, dict[str, Any]]
+    profile: dict[str, FeatureProfile]
     provenance: Provenance
-    events: dict[str, Any] | None = None
+    events: EventsSpec | None = None
     integrity: Integrity | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.input_schema.features]
+
+    def profile_of(self, name: str) -> FeatureProfile:
+        """The training profile of a feature (an empty one when the manifest has none)."""
+        return self.profile.get(name) or FeatureProfile(role=self.feature(name).role, missing_share=0.0)
 
     def feature(self, name: str) -> FeatureSpec:
         for f in self.input_schema.features:

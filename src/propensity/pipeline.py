@@ -8,7 +8,6 @@ with its :class:`~propensity.manifest.Manifest` and validates every input agains
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import logging
 import math
 import threading
@@ -17,11 +16,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+# The calibrators live in propensity.calibration; their names stay importable from here because
+# bundles saved before the move pickled them as propensity.pipeline.*.
+from propensity.calibration import (
+    Calibrator,
+    IdentityCalibrator,
+    IsotonicCalibrator,
+    SigmoidCalibrator,
+    sigmoid,
+)
 from propensity.errors import DataError, SchemaError
 from propensity.manifest import DecisionPolicy, Manifest
 from propensity.schema import Quarantine, Role, coerce_features
@@ -241,60 +249,6 @@ class RecordEncoder:
         ]
 
 
-# --------------------------------------------------------------------------- calibration
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
-
-
-class Calibrator(Protocol):
-    """Maps raw probabilities to calibrated ones; ``method`` names the technique."""
-
-    method: str
-
-    def __call__(self, p: np.ndarray) -> np.ndarray: ...
-
-
-class IdentityCalibrator:
-    method = "none"
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        return np.asarray(p, dtype="float64")
-
-
-@dataclass
-class SigmoidCalibrator:
-    """Platt scaling on the log-odds: ``sigmoid(a * logit(p) + b)``."""
-
-    a: float
-    b: float
-    method: str = "sigmoid"
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b)))
-
-
-@dataclass
-class IsotonicCalibrator:
-    """Isotonic regression stored as its breakpoints, applied with linear interpolation.
-
-    A tiny multiple of the raw score is added so that calibration never merges customers
-    the model ranked apart: ranking metrics (ROC-AUC, PR-AUC, lift) are unchanged by it.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    tie_break: float = 1e-6
-    method: str = "isotonic"
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        p = np.asarray(p, dtype="float64")
-        out = np.interp(p, self.x, self.y) + self.tie_break * (p - 0.5)
-        return np.clip(out, 0.0, 1.0)
-
-
 # --------------------------------------------------------------------------- fitted pipeline
 
 
@@ -307,7 +261,7 @@ def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> 
     if len(X) >= FAST_PREDICT_ROWS:
         fast = _tree_predictor(estimator)
         if fast is not None:
-            return _sigmoid(fast.margin(X, n_jobs))
+            return sigmoid(fast.margin(X, n_jobs))
     booster = getattr(estimator, "booster_", None)
     if booster is not None and hasattr(booster, "num_trees"):  # LightGBM: skip the sklearn wrapper's checks
         kwargs = {"num_threads": n_jobs} if n_jobs else {}
@@ -315,12 +269,8 @@ def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> 
     return np.asarray(estimator.predict_proba(X)[:, 1], dtype="float64")
 
 
-def _sigmoid(margin: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-margin))
-
-
 # Batches of at least this many rows go through propensity's own tree walker (see
-# :class:`propensity._treeshap.FastTreePredictor`) when the model is a LightGBM binary booster:
+# :class:`propensity.kernels.predict.FastTreePredictor`) when the model is a LightGBM binary booster:
 # the same margins as LightGBM's predict, bit for bit, without its per-row sparse conversion.
 FAST_PREDICT_ROWS = 20_000
 _TREE_PREDICTORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -343,9 +293,9 @@ _KERNEL_PRELOAD: list[threading.Thread] = []
 def preload_batch_kernel() -> None:
     """Start importing numba and loading the batch tree kernel in a background thread, once per
     process. Nothing of the model is needed, so a scoring job starts it before it loads the bundle
-    and the ~0.5 s overlaps the loading. Without numba (the explain extra) this does nothing."""
+    and the ~0.5 s overlaps the loading."""
     with _TREE_PREDICTORS_LOCK:
-        if _KERNEL_PRELOAD or importlib.util.find_spec("numba") is None:
+        if _KERNEL_PRELOAD:
             return
         thread = threading.Thread(target=_load_batch_kernel, name="propensity-kernel", daemon=True)
         _KERNEL_PRELOAD.append(thread)
@@ -354,7 +304,7 @@ def preload_batch_kernel() -> None:
 
 def _load_batch_kernel() -> None:
     try:
-        from propensity._treeshap import load_leaf_mask_kernel
+        from propensity.kernels.predict import load_leaf_mask_kernel
 
         load_leaf_mask_kernel()
     except Exception:  # only a head start: the first batch loads (or compiles) it anyway
@@ -362,13 +312,9 @@ def _load_batch_kernel() -> None:
 
 
 def _build_tree_predictor(estimator: Any) -> Any:
-    booster = estimator.booster_
-    try:
-        import numba  # noqa: F401  (the explain extra; without it LightGBM predicts)
+    from propensity.kernels.predict import FastTreePredictor
 
-        from propensity._treeshap import FastTreePredictor
-    except ImportError:
-        return None
+    booster = estimator.booster_
     binary = getattr(estimator, "objective_", None) == "binary"
     if binary and float(booster.params.get("sigmoid", 1.0)) == 1.0:
         return FastTreePredictor.from_lightgbm(booster)

@@ -395,8 +395,9 @@ def _train_events(
     _print_cutoffs(result.model)
     print_roles(result.run)
     print_training_summary(result.model, out_dir)
-    ev = result.model.manifest.events or {}
-    out.print(f"[bold]Validation:[/] {ev['validation']}. [bold]Label:[/] {ev['label']['definition']}.")
+    ev = result.model.manifest.events
+    assert ev is not None
+    out.print(f"[bold]Validation:[/] {ev.validation}. [bold]Label:[/] {ev.label.definition}.")
     out.print(
         f"[bold]Score a fresh log:[/] propensity score {out_dir} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
     )
@@ -515,11 +516,11 @@ def info(
     print_training_summary(loaded, None)
     ev = m.events
     if ev:
-        cfg = ev["features"]["config"]
+        cfg = ev.features.config
         out.print(
-            f"[bold]Trained from events:[/] {ev['label']['definition']}; lookbacks {cfg['lookbacks']} days; "
-            f"{len(ev['cutoffs'])} cutoffs {ev['step_days']} days apart ({ev['cutoffs'][0][:10]} .. "
-            f"{ev['test_cutoff'][:10]}); eligible: {ev['eligibility']['definition']}."
+            f"[bold]Trained from events:[/] {ev.label.definition}; lookbacks {cfg['lookbacks']} days; "
+            f"{len(ev.cutoffs)} cutoffs {ev.step_days} days apart ({ev.cutoffs[0][:10]} .. "
+            f"{ev.test_cutoff[:10]}); eligible: {ev.eligibility.definition}."
         )
         out.print(
             f"[bold]Score a log:[/] propensity score {model} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
@@ -608,14 +609,14 @@ def _print_quarantine_line(report: Any, path: Path) -> None:
 def _print_cutoffs(model: Any) -> None:
     ev = model.manifest.events
     table = Table(
-        title=f"Rolling cutoffs: {ev['label']['column']} ({ev['eligibility']['definition']})",
+        title=f"Rolling cutoffs: {ev.label.column} ({ev.eligibility.definition})",
         title_justify="left",
     )
     for col in ("cutoff", "customers seen", "eligible", "positives", "rate", "role"):
         table.add_column(col, justify="right" if col not in ("cutoff", "role") else "left")
-    validation = {str(c)[:10] for c in ev.get("validation_cutoffs", [])}
-    for i, row in enumerate(ev["per_cutoff"]):
-        last = i == len(ev["per_cutoff"]) - 1
+    validation = {str(c)[:10] for c in ev.validation_cutoffs}
+    for i, row in enumerate(ev.per_cutoff):
+        last = i == len(ev.per_cutoff) - 1
         role = "test" if last else ("validation" if row["cutoff"] in validation else "train")
         table.add_row(
             row["cutoff"],
@@ -632,16 +633,16 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
     m = model.manifest
     ev = m.events
     test = m.metrics.get("test") or {}
-    label = ev["label"]
+    label = ev.label
     out.print("")
     out.print("[bold underline]The story[/]")
     out.print(
-        f"- We asked: which customers will buy in the next {label['horizon_days']} days? "
-        f"{len(ev['cutoffs'])} monthly snapshots of the shop taught the model what buyers looked like "
+        f"- We asked: which customers will buy in the next {label.horizon_days} days? "
+        f"{len(ev.cutoffs)} monthly snapshots of the shop taught the model what buyers looked like "
         f"before they bought (features use only events before each cutoff)."
     )
     out.print(
-        f"- {m.winner} won; on the held-out latest cutoff ({ev['test_cutoff'][:10]}, {m.provenance.rows_test:,} "
+        f"- {m.winner} won; on the held-out latest cutoff ({ev.test_cutoff[:10]}, {m.provenance.rows_test:,} "
         f"customers it never saw labels for) it ranks buyers with ROC-AUC {_fmt(test.get('roc_auc'), 3)}, "
         f"PR-AUC {_fmt(test.get('pr_auc'), 3)}; the top 10 % hold {_fmt(test.get('lift_top10'), 1)}x the average buyer rate."
     )
@@ -654,7 +655,7 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
     out.print(
         f"- Today ({scored.as_of[:10]}): {scored.scored:,} customers scored, {scored.eligible:,} eligible. "
         f"Contact {scored.contacted_eligible:,} eligible customers; expected ≈ {scored.expected_conversions_eligible:,.0f} "
-        f"purchases among them in the next {label['horizon_days']} days "
+        f"purchases among them in the next {label.horizon_days} days "
         f"(vs ≈ {scored.expected_conversions_all_eligible:,.0f} if you contacted all {scored.eligible:,})."
     )
     out.print(

@@ -212,7 +212,7 @@ def features(
     list_features: Annotated[bool, typer.Option("--list", help="Also print the feature registry.")] = False,
 ) -> None:
     """Point-in-time customer features at a cutoff (and labels with --horizon-days)."""
-    from propensity.events.features import FeatureConfig, feature_registry
+    from propensity.features import FeatureConfig, feature_registry
     from propensity.workflows.events import compute_features
 
     with user_errors():

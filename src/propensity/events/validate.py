@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from propensity.engines import Engine, get_engine
 from propensity.errors import DataError, InsufficientDataError
-from propensity.events.engine import Engine, get_engine
 from propensity.events.mapping import (
     CANONICAL_COLUMNS,
     CANONICAL_EVENTS,
@@ -467,7 +467,7 @@ def load_events(
         An :class:`~propensity.events.mapping.EventMapping`, a YAML path, a dict, or ``None``
         (canonical names and synonyms).
     engine
-        ``"duckdb"`` (default), ``"spark"``, or an :class:`~propensity.events.engine.Engine`.
+        ``"duckdb"`` (default), ``"spark"``, or an :class:`~propensity.engines.Engine`.
     export_time
         When the log was exported: later timestamps are clock skew (default: now, UTC).
         When given, it is also where the data is taken to end.

@@ -464,19 +464,18 @@ class RequestSchema:
     def _example(self) -> dict[str, Any]:
         """A plausible record: medians, most frequent levels, a recent date — from the training profile."""
         out: dict[str, Any] = {self.id_field: "customer-0001"}
-        profile = self.manifest.profile
         for spec in self.features:
-            prof = profile.get(spec.name, {})
+            prof = self.manifest.profile_of(spec.name)
             if spec.role == "numeric":
-                median = (prof.get("quantiles") or {}).get("0.5")
+                median = prof.quantile("0.5")
                 value = median if median is not None else (spec.min if spec.min is not None else 0.0)
                 out[spec.name] = round(value) if spec.integer else round(float(value), 4)
             elif spec.role == "boolean":
-                out[spec.name] = bool((prof.get("mean") or 0.0) >= 0.5)
+                out[spec.name] = bool((prof.mean or 0.0) >= 0.5)
             elif spec.role == "categorical":
                 out[spec.name] = (spec.categories or ["other"])[0]
             else:
-                latest = str(prof.get("max") or "2024-01-01 00:00:00")
+                latest = str(prof.max or "2024-01-01 00:00:00")
                 with_time = "hour" in (spec.datetime_parts or [])
                 out[spec.name] = latest.replace(" ", "T") + "Z" if with_time else latest[:10]
         return out

@@ -11,38 +11,13 @@ refitted on all training rows: the same scheme as scikit-learn's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
+from propensity.calibration import METHODS, CalibrationMethod, Calibrator, fit_calibrator
 from propensity.metrics import metric_value
-from propensity.pipeline import Calibrator, IdentityCalibrator, IsotonicCalibrator, SigmoidCalibrator, _logit
 
 __all__ = ["METHODS", "CalibrationChoice", "choose_calibration", "fit_calibrator"]
-
-CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
-METHODS: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic")
-
-
-def fit_calibrator(method: str, p: np.ndarray, y: np.ndarray) -> Calibrator:
-    """Fit one calibrator on raw probabilities ``p`` and outcomes ``y``."""
-    if method == "none":
-        return IdentityCalibrator()
-    if method == "sigmoid":
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p).reshape(-1, 1), y)
-        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
-        if a <= 0:  # scores that rank no better than chance: the base rate, never the reverse order
-            rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
-            a, b = 1e-6, float(np.log(rate / (1 - rate)))
-        # every calibrator is increasing, so ranking metrics are those of the raw scores
-        return SigmoidCalibrator(a=a, b=b)
-    if method == "isotonic":
-        eps = min(1e-3, 0.5 / max(len(y), 1))
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=eps, y_max=1 - eps).fit(p, y)
-        return IsotonicCalibrator(x=np.asarray(iso.X_thresholds_), y=np.asarray(iso.y_thresholds_))
-    raise ValueError(f"Unknown calibration '{method}'; choose one of {', '.join(METHODS)}.")
 
 
 class CalibrationChoice:

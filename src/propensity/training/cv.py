@@ -193,9 +193,9 @@ def time_ordered_split(
         first = val_times[0]
         desc = (
             f"time-ordered: validated on cutoff{'s' if len(val_times) > 1 else ''} "
-            + ", ".join(_fmt_time(v) for v in val_times)
-            + f", each trained on earlier cutoffs whose label windows end by then (from {_fmt_time(pool_times[0])})"
-            + (f"; first validation cutoff {_fmt_time(first)}" if len(val_times) > 1 else "")
+            + ", ".join(fmt_time(v) for v in val_times)
+            + f", each trained on earlier cutoffs whose label windows end by then (from {fmt_time(pool_times[0])})"
+            + (f"; first validation cutoff {fmt_time(first)}" if len(val_times) > 1 else "")
         )
     elif len(pool_times) > 1:
         spaced = any(((pool_t + step) <= v).any() for v in pool_times)
@@ -216,13 +216,13 @@ def time_ordered_split(
         out_folds = [(np.asarray(a), np.asarray(b)) for a, b in splitter.split(np.zeros(len(pool_y)), pool_y)]
         desc = (
             f"stratified {n}-fold within the training cutoff{'s' if len(pool_times) > 1 else ''} "
-            + ", ".join(_fmt_time(v) for v in pool_times)
+            + ", ".join(fmt_time(v) for v in pool_times)
             + " (too few earlier cutoffs for time-ordered validation)"
         )
     return TimeSplit(train, test, out_folds, test_time, val_times, purged, desc)
 
 
-def _fmt_time(value: Any) -> str:
+def fmt_time(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return str(value.date()) if value == value.normalize() else str(value)
     return str(value)

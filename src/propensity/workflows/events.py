@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import BundleError, DataError, ParameterError
-from propensity.events.features import (
+from propensity.events.mapping import EventMapping, MappingLike, as_mapping
+from propensity.events.validate import EventLog, EventSource, load_events
+from propensity.features import (
     DEFAULT_LOOKBACKS,
     FeatureConfig,
     build_features,
@@ -32,7 +34,7 @@ from propensity.events.features import (
     resolve_levels,
     to_timestamp,
 )
-from propensity.events.labels import (
+from propensity.features.labels import (
     Eligibility,
     LabelSpec,
     TrainingSet,
@@ -40,9 +42,8 @@ from propensity.events.labels import (
     build_training_set,
     plan_cutoffs,
 )
-from propensity.events.mapping import EventMapping, MappingLike, as_mapping
-from propensity.events.validate import EventLog, EventSource, load_events
 from propensity.loading import ModelRef, resolve_model
+from propensity.manifest import EventData, EventEligibility, EventFeatures, EventLabel, EventsSpec
 from propensity.pipeline import preload_batch_kernel
 from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows, write_summary
@@ -52,7 +53,7 @@ from propensity.workflows.tables import train as train_table
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-    from propensity.events.engine import Engine
+    from propensity.engines import Engine
     from propensity.pipeline import TrainedModel
 
 __all__ = [
@@ -250,45 +251,44 @@ def _feature_counts(ev: EventLog, feats: ir.Table, label_cols: Sequence[str]) ->
 # ------------------------------------------------------------------------------ training
 
 
-def _events_block(ev: EventLog, ts: TrainingSet, result: TrainingResult, *, step_days: int) -> dict[str, Any]:
+def _events_block(ev: EventLog, ts: TrainingSet, result: TrainingResult, *, step_days: int) -> EventsSpec:
     """The manifest's ``events`` block: everything scoring needs to rebuild the features."""
     r, prov = ev.report, result.model.manifest.provenance
-    return {
-        "format": EVENTS_FORMAT,
-        "mapping": ev.mapping.describe(),
-        "engine": ev.engine.name,
-        "features": {
-            "config": ts.config.to_dict(),
-            "definitions": [d.to_dict() for d in feature_registry(ts.config)],
-        },
-        "label": {
-            "kind": ts.label.kind,
-            "horizon_days": ts.label.horizon_days,
-            "column": ts.label.column,
-            "definition": ts.label.definition(),
-        },
-        "cutoffs": [str(c) for c in ts.cutoffs],
-        "step_days": step_days,
-        "test_cutoff": str(ts.cutoffs[-1]),
-        "validation": prov.validation,
-        "validation_cutoffs": [str(c) for c in result.run.validation_times],
-        "test": prov.test_source,
-        "per_cutoff": ts.per_cutoff,
-        "eligibility": ts.eligibility.to_dict(),
-        "data": {
-            "source": r.source,
-            "first_event": r.first_event,
-            "last_event": r.last_event,
-            "data_end": r.data_end,
-            "rows_in": r.rows_in,
-            "rows_ok": r.rows_ok,
-            "rows_quarantined": r.rows_quarantined,
-            "reasons": r.reasons,
-            "customers": r.customers,
-            "event_types": r.event_types,
-            "sessions": r.sessions,
-        },
-    }
+    return EventsSpec(
+        format=EVENTS_FORMAT,
+        mapping=ev.mapping.describe(),
+        engine=ev.engine.name,
+        features=EventFeatures(
+            config=ts.config.to_dict(), definitions=[d.to_dict() for d in feature_registry(ts.config)]
+        ),
+        label=EventLabel(
+            kind=ts.label.kind,
+            horizon_days=ts.label.horizon_days,
+            column=ts.label.column,
+            definition=ts.label.definition(),
+        ),
+        cutoffs=[str(c) for c in ts.cutoffs],
+        step_days=step_days,
+        test_cutoff=str(ts.cutoffs[-1]),
+        validation=prov.validation,
+        validation_cutoffs=[str(c) for c in result.run.validation_times],
+        test=prov.test_source,
+        per_cutoff=ts.per_cutoff,
+        eligibility=EventEligibility(**ts.eligibility.to_dict()),
+        data=EventData(
+            source=r.source,
+            first_event=r.first_event,
+            last_event=r.last_event,
+            data_end=r.data_end,
+            rows_in=r.rows_in,
+            rows_ok=r.rows_ok,
+            rows_quarantined=r.rows_quarantined,
+            reasons=r.reasons,
+            customers=r.customers,
+            event_types=r.event_types,
+            sessions=r.sessions,
+        ),
+    )
 
 
 _SET_BY_EVENTS = ("time_column", "time_gap", "id_column", "roles", "test", "descriptions", "units")
@@ -342,7 +342,7 @@ def train_from_events(
     horizon_days, label
         What to predict: ``purchase`` or ``churn`` within the horizon.
     cutoffs, step_days, last_cutoff
-        The snapshots (see :func:`~propensity.events.labels.plan_cutoffs`).
+        The snapshots (see :func:`~propensity.features.labels.plan_cutoffs`).
     lookbacks, eligible_days
         Feature windows; eligibility (default: active within the longest lookback; 0 = all).
     time_folds
@@ -445,12 +445,12 @@ def _train_on_snapshots(
 
 @dataclass(frozen=True)
 class EventModelSpec:
-    """How an event model's features are rebuilt: what its manifest's ``events`` block records."""
+    """How an event model's features are rebuilt, from its manifest's ``events`` block."""
 
     mapping: EventMapping
     config: FeatureConfig
     eligibility: Eligibility
-    block: dict[str, Any]
+    block: EventsSpec
 
 
 def model_event_spec(model: TrainedModel) -> EventModelSpec:
@@ -462,21 +462,22 @@ def model_event_spec(model: TrainedModel) -> EventModelSpec:
         The model was trained on a table, not an event log, or by a newer propensity.
     """
     block = model.manifest.events
-    if not block:
+    if block is None:
         raise BundleError(
             "This model was trained on a table, not an event log: score it with a table of its features "
             "(propensity score MODEL TABLE), without --as-of."
         )
-    if int(block.get("format", 0)) > EVENTS_FORMAT:
+    if block.format > EVENTS_FORMAT:
         raise BundleError(
-            f"The model's events block has format {block.get('format')}; this propensity reads up to {EVENTS_FORMAT}. "
+            f"The model's events block has format {block.format}; this propensity reads up to {EVENTS_FORMAT}. "
             "Upgrade propensity."
         )
-    el = block.get("eligibility") or {}
     return EventModelSpec(
-        mapping=as_mapping(block.get("mapping") or {}),
-        config=FeatureConfig.from_dict(block["features"]["config"]),
-        eligibility=Eligibility(active_days=el.get("active_days"), min_orders=int(el.get("min_orders", 0))),
+        mapping=as_mapping(block.mapping),
+        config=FeatureConfig.from_dict(block.features.config),
+        eligibility=Eligibility(
+            active_days=block.eligibility.active_days, min_orders=block.eligibility.min_orders
+        ),
         block=block,
     )
 

@@ -28,8 +28,8 @@ from propensity.schema import load_roles_file
 from propensity.sources import file_sha256, frame_sha256, read_table, write_json
 
 if TYPE_CHECKING:  # training is imported when train() runs, so scoring and serving never load it
-    from propensity.events.labels import TrainingSet
     from propensity.events.validate import ValidationReport
+    from propensity.features.labels import TrainingSet
     from propensity.tracking import TrackingFailure, TrackingResult
     from propensity.training.policy import PolicySpec
     from propensity.training.trainer import ProgressEvent, TrainConfig, TrainingRun
@@ -240,7 +240,7 @@ def train(
     test_frame = _load(test, "test")[0] if test is not None else None
     if test is not None and not isinstance(test, pd.DataFrame):
         source += f" (test: {test})"
-    model = fit(
+    fitted = fit(
         frame,
         config,
         test_frame=test_frame,
@@ -251,7 +251,7 @@ def train(
         label_definition=label_definition,
         progress=progress,
     )
-    result = TrainingResult(model, model.run)  # type: ignore[attr-defined]
+    result = TrainingResult(fitted.model, fitted.run)
     if out is None:
         return result
     on_tracking = (lambda done: progress(ProgressEvent("tracking", done, 1, "MLflow"))) if progress else None
@@ -329,6 +329,7 @@ def track_saved_model(
         outcome = log_training(
             result.model,
             out,
+            run=result.run,
             name=name,
             tracking_uri=tracking_uri,
             experiment=experiment,

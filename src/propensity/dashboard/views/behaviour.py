@@ -74,7 +74,8 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
         hide_index=True,
         key="behaviour_segment_table",
     )
-    horizon = (ctx.model.manifest.events or {}).get("label", {}).get("horizon_days") if ctx.model else None
+    events = ctx.model.manifest.events if ctx.model else None
+    horizon = events.label.horizon_days if events else None
     st.caption(
         f"Recency, frequency (orders) and monetary value at {store.data_end:%Y-%m-%d}, scored 1–5 among buyers. "
         + (

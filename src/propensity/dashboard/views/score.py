@@ -3,6 +3,7 @@ reasons and offered for download. Bad input is explained inline, never as a trac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from propensity.dashboard import data, ui
 from propensity.dashboard.uploads import MAX_ROWS, ScoredUpload, read_upload, score_upload
 from propensity.errors import PropensityError
 from propensity.explain import reason_codes_for
-from propensity.manifest import FeatureSpec
+from propensity.manifest import FeatureProfile, FeatureSpec
 
 MISSING = "(missing)"
 
@@ -22,9 +23,8 @@ st.title("Score")
 ui.show_problems(ctx)
 
 
-def _median(spec: FeatureSpec, profile: dict[str, Any]) -> float | None:
-    q = (profile.get(spec.name) or {}).get("quantiles") or {}
-    value = q.get("0.5")
+def _median(spec: FeatureSpec, profile: Mapping[str, FeatureProfile]) -> float | None:
+    value = profile[spec.name].quantile("0.5") if spec.name in profile else None
     if value is None:
         return None
     return float(round(value)) if spec.integer else float(value)
@@ -40,7 +40,7 @@ def _help(spec: FeatureSpec) -> str:
     return "; ".join(parts)
 
 
-def _field(spec: FeatureSpec, profile: dict[str, Any]) -> Any:
+def _field(spec: FeatureSpec, profile: Mapping[str, FeatureProfile]) -> Any:
     key = f"score_field_{spec.name}"
     if spec.role == "numeric":
         return st.number_input(

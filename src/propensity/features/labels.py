@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import DataError, InsufficientDataError, ParameterError
-from propensity.events.features import (
+from propensity.features import (
     FeatureConfig,
     build_features,
     check_as_of,
