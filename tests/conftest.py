@@ -20,7 +20,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 # Fast, deterministic and never tempted to use every core of a shared box.
 os.environ.setdefault("PROPENSITY_N_JOBS", "2")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# Training records runs in MLflow by default; tests opt in explicitly (tests/test_tracking.py)
+# Training records runs in MLflow by default; tests opt in explicitly (tests/tracking/)
 # so that no test writes a .propensity/ store into the working directory.
 os.environ.setdefault("PROPENSITY_TRACKING", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -15,6 +15,8 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from propensity.metrics import logit
+
 __all__ = [
     "METHODS",
     "Calibrator",
@@ -22,23 +24,10 @@ __all__ = [
     "IsotonicCalibrator",
     "SigmoidCalibrator",
     "fit_calibrator",
-    "logit",
-    "sigmoid",
 ]
 
 CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
 METHODS: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic")
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    """Log-odds of probabilities, clipped to [1e-12, 1 - 1e-12] so 0 and 1 stay finite."""
-    p = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
-
-
-def sigmoid(margin: np.ndarray) -> np.ndarray:
-    """Probabilities of log-odds (the inverse of :func:`logit`)."""
-    return 1.0 / (1.0 + np.exp(-margin))
 
 
 class Calibrator(Protocol):

@@ -56,9 +56,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from propensity.calibration import logit
 from propensity.errors import DataError, PropensityError
 from propensity.manifest import FeatureSpec
+from propensity.metrics import logit
 from propensity.pipeline import ScoringPipeline, TrainedModel
 
 __all__ = [

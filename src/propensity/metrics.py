@@ -21,9 +21,22 @@ __all__ = [
     "binary_metrics",
     "confusion_at",
     "lift_at",
+    "logit",
     "metric_value",
     "percent",
+    "sigmoid",
 ]
+
+
+def logit(p: Any) -> np.ndarray:
+    """Log-odds of probabilities, clipped to [1e-12, 1 - 1e-12] so 0 and 1 stay finite."""
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(margin: Any) -> np.ndarray:
+    """Probabilities of log-odds (the inverse of :func:`logit`)."""
+    return 1.0 / (1.0 + np.exp(-margin))
 
 
 def percent(share: Any, digits: int = 1, *, sep: str = "") -> str:

@@ -28,10 +28,10 @@ from propensity.calibration import (
     IdentityCalibrator,
     IsotonicCalibrator,
     SigmoidCalibrator,
-    sigmoid,
 )
 from propensity.errors import DataError, SchemaError
 from propensity.manifest import DecisionPolicy, Manifest
+from propensity.metrics import sigmoid
 from propensity.schema import Quarantine, Role, coerce_features
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,101 +47,133 @@ from propensity.errors import PropensityWarning
 from propensity.metrics import percent
 
 if TYPE_CHECKING:  # pragma: no cover
+    from propensity.training.progress import ProgressEvent
     from propensity.workflows.tables import TrainingResult
+
+
+# Options of `train` (module level so the command's signature reads as a list).
+_DataOpt = Annotated[
+    Path,
+    typer.Argument(
+        help="CSV (any delimiter, .gz ok) or Parquet table; one row per customer/session. "
+        "With --from-events: an event or order log."
+    ),
+]
+_TargetOpt = Annotated[
+    str | None,
+    typer.Option("--target", "-t", help="The outcome column (two values); not with --from-events."),
+]
+_OutDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the model bundle and outputs.")]
+_IdColumnOpt = Annotated[str | None, typer.Option("--id", help="Column to keep as the output id.")]
+_RolesOpt = Annotated[Path | None, typer.Option(help="YAML file of column roles that override inference.")]
+_PositiveOpt = Annotated[str | None, typer.Option(help="Target value that counts as positive.")]
+_TestOpt = Annotated[Path | None, typer.Option(help="Separate test table (else a stratified hold-out).")]
+_TestSizeOpt = Annotated[float, typer.Option(help="Hold-out share when no --test is given.")]
+_FoldsOpt = Annotated[int, typer.Option(help="Cross-validation folds.")]
+_MetricOpt = Annotated[
+    str, typer.Option(help="Selection metric: pr_auc, roc_auc, log_loss, brier, lift_top10.")
+]
+_PolicyOpt = Annotated[str, typer.Option(help="Decision policy: f1, profit, top, precision, recall.")]
+_ValueOpt = Annotated[float | None, typer.Option(help="Profit policy: margin of one conversion.")]
+_CostOpt = Annotated[float | None, typer.Option(help="Profit policy: cost of one contact.")]
+_FractionOpt = Annotated[float | None, typer.Option(help="Top policy: share of customers to contact.")]
+_MinScoreOpt = Annotated[
+    float | None, typer.Option("--min", help="Precision/recall policy: the minimum to reach.")
+]
+_TimeBudgetOpt = Annotated[float, typer.Option(help="Seconds of Optuna tuning for the leading family.")]
+_TrialsOpt = Annotated[int, typer.Option(help="Optuna trials for the leading family (reproducible).")]
+_CandidatesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated families (default: all installed).")
+]
+_ClassWeightOpt = Annotated[str, typer.Option(help="auto, balanced or none.")]
+_ResampleOpt = Annotated[str, typer.Option(help="none, under or over (inside training folds only).")]
+_SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+_NJobsOpt = Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")]
+_ScreenAboveOpt = Annotated[
+    int,
+    typer.Option(help="Screen candidates on a 30k-row sample above this many training rows (0 = never)."),
+]
+_NameOpt = Annotated[
+    str | None, typer.Option("--name", help="Registered model name (default: the --out folder's name).")
+]
+_TrackingOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--tracking/--no-tracking",
+        help="Record the run in MLflow and register the model (default: on; PROPENSITY_TRACKING=false).",
+        show_default=False,
+    ),
+]
+_TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow store (default: PROPENSITY_TRACKING_URI, else MLFLOW_TRACKING_URI, else .propensity/mlflow.db).",
+    ),
+]
+_ExperimentOpt = Annotated[
+    str | None, typer.Option(help="MLflow experiment for the run (default: the model name).")
+]
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")]
+_FromEventsOpt = Annotated[
+    bool,
+    typer.Option("--from-events", help="DATA is an event/order log: build features and labels from it."),
+]
+_HorizonDaysOpt = Annotated[int, typer.Option(help="--from-events: predict within this many days.")]
+_LabelOpt = Annotated[str, typer.Option(help="--from-events: purchase or churn.")]
+_CutoffsOpt = Annotated[int, typer.Option(help="--from-events: rolling cutoffs (snapshots) to stack.")]
+_StepDaysOpt = Annotated[
+    int | None, typer.Option(help="--from-events: days between cutoffs (default: the horizon).")
+]
+_LastCutoffOpt = Annotated[
+    str | None, typer.Option(help="--from-events: the latest cutoff (default: data end - horizon).")
+]
+_TimeFoldsOpt = Annotated[
+    int, typer.Option(help="--from-events: validation cutoffs (1 = the latest before the test cutoff).")
+]
+_AllowPartialHorizonOpt = Annotated[
+    bool, typer.Option(help="--from-events: accept a last horizon that runs past the end of the data.")
+]
 
 
 @app.command()
 def train(
-    data: Annotated[
-        Path,
-        typer.Argument(
-            help="CSV (any delimiter, .gz ok) or Parquet table; one row per customer/session. "
-            "With --from-events: an event or order log."
-        ),
-    ],
-    target: Annotated[
-        str | None,
-        typer.Option("--target", "-t", help="The outcome column (two values); not with --from-events."),
-    ] = None,
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for the model bundle and outputs.")
-    ] = Path("models/model"),
-    id_column: Annotated[str | None, typer.Option("--id", help="Column to keep as the output id.")] = None,
-    roles: Annotated[
-        Path | None, typer.Option(help="YAML file of column roles that override inference.")
-    ] = None,
-    positive: Annotated[str | None, typer.Option(help="Target value that counts as positive.")] = None,
-    test: Annotated[
-        Path | None, typer.Option(help="Separate test table (else a stratified hold-out).")
-    ] = None,
-    test_size: Annotated[float, typer.Option(help="Hold-out share when no --test is given.")] = 0.2,
-    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    metric: Annotated[
-        str, typer.Option(help="Selection metric: pr_auc, roc_auc, log_loss, brier, lift_top10.")
-    ] = "pr_auc",
-    policy: Annotated[str, typer.Option(help="Decision policy: f1, profit, top, precision, recall.")] = "f1",
-    value: Annotated[float | None, typer.Option(help="Profit policy: margin of one conversion.")] = None,
-    cost: Annotated[float | None, typer.Option(help="Profit policy: cost of one contact.")] = None,
-    fraction: Annotated[float | None, typer.Option(help="Top policy: share of customers to contact.")] = None,
-    min_score: Annotated[
-        float | None, typer.Option("--min", help="Precision/recall policy: the minimum to reach.")
-    ] = None,
-    time_budget: Annotated[
-        float, typer.Option(help="Seconds of Optuna tuning for the leading family.")
-    ] = 0.0,
-    trials: Annotated[int, typer.Option(help="Optuna trials for the leading family (reproducible).")] = 0,
-    candidates: Annotated[
-        str | None, typer.Option(help="Comma-separated families (default: all installed).")
-    ] = None,
-    class_weight: Annotated[str, typer.Option(help="auto, balanced or none.")] = "auto",
-    resample: Annotated[str, typer.Option(help="none, under or over (inside training folds only).")] = "none",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    n_jobs: Annotated[int | None, typer.Option(help="Threads per model (default: all cores, max 8).")] = None,
-    screen_above: Annotated[
-        int,
-        typer.Option(help="Screen candidates on a 30k-row sample above this many training rows (0 = never)."),
-    ] = 100_000,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Registered model name (default: the --out folder's name).")
-    ] = None,
-    tracking: Annotated[
-        bool | None,
-        typer.Option(
-            "--tracking/--no-tracking",
-            help="Record the run in MLflow and register the model (default: on; PROPENSITY_TRACKING=false).",
-            show_default=False,
-        ),
-    ] = None,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow store (default: PROPENSITY_TRACKING_URI, else MLFLOW_TRACKING_URI, else .propensity/mlflow.db).",
-        ),
-    ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment for the run (default: the model name).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
-    from_events: Annotated[
-        bool,
-        typer.Option("--from-events", help="DATA is an event/order log: build features and labels from it."),
-    ] = False,
-    horizon_days: Annotated[int, typer.Option(help="--from-events: predict within this many days.")] = 30,
-    label: Annotated[str, typer.Option(help="--from-events: purchase or churn.")] = "purchase",
-    cutoffs: Annotated[int, typer.Option(help="--from-events: rolling cutoffs (snapshots) to stack.")] = 4,
-    step_days: Annotated[
-        int | None, typer.Option(help="--from-events: days between cutoffs (default: the horizon).")
-    ] = None,
-    last_cutoff: Annotated[
-        str | None, typer.Option(help="--from-events: the latest cutoff (default: data end - horizon).")
-    ] = None,
-    time_folds: Annotated[
-        int, typer.Option(help="--from-events: validation cutoffs (1 = the latest before the test cutoff).")
-    ] = 1,
-    allow_partial_horizon: Annotated[
-        bool, typer.Option(help="--from-events: accept a last horizon that runs past the end of the data.")
-    ] = False,
+    data: _DataOpt,
+    target: _TargetOpt = None,
+    out_dir: _OutDirOpt = Path("models/model"),
+    id_column: _IdColumnOpt = None,
+    roles: _RolesOpt = None,
+    positive: _PositiveOpt = None,
+    test: _TestOpt = None,
+    test_size: _TestSizeOpt = 0.2,
+    folds: _FoldsOpt = 5,
+    metric: _MetricOpt = "pr_auc",
+    policy: _PolicyOpt = "f1",
+    value: _ValueOpt = None,
+    cost: _CostOpt = None,
+    fraction: _FractionOpt = None,
+    min_score: _MinScoreOpt = None,
+    time_budget: _TimeBudgetOpt = 0.0,
+    trials: _TrialsOpt = 0,
+    candidates: _CandidatesOpt = None,
+    class_weight: _ClassWeightOpt = "auto",
+    resample: _ResampleOpt = "none",
+    seed: _SeedOpt = 42,
+    n_jobs: _NJobsOpt = None,
+    screen_above: _ScreenAboveOpt = 100_000,
+    name: _NameOpt = None,
+    tracking: _TrackingOpt = None,
+    tracking_uri: _TrackingUriOpt = None,
+    experiment: _ExperimentOpt = None,
+    quiet: _QuietOpt = False,
+    from_events: _FromEventsOpt = False,
+    horizon_days: _HorizonDaysOpt = 30,
+    label: _LabelOpt = "purchase",
+    cutoffs: _CutoffsOpt = 4,
+    step_days: _StepDaysOpt = None,
+    last_cutoff: _LastCutoffOpt = None,
+    time_folds: _TimeFoldsOpt = 1,
+    allow_partial_horizon: _AllowPartialHorizonOpt = False,
     lookbacks: Lookbacks = "7,30,90",
     eligible_days: EligibleDays = None,
     mapping: MappingFile = None,
@@ -158,8 +191,6 @@ def train(
     on rolling-cutoff snapshots of an event log (features and labels built point in time). The run
     is recorded in MLflow and the model registered (--no-tracking to skip)."""
     from propensity.errors import ParameterError
-    from propensity.training.trainer import ProgressEvent
-    from propensity.workflows.tables import train as train_model
 
     common: dict[str, Any] = {
         "test_size": test_size,
@@ -219,39 +250,39 @@ def train(
             markup=False,
         )
         raise typer.Exit(code=2)
+    _train_table(
+        data, target, out_dir, quiet, test=test, id_column=id_column, roles=roles, positive=positive, **common
+    )
+
+
+def _train_table(data: Path, target: str, out_dir: Path, quiet: bool, **options: Any) -> None:
+    """Train on a labelled table with progress bars, then print what was learned."""
+    from propensity.workflows.tables import train as train_model
 
     with user_errors(), _progress() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PropensityWarning)
-        tasks: dict[str, Any] = {}
-
-        def on_progress(ev: ProgressEvent) -> None:
-            key = "fold" if ev.stage == "fold" else ev.stage
-            label = {
-                "fold": f"  {ev.message} folds",
-                "cross-validate": "candidates",
-                "trial": "  tuning trials",
-            }.get(key, key)
-            if key not in tasks:
-                tasks[key] = bar.add_task(label, total=ev.total or None)
-            if key == "fold" and ev.done == 1:
-                bar.reset(tasks[key], total=ev.total, description=f"  {ev.message} folds")
-            bar.update(tasks[key], completed=ev.done, total=ev.total or None)
-
-        result = train_model(
-            data,
-            target,
-            out=out_dir,
-            test=test,
-            id_column=id_column,
-            roles=roles,
-            positive=positive,
-            progress=on_progress,
-            **common,
-        )
+        result = train_model(data, target, out=out_dir, progress=_training_progress(bar), **options)
     if not quiet:
         print_roles(result.run)
         print_training_summary(result.model, out_dir)
     _finish(result, out_dir, quiet, caught)
+
+
+def _training_progress(bar: Any) -> Callable[[ProgressEvent], None]:
+    """A progress callback that keeps one bar per training stage (folds reuse theirs per candidate)."""
+    tasks: dict[str, Any] = {}
+    labels = {"fold": "", "cross-validate": "candidates", "trial": "  tuning trials"}
+
+    def on_progress(ev: ProgressEvent) -> None:
+        key = ev.stage
+        label = f"  {ev.message} folds" if key == "fold" else labels.get(key, key)
+        if key not in tasks:
+            tasks[key] = bar.add_task(label, total=ev.total or None)
+        if key == "fold" and ev.done == 1:
+            bar.reset(tasks[key], total=ev.total, description=f"  {ev.message} folds")
+        bar.update(tasks[key], completed=ev.done, total=ev.total or None)
+
+    return on_progress
 
 
 def _finish(

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,39 +246,30 @@ def _timestamp(
     return parsed, text.notnull(), has_offset
 
 
-def _flag(
-    raw: ir.Table,
-    mapping: EventMapping,
-    resolved: Mapping[str, str],
-    engine: Engine,
-    export_time: datetime,
-) -> ir.Table:
-    """Canonical columns, ``_reason``/``_column``/``_value`` and the raw row as text for bad rows."""
+def _event_type(raw: ir.Table, src: Mapping[str, Any], mapping: EventMapping) -> tuple[Any, Any]:
+    """(the event name as written, the canonical event type or NULL when unknown)."""
     import ibis
     import ibis.expr.datatypes as dt
 
-    src = {k: raw[v] for k, v in resolved.items()}
-    null_s = ibis.null(dt.string)
-    out: dict[str, Any] = {}
-    out["customer_id"] = _text(src["customer_id"])
-    ts, ts_present, has_offset = _timestamp(src["ts"], mapping, engine)
-    out["ts"] = ts
-    # event type
     is_return = ibis.literal(False)
     if mapping.returns is not None:
         is_return = _text(raw[mapping.returns.column]).startswith(mapping.returns.prefix).fill_null(False)
     if mapping.order_log:
-        raw_event = ibis.literal("purchase")
-        event = ibis.ifelse(is_return, "return", "purchase")
-    else:
-        raw_event = _text(src["event_type"])
-        lookup = mapping.event_lookup()
-        key = raw_event.lower()
-        fallback = raw_event if mapping.keep_unmapped_events else null_s
-        event = key.substitute(lookup, else_=fallback)
-        event = ibis.ifelse(is_return & event.notnull(), "return", event)
-    out["event_type"] = event
-    # numbers
+        return ibis.literal("purchase"), ibis.ifelse(is_return, "return", "purchase")
+    raw_event = _text(src["event_type"])
+    fallback = raw_event if mapping.keep_unmapped_events else ibis.null(dt.string)
+    event = raw_event.lower().substitute(mapping.event_lookup(), else_=fallback)
+    return raw_event, ibis.ifelse(is_return & event.notnull(), "return", event)
+
+
+def _numbers(src: Mapping[str, Any], resolved: Mapping[str, str]) -> tuple[Any, Any, Any, list[str]]:
+    """(amount, quantity, any number unreadable, the number columns — the amount's or price's first).
+
+    Without an amount column, amount = price × quantity (quantity 1 when missing).
+    """
+    import ibis
+    import ibis.expr.datatypes as dt
+
     bad_number = ibis.literal(False)
     number_cols: list[str] = []
     amount: Any = ibis.null(dt.float64)
@@ -296,6 +287,44 @@ def _flag(
         bad_number = bad_number | bad_p
         amount = price * quantity.fill_null(1.0) if "quantity" in src else price
         number_cols.insert(0, resolved["price"])
+    return amount, quantity, bad_number, number_cols
+
+
+def _first_broken(rules: Sequence[tuple[Any, str, str, Any]]) -> tuple[Any, Any, Any]:
+    """(reason, column, value) of the first rule a row breaks, NULLs for a valid row."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    reason: Any = ibis.null(dt.string)
+    column: Any = ibis.null(dt.string)
+    value: Any = ibis.null(dt.string)
+    for cond, why, col, val in reversed(rules):
+        reason = ibis.ifelse(cond, why, reason)
+        column = ibis.ifelse(cond, col, column)
+        value = ibis.ifelse(cond, val, value)
+    return reason, column, value
+
+
+def _flag(
+    raw: ir.Table,
+    mapping: EventMapping,
+    resolved: Mapping[str, str],
+    engine: Engine,
+    export_time: datetime,
+) -> ir.Table:
+    """Canonical columns, ``_reason``/``_column``/``_value`` and the raw row as text for bad rows."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    src = {k: raw[v] for k, v in resolved.items()}
+    null_s = ibis.null(dt.string)
+    out: dict[str, Any] = {}
+    out["customer_id"] = _text(src["customer_id"])
+    ts, ts_present, has_offset = _timestamp(src["ts"], mapping, engine)
+    out["ts"] = ts
+    raw_event, event = _event_type(raw, src, mapping)
+    out["event_type"] = event
+    amount, quantity, bad_number, number_cols = _numbers(src, resolved)
     out["amount"] = amount
     out["quantity"] = quantity
     for name in ("session_id", "order_id", "product_id", "category", "device", "channel"):
@@ -322,13 +351,7 @@ def _flag(
     )
     export = ibis.literal(pd.Timestamp(export_time).tz_localize(None), type=dt.Timestamp())
     rules.append(((ts > export).fill_null(False), FUTURE, resolved["ts"], src["ts"].cast(dt.string)))
-    reason: Any = null_s
-    column: Any = null_s
-    value: Any = null_s
-    for cond, why, col, val in reversed(rules):
-        reason = ibis.ifelse(cond, why, reason)
-        column = ibis.ifelse(cond, col, column)
-        value = ibis.ifelse(cond, val, value)
+    reason, column, value = _first_broken(rules)
     table = raw.mutate(
         **{f"_c_{name}": expr for name, expr in out.items()},
         _reason=reason,
@@ -489,9 +512,6 @@ def load_events(
     InsufficientDataError
         Every row was quarantined (the message gives the reasons and where they are written).
     """
-    import ibis
-    import ibis.expr.datatypes as dt
-
     started = time.perf_counter()
     eng = get_engine(engine) if isinstance(engine, str) else engine
     owns = isinstance(engine, str)
@@ -499,96 +519,29 @@ def load_events(
         mp = as_mapping(mapping)
         raw, name = _open(source, eng)
         resolved = mp.resolve(list(raw.columns))
-        explicit_end = export_time is not None
-        export = pd.Timestamp(export_time).to_pydatetime() if export_time is not None else _now()
-        if getattr(export, "tzinfo", None) is not None:
-            export = pd.Timestamp(export).tz_convert("UTC").tz_localize(None).to_pydatetime()
+        export = _export_instant(export_time)
         flagged = eng.materialize(_flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged")
-        summary = eng.execute(
-            flagged.group_by(reason=flagged._reason).aggregate(
-                rows=flagged._copies.sum(),
-                distinct=flagged.count(),
-                offset=flagged._has_offset.cast(dt.int64).sum(),
-            )
-        )
-        summary["rows"] = summary["rows"].astype("int64")
-        rows_in = int(summary["rows"].sum())
-        valid = summary["reason"].isna()
-        reasons = {
-            str(r): int(n) for r, n in zip(summary["reason"][~valid], summary["rows"][~valid], strict=True)
-        }
-        rows_ok = int(summary["distinct"][valid].sum())
-        duplicates = int(summary["rows"][valid].sum()) - rows_ok
-        if duplicates:
-            reasons[DUPLICATE] = duplicates
-        reasons = {r: reasons[r] for r in REASONS if r in reasons}
-        with_offset = int(summary["offset"][valid].fillna(0).sum())
-        unknown: dict[str, int] = {}
-        if reasons.get(UNKNOWN_EVENT):
-            unk = flagged.filter(flagged._reason == UNKNOWN_EVENT)
-            top = eng.execute(
-                unk.group_by(name=unk._value)
-                .aggregate(n=unk._copies.sum())
-                .order_by([ibis.desc("n"), "name"])
-                .limit(20)
-            )
-            unknown = {str(k): int(v) for k, v in zip(top["name"], top["n"], strict=True)}
+        tally = _tally(eng, flagged)
         qpath = None
-        if quarantine is not None and rows_in - rows_ok > 0:
+        if quarantine is not None and tally.rows_in - tally.rows_ok > 0:
             eng.write(_quarantine_rows(flagged), quarantine)
             qpath = str(quarantine)
         clean = flagged.filter(flagged._reason.isnull()).select(*CANONICAL_COLUMNS)
         derived = "session_id" not in resolved
-        if derived and rows_ok:
+        if derived and tally.rows_ok:
             clean = _sessions(clean, mp.session_gap_minutes)
         events = eng.materialize(clean, "events")
-        stats = eng.execute(
-            events.aggregate(
-                customers=events.customer_id.nunique(),
-                first=events.ts.min(),
-                last=events.ts.max(),
-            )
-        ).iloc[0]
-        types = eng.execute(events.group_by("event_type").aggregate(n=events.count()).order_by("event_type"))
-        first = pd.Timestamp(stats["first"]) if rows_ok else None
-        last = pd.Timestamp(stats["last"]) if rows_ok else None
-        if explicit_end:
-            data_end = pd.Timestamp(export)
-        elif last is not None:
-            data_end = last.normalize() + pd.Timedelta(days=1)
-        else:
-            data_end = None
-        report = ValidationReport(
-            source=name,
-            engine=eng.name,
-            rows_in=rows_in,
-            rows_ok=rows_ok,
-            rows_quarantined=rows_in - rows_ok,
-            reasons=reasons,
-            customers=int(stats["customers"]) if rows_ok else 0,
-            first_event=str(first) if first is not None else None,
-            last_event=str(last) if last is not None else None,
-            data_end=str(data_end) if data_end is not None else None,
-            event_types={str(t): int(n) for t, n in zip(types["event_type"], types["n"], strict=True)},
-            unknown_event_names=unknown,
-            timestamps_with_offset=with_offset,
-            timestamps_read_in_zone=rows_ok - with_offset,
-            timezone=mp.timezone,
-            sessions=f"derived ({mp.session_gap_minutes:g}-minute inactivity gap)" if derived else "given",
-            columns=dict(resolved),
-            order_log=mp.order_log,
-            export_time=str(pd.Timestamp(export)),
-            quarantine_path=qpath,
-        )
+        report = _report(eng, events, tally, name, mp, resolved, export, explicit_end=export_time is not None)
+        report.quarantine_path = qpath
         _notes(report)
-        if clean_out is not None and rows_ok:
+        if clean_out is not None and tally.rows_ok:
             eng.write(events, clean_out)
         report.seconds = round(time.perf_counter() - started, 3)
-        if rows_ok == 0 and require_rows:
-            listed = ", ".join(f"{k}: {v:,}" for k, v in reasons.items())
+        if tally.rows_ok == 0 and require_rows:
+            listed = ", ".join(f"{k}: {v:,}" for k, v in tally.reasons.items())
             where = f" They are written to '{qpath}'." if qpath else ""
             raise InsufficientDataError(
-                f"Every one of the {rows_in:,} rows of '{name}' was quarantined ({listed}).{where} "
+                f"Every one of the {tally.rows_in:,} rows of '{name}' was quarantined ({listed}).{where} "
                 "Check the mapping: column names, event names and the timestamp format."
             )
         return EventLog(eng, events, report, mp, owns_engine=owns)
@@ -596,6 +549,111 @@ def load_events(
         if owns:
             eng.close()
         raise
+
+
+def _export_instant(export_time: datetime | str | None) -> datetime:
+    """When the log was exported, as naive UTC (default: now)."""
+    export = pd.Timestamp(export_time).to_pydatetime() if export_time is not None else _now()
+    if getattr(export, "tzinfo", None) is not None:
+        export = pd.Timestamp(export).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    return export
+
+
+@dataclass
+class _Tally:
+    """Row counts of a flagged log: in, valid, per reason, and valid rows that carried an offset."""
+
+    rows_in: int
+    rows_ok: int
+    reasons: dict[str, int]
+    with_offset: int
+    unknown_event_names: dict[str, int]
+
+
+def _tally(eng: Engine, flagged: ir.Table) -> _Tally:
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    summary = eng.execute(
+        flagged.group_by(reason=flagged._reason).aggregate(
+            rows=flagged._copies.sum(),
+            distinct=flagged.count(),
+            offset=flagged._has_offset.cast(dt.int64).sum(),
+        )
+    )
+    summary["rows"] = summary["rows"].astype("int64")
+    valid = summary["reason"].isna()
+    reasons = {
+        str(r): int(n) for r, n in zip(summary["reason"][~valid], summary["rows"][~valid], strict=True)
+    }
+    rows_ok = int(summary["distinct"][valid].sum())
+    duplicates = int(summary["rows"][valid].sum()) - rows_ok
+    if duplicates:
+        reasons[DUPLICATE] = duplicates
+    unknown: dict[str, int] = {}
+    if reasons.get(UNKNOWN_EVENT):  # the names to map, most frequent first
+        unk = flagged.filter(flagged._reason == UNKNOWN_EVENT)
+        top = eng.execute(
+            unk.group_by(name=unk._value)
+            .aggregate(n=unk._copies.sum())
+            .order_by([ibis.desc("n"), "name"])
+            .limit(20)
+        )
+        unknown = {str(k): int(v) for k, v in zip(top["name"], top["n"], strict=True)}
+    return _Tally(
+        rows_in=int(summary["rows"].sum()),
+        rows_ok=rows_ok,
+        reasons={r: reasons[r] for r in REASONS if r in reasons},
+        with_offset=int(summary["offset"][valid].fillna(0).sum()),
+        unknown_event_names=unknown,
+    )
+
+
+def _report(
+    eng: Engine,
+    events: ir.Table,
+    tally: _Tally,
+    name: str,
+    mp: EventMapping,
+    resolved: Mapping[str, str],
+    export: datetime,
+    *,
+    explicit_end: bool,
+) -> ValidationReport:
+    """The validation report: counts, customers, first/last event, where the data ends, event types."""
+    rows_ok = tally.rows_ok
+    stats = eng.execute(
+        events.aggregate(customers=events.customer_id.nunique(), first=events.ts.min(), last=events.ts.max())
+    ).iloc[0]
+    types = eng.execute(events.group_by("event_type").aggregate(n=events.count()).order_by("event_type"))
+    first = pd.Timestamp(stats["first"]) if rows_ok else None
+    last = pd.Timestamp(stats["last"]) if rows_ok else None
+    # An explicit export time is where the data ends; else midnight after the last event.
+    data_end = (
+        pd.Timestamp(export) if explicit_end else (last.normalize() + pd.Timedelta(days=1) if last else None)
+    )
+    derived = "session_id" not in resolved
+    return ValidationReport(
+        source=name,
+        engine=eng.name,
+        rows_in=tally.rows_in,
+        rows_ok=rows_ok,
+        rows_quarantined=tally.rows_in - rows_ok,
+        reasons=tally.reasons,
+        customers=int(stats["customers"]) if rows_ok else 0,
+        first_event=str(first) if first is not None else None,
+        last_event=str(last) if last is not None else None,
+        data_end=str(data_end) if data_end is not None else None,
+        event_types={str(t): int(n) for t, n in zip(types["event_type"], types["n"], strict=True)},
+        unknown_event_names=tally.unknown_event_names,
+        timestamps_with_offset=tally.with_offset,
+        timestamps_read_in_zone=rows_ok - tally.with_offset,
+        timezone=mp.timezone,
+        sessions=f"derived ({mp.session_gap_minutes:g}-minute inactivity gap)" if derived else "given",
+        columns=dict(resolved),
+        order_log=mp.order_log,
+        export_time=str(pd.Timestamp(export)),
+    )
 
 
 def _notes(report: ValidationReport) -> None:

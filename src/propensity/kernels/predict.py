@@ -143,8 +143,6 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
     2 NaN); a categorical split's threshold indexes ``cat_boundaries`` into 32-bit words of
     ``cat_threshold``, the codes that go left.
     """
-    from propensity.kernels import _numba_predict as kern
-
     body = model.split("end of trees")[0]
     blocks = body.split("\nTree=")[1:]
     if not blocks:
@@ -172,29 +170,8 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
         dtype = np.asarray(fields["decision_type"].split(), dtype=np.int64)
         left = np.asarray(fields["left_child"].split(), dtype=np.int64)
         right = np.asarray(fields["right_child"].split(), dtype=np.int64)
-        # leaves left to right, and the first/last leaf position under each node
-        order: list[int] = []
-        first = np.zeros(n, dtype=np.int64)
-        stack: list[tuple[int, bool]] = [(0, False)]
-        while stack:
-            node, done = stack.pop()
-            if node < 0:
-                order.append(~node)
-                continue
-            if done:
-                continue
-            first[node] = len(order)
-            stack.extend([(node, True), (int(right[node]), False), (int(left[node]), False)])
-        position = np.empty(n_leaves, dtype=np.int64)
-        position[order] = np.arange(n_leaves)
-        masks = np.full(n, (1 << 64) - 1, dtype=np.uint64)
-        for node in range(n):  # clear the bits of the leaves under the left child
-            lo = first[node]
-            child = int(left[node])
-            hi = position[~child] + 1 if child < 0 else _last_leaf(child, right, position) + 1
-            width = int(hi - lo)
-            masks[node] &= ~np.uint64((((1 << width) - 1) << int(lo)) & ((1 << 64) - 1))
-        categorical = (dtype & 1) == 1
+        order, first, position = _leaf_order(left, right, n_leaves)
+        masks = _left_leaf_masks(left, right, first, position)
         missing = (dtype >> 2) & 3
         default_left = (dtype & 2) == 2
         mode = np.asarray(
@@ -204,23 +181,7 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
             ],
             dtype=np.int64,
         )
-        starts = np.zeros(n, dtype=np.int64)
-        words = np.zeros(n, dtype=np.int64)
-        if categorical.any():
-            bounds = np.asarray(fields["cat_boundaries"].split(), dtype=np.int64)
-            words32 = np.asarray(fields["cat_threshold"].split(), dtype=np.uint64)
-            for split in np.flatnonzero(categorical):
-                at = int(thr[split])
-                w32 = words32[bounds[at] : bounds[at + 1]]
-                w64 = [
-                    int(w32[i]) | (int(w32[i + 1]) << 32 if i + 1 < len(w32) else 0)
-                    for i in range(0, len(w32), 2)
-                ]
-                starts[split] = len(cat_bits)
-                words[split] = len(w64)
-                cat_bits.extend(w64)
-                mode[split] = kern.CAT_WORD if len(w64) == 1 else kern.CAT_WORDS
-                thr[split] = 0.0
+        starts, words = _categorical_splits(fields, (dtype & 1) == 1, thr, mode, cat_bits)
         parts["feature"].append(feature)
         parts["thr"].append(thr)
         parts["mode"].append(mode)
@@ -246,6 +207,72 @@ def _lightgbm_leaf_mask_arrays(model: str) -> dict[str, np.ndarray] | None:
         leaf_start,
         joined(parts["values"]),
     )
+
+
+def _leaf_order(
+    left: np.ndarray, right: np.ndarray, n_leaves: int
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Leaves left to right, the first leaf position under each node, and each leaf's position."""
+    order: list[int] = []
+    first = np.zeros(n_leaves - 1, dtype=np.int64)
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        node, done = stack.pop()
+        if node < 0:
+            order.append(~node)
+            continue
+        if done:
+            continue
+        first[node] = len(order)
+        stack.extend([(node, True), (int(right[node]), False), (int(left[node]), False)])
+    position = np.empty(n_leaves, dtype=np.int64)
+    position[order] = np.arange(n_leaves)
+    return order, first, position
+
+
+def _left_leaf_masks(
+    left: np.ndarray, right: np.ndarray, first: np.ndarray, position: np.ndarray
+) -> np.ndarray:
+    """Per node, all leaf bits set except those of the leaves under its left child."""
+    n = len(first)
+    masks = np.full(n, (1 << 64) - 1, dtype=np.uint64)
+    for node in range(n):
+        lo = first[node]
+        child = int(left[node])
+        hi = position[~child] + 1 if child < 0 else _last_leaf(child, right, position) + 1
+        width = int(hi - lo)
+        masks[node] &= ~np.uint64((((1 << width) - 1) << int(lo)) & ((1 << 64) - 1))
+    return masks
+
+
+def _categorical_splits(
+    fields: dict[str, str], categorical: np.ndarray, thr: np.ndarray, mode: np.ndarray, cat_bits: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move each categorical split's 32-bit words into 64-bit ``cat_bits``; return (starts, word counts).
+
+    Sets the split's mode to one- or multi-word categorical and its threshold to 0, in place.
+    """
+    from propensity.kernels import _numba_predict as kern
+
+    n = len(thr)
+    starts = np.zeros(n, dtype=np.int64)
+    words = np.zeros(n, dtype=np.int64)
+    if not categorical.any():
+        return starts, words
+    bounds = np.asarray(fields["cat_boundaries"].split(), dtype=np.int64)
+    words32 = np.asarray(fields["cat_threshold"].split(), dtype=np.uint64)
+    for split in np.flatnonzero(categorical):
+        at = int(thr[split])
+        w32 = words32[bounds[at] : bounds[at + 1]]
+        w64 = [
+            int(w32[i]) | (int(w32[i + 1]) << 32 if i + 1 < len(w32) else 0) for i in range(0, len(w32), 2)
+        ]
+        starts[split] = len(cat_bits)
+        words[split] = len(w64)
+        cat_bits.extend(w64)
+        mode[split] = kern.CAT_WORD if len(w64) == 1 else kern.CAT_WORDS
+        thr[split] = 0.0
+    return starts, words
 
 
 _MISSING_TYPES = ("None", "Zero", "NaN")

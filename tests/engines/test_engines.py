@@ -10,8 +10,8 @@ from propensity.errors import ParameterError
 from propensity.events.validate import load_events
 from propensity.features import FeatureConfig
 from propensity.features.labels import Eligibility, LabelSpec, labelled_snapshot
-from tests.events_fixtures import AS_OF, LEVELS, hand_log
-from tests.test_events_features import assert_same_features
+from tests.features.fixtures import AS_OF, LEVELS, hand_log
+from tests.features.test_features import assert_same_features
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.slow)]
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)

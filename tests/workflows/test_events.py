@@ -14,7 +14,7 @@ from propensity.errors import BundleError, DataError, InsufficientDataError, Par
 from propensity.features.labels import plan_cutoffs
 from propensity.training.cv import time_ordered_split
 from propensity.workflows.events import compute_features, score_events, train_from_events
-from tests.events_fixtures import hand_log
+from tests.features.fixtures import hand_log
 
 FAST = {"candidates": ["lightgbm"], "seed": 3}
 

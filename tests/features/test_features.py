@@ -12,7 +12,7 @@ from propensity.errors import DataError, ParameterError
 from propensity.events.validate import load_events
 from propensity.features import FeatureConfig, build_features, check_as_of, feature_registry
 from propensity.features.labels import Eligibility, LabelSpec, labelled_snapshot
-from tests.events_fixtures import AS_OF, LEVELS, canonical, hand_log
+from tests.features.fixtures import AS_OF, LEVELS, canonical, hand_log
 
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)
 

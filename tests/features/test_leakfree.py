@@ -24,8 +24,8 @@ from propensity.features.labels import (
     labelled_snapshot,
     plan_cutoffs,
 )
-from tests.events_fixtures import AS_OF, LEVELS, hand_log
-from tests.test_events_features import assert_same_features
+from tests.features.fixtures import AS_OF, LEVELS, hand_log
+from tests.features.test_features import assert_same_features
 
 ENGINE = DuckDBEngine(threads=2)  # one connection for every example (each load writes its own files)
 CONFIG = FeatureConfig(lookbacks=(7, 30, 90), levels=LEVELS)

@@ -28,7 +28,7 @@ from propensity.dashboard.uploads import read_upload, score_upload
 from propensity.errors import DataError, ParameterError, SchemaError
 from propensity.targeting import threshold_view
 from propensity.workflows.events import customer_snapshot, train_from_events
-from tests.test_report import BROWSER_ARGS, _chromium_or_skip
+from tests.report.test_report import BROWSER_ARGS, _chromium_or_skip
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest

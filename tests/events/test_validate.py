@@ -10,7 +10,7 @@ import pytest
 from propensity.errors import DataError, InsufficientDataError, SchemaError
 from propensity.events.mapping import load_mapping, mapping_from_options
 from propensity.events.validate import REASONS, load_events, validate_events
-from tests.events_fixtures import hand_log
+from tests.features.fixtures import hand_log
 
 EXPORT = "2030-01-01"
 
