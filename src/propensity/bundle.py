@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 from propensity.errors import BundleError
 from propensity.manifest import BUNDLE_FORMAT, SCHEMA_VERSION, Integrity, Manifest
 from propensity.pipeline import TrainedModel
-from propensity.sources import file_sha256
+from propensity.sources import atomic_path, file_sha256
 
 __all__ = ["MANIFEST_FILE", "MODEL_FILE", "load_model", "read_manifest", "save_model", "verify_bundle"]
 
@@ -62,9 +61,8 @@ def save_model(model: TrainedModel, path: str | Path) -> Path:
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / (MODEL_FILE + ".tmp")
-    joblib.dump(model.pipeline, tmp, compress=3)
-    os.replace(tmp, path / MODEL_FILE)
+    with atomic_path(path / MODEL_FILE) as tmp:
+        joblib.dump(model.pipeline, tmp, compress=3)
     files = {name: file_sha256(path / name) for name in SCORING_FILES}
     manifest = model.manifest.model_copy(deep=True)
     manifest.integrity = None
@@ -72,9 +70,8 @@ def save_model(model: TrainedModel, path: str | Path) -> Path:
     digest = _bundle_hash(data, files)
     manifest.model_version = digest[:12]
     manifest.integrity = Integrity(files=files, bundle_sha256=digest)
-    tmp = path / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
-    os.replace(tmp, path / MANIFEST_FILE)
+    with atomic_path(path / MANIFEST_FILE) as tmp:
+        tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
     model.manifest = manifest
     model.path = path
     return path

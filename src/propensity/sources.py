@@ -9,12 +9,15 @@ with one clear sentence, never a parser traceback.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import gzip
 import hashlib
 import json
 import lzma
+import os
 import queue
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from propensity.errors import DataError
 __all__ = [
     "NULL_VALUES",
     "TableWriter",
+    "atomic_path",
     "file_sha256",
     "frame_sha256",
     "iter_table",
@@ -411,11 +415,39 @@ def parquet_writer(path: str | Path, schema: pa.Schema, compression: str = "snap
     return pq.ParquetWriter(path, schema, compression=compression, use_dictionary=text or False)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces ``path`` only when the block succeeds.
+
+    An interrupted or failed write never leaves a half-written file under the final name: the
+    temporary file (hidden, in the same folder so the rename is atomic) is removed instead.
+    The folder is created if needed.
+
+    Example
+    -------
+    >>> with atomic_path("out/scores.json") as tmp:  # doctest: +SKIP
+    ...     tmp.write_text("{}")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 @dataclass
 class TableWriter:
     """Write DataFrame chunks to one CSV or Parquet file, with a schema fixed by the first chunk.
 
-    Use as a context manager; the file is complete only after ``close()``.
+    Use as a context manager. Chunks go to a hidden temporary file beside ``path``, which
+    becomes ``path`` when the block ends without an error (``close()``): an interrupted or failed
+    job never leaves a half-written file under the final name.
     """
 
     path: Path
@@ -426,13 +458,17 @@ class TableWriter:
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
         self._sink: IO[bytes] | None = None
+        self._atomic: contextlib.AbstractContextManager[Path] | None = None
         self.rows = 0
 
     def __enter__(self) -> TableWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self._finish(exc_type, exc, tb)
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -440,26 +476,34 @@ class TableWriter:
             if pa.types.is_dictionary(column.type):
                 table = table.set_column(i, column.name, table.column(i).cast(column.type.value_type))
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._atomic = atomic_path(self.path)
+            tmp = self._atomic.__enter__()
             self._schema = table.schema
             if self._format == "parquet":
-                self._writer = parquet_writer(self.path, self._schema)
+                self._writer = parquet_writer(tmp, self._schema)
             else:
                 compression = _COMPRESSION_SUFFIXES.get(self.path.suffix.lower())
-                self._sink = pa.CompressedOutputStream(str(self.path), compression) if compression else None
-                self._writer = pacsv.CSVWriter(self._sink or str(self.path), self._schema)
+                self._sink = pa.CompressedOutputStream(str(tmp), compression) if compression else None
+                self._writer = pacsv.CSVWriter(self._sink or str(tmp), self._schema)
         elif self._schema is not None and table.schema != self._schema:
             table = table.cast(self._schema)
         self._writer.write_table(table)
         self.rows += table.num_rows
 
     def close(self) -> None:
+        """Finish the file and move it to ``path``."""
+        self._finish(None, None, None)
+
+    def _finish(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         if self._sink is not None:
             self._sink.close()
             self._sink = None
+        if self._atomic is not None:
+            atomic, self._atomic = self._atomic, None
+            atomic.__exit__(exc_type, exc, tb)  # renames on success, removes the temporary file on failure
 
 
 def stem_path(out: str | Path, suffix: str) -> Path:
@@ -469,7 +513,9 @@ def stem_path(out: str | Path, suffix: str) -> Path:
 
 
 def write_json(path: str | Path, data: Any, *, indent: int = 2, default: Any = None) -> Path:
-    """Write ``data`` as JSON to ``path`` and return the path."""
+    """Write ``data`` as JSON to ``path`` (atomically) and return the path."""
     path = Path(path)
-    path.write_text(json.dumps(data, indent=indent, default=default))
+    text = json.dumps(data, indent=indent, default=default)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 
-from conftest import KEY, records_of
 from propensity.serving import ServeSettings, create_app
 from propensity.sources import read_table
 from propensity.workflows.scoring import score_file
+from tests.serving.conftest import KEY, records_of
 
 
 def test_predict_equals_predict_proba_and_propensity_score(client, lgbm_model, customer_table, tmp_path):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.serving.conftest import records_of
 
 from propensity.explain import SPACE, reason_codes
 from propensity.sources import read_table
 from propensity.workflows.scoring import score_file
+from tests.serving.conftest import records_of
 
 
 def test_explain_matches_score_reasons_and_predict(client, lgbm_model, customer_table, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import HEADERS, KEY, LiveServer, records_of
+from tests.serving.conftest import HEADERS, KEY, LiveServer, records_of
 
 pytestmark = [pytest.mark.server, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

@@ -6,7 +6,6 @@ connection, file reading, materialising, and timestamp parsing and time-zone con
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from propensity.errors import DataError, ParameterError
-from propensity.sources import parquet_writer, table_format
+from propensity.sources import atomic_path, parquet_writer, table_format
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -91,22 +90,20 @@ class Engine:
         """Write ``expr`` to one CSV or Parquet file (by suffix), streaming; return the rows written."""
         path = Path(path)
         fmt = table_format(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         rows = 0
         writer: Any = None
-        try:
-            for batch in self.batches(expr):
-                if writer is None:
-                    writer = _table_writer(tmp, batch.schema, fmt)
-                writer.write_batch(batch)
-                rows += batch.num_rows
-            if writer is None:  # no rows: still write the header / schema
-                writer = _table_writer(tmp, self.to_arrow(expr.limit(0)).schema, fmt)
-        finally:
-            if writer is not None:
-                writer.close()
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            try:
+                for batch in self.batches(expr):
+                    if writer is None:
+                        writer = _table_writer(tmp, batch.schema, fmt)
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+                if writer is None:  # no rows: still write the header / schema
+                    writer = _table_writer(tmp, self.to_arrow(expr.limit(0)).schema, fmt)
+            finally:
+                if writer is not None:
+                    writer.close()
         return rows
 
     # -- expressions that differ between engines ----------------------------------------
