@@ -141,6 +141,13 @@ def train(
     allow_partial_horizon: Annotated[
         bool, typer.Option(help="--from-events: accept a last horizon that runs past the end of the data.")
     ] = False,
+    clv_features: Annotated[
+        bool,
+        typer.Option(
+            "--clv-features",
+            help="--from-events: add BG/NBD P(alive) and expected purchases, fitted before each cutoff.",
+        ),
+    ] = False,
     lookbacks: Lookbacks = "7,30,90",
     eligible_days: EligibleDays = None,
     mapping: MappingFile = None,
@@ -204,6 +211,7 @@ def train(
             last_cutoff=last_cutoff,
             time_folds=time_folds,
             allow_partial_horizon=allow_partial_horizon,
+            clv_features=clv_features,
             lookbacks=lookbacks,
             eligible_days=eligible_days,
             mapping=mp,
