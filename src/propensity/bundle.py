@@ -139,8 +139,8 @@ def _read_manifest(path: str | Path) -> tuple[Manifest, dict[str, Any]]:
     if isinstance(data, dict) and data.get("format") == CLV_BUNDLE_FORMAT:
         raise BundleError(
             f"'{path}' is a lifetime-value bundle (written by propensity clv), not a purchase-propensity model: "
-            "it has no classifier to score with. Its customer scores are in its folder; score a new log with "
-            "propensity.workflows.clv.score_clv (or run propensity clv again)."
+            "it has no classifier to load. Score a log with it: propensity score BUNDLE LOG --out scores.parquet "
+            "(in Python: propensity.workflows.clv.score_clv)."
         )
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise BundleError(

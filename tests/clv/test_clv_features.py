@@ -53,8 +53,10 @@ def test_events_at_or_after_the_cutoff_change_nothing(events):
 def test_history_before_the_cutoff_does_change_them(events):
     """The leak-free test above could pass by ignoring the data: a change before the cutoff must show."""
     before = _columns(events)
-    dropped = events[~((pd.to_datetime(events["ts"]) < CUTOFF) & (events["event_type"] == "purchase"))
-                     | (events.index % 2 == 0)]
+    dropped = events[
+        ~((pd.to_datetime(events["ts"]) < CUTOFF) & (events["event_type"] == "purchase"))
+        | (events.index % 2 == 0)
+    ]
     assert not _columns(dropped).equals(before)
 
 

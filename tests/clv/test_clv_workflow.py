@@ -41,7 +41,6 @@ def fitted(shop, tmp_path_factory):
         holdout_days=60,
         model="both",
         horizon_days=90,
-        export_time="2025-01-01",
         tracking=True,
         tracking_uri=uri,
         name="shop-clv",
@@ -70,7 +69,7 @@ def test_the_bundle_scores_report_and_summary_are_written(fitted):
     assert (scores["model_version"] == result.model.version).all()
     html = (out / "report.html").read_text()
     assert "Holdout check" in html and "Plotly.newPlot" in html and "BG/NBD" in html and "Pareto/NBD" in html
-    assert "cdn.plot.ly" not in html  # offline
+    assert "<script src" not in html  # plotly.js embedded: works offline
     check = result.model.manifest.holdout
     assert check["models"]["bgnbd"]["actual_purchases"] > 0
     assert sum(r["customers"] for r in check["by_frequency"]) == summary["customers_fitted"]
@@ -97,7 +96,7 @@ def test_scoring_a_log_again_gives_the_same_scores_without_pymc(fitted, shop, tm
     code = (
         "import sys, pandas as pd\n"
         "from propensity.workflows.clv import score_clv\n"
-        f"s = score_clv({str(out)!r}, {str(shop)!r}, {str(tmp_path / 'again.parquet')!r}, export_time='2025-01-01')\n"
+        f"s = score_clv({str(out)!r}, {str(shop)!r}, {str(tmp_path / 'again.parquet')!r})\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pymc_marketing', 'pytensor'))\n"
         "assert not bad, bad\n"
         "print(s['totals']['customers'])\n"
@@ -114,11 +113,26 @@ def test_scoring_a_log_again_gives_the_same_scores_without_pymc(fitted, shop, tm
 
 def test_scoring_at_an_earlier_cutoff_uses_only_purchases_before_it(fitted, shop, tmp_path):
     _, out, _ = fitted
-    summary = score_clv(out, shop, tmp_path / "early.csv", as_of="2024-03-01", export_time="2025-01-01")
+    summary = score_clv(out, shop, tmp_path / "early.csv", as_of="2024-03-01")
     early = pd.read_csv(tmp_path / "early.csv")
     assert summary["as_of"] == "2024-03-01 00:00:00" and len(early) == summary["totals"]["customers"]
     late = pd.read_parquet(out / "scores.parquet")
     assert len(early) < len(late)
+
+
+def test_propensity_score_scores_a_log_with_a_clv_bundle(fitted, shop, tmp_path):
+    _, out, _ = fitted
+    target = tmp_path / "cli_scores.csv"
+    result = CliRunner().invoke(
+        app, ["score", str(out), str(shop), "--out", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "likely alive" in result.output
+    pd.testing.assert_frame_equal(
+        pd.read_csv(target, dtype={"customer_id": str})[["customer_id", "clv"]],
+        pd.read_parquet(out / "scores.parquet")[["customer_id", "clv"]],
+        check_dtype=False,
+    )
 
 
 def test_the_run_is_recorded_and_loads_by_registry_uri(fitted):
@@ -134,7 +148,7 @@ def test_bad_requests_are_one_line_errors(shop, tmp_path):
     with pytest.raises(ParameterError, match="'model' parameter must be one of bgnbd, pareto, both"):
         fit_clv_from_events(shop, model="gamma")
     with pytest.raises(DataError, match="No purchase before the cutoff 2023-06-01"):
-        fit_clv_from_events(shop, as_of="2023-06-01", export_time="2025-01-01")
+        fit_clv_from_events(shop, as_of="2023-06-01")
     with pytest.raises(
         DataError, match="holdout from 2024-08-01 runs .* day\\(s\\) past the end of the data"
     ):
@@ -152,8 +166,6 @@ def test_cli_writes_the_bundle_and_says_what_it_did(shop, tmp_path):
             str(out),
             "--holdout-days",
             "45",
-            "--export-time",
-            "2025-01-01",
             "--no-tracking",
         ],
     )

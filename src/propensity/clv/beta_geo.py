@@ -14,15 +14,24 @@ against pymc-marketing's own predictions on the CDNOW sample.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
-from propensity.clv.base import ModelFit, Params, fit_pymc, param_arrays
+from propensity.clv.base import ModelFit, Params, distinct_pairs, fit_pymc, gather, param_arrays
 
-__all__ = ["NAME", "PARAMS", "expected_purchases", "fit", "log_likelihood", "p_alive"]
+__all__ = [
+    "NAME",
+    "PARAMS",
+    "expected_purchases",
+    "expected_purchases_steps",
+    "fit",
+    "log_likelihood",
+    "p_alive",
+]
 
 NAME = "bgnbd"
 PARAMS = ("r", "alpha", "a", "b")
@@ -61,16 +70,45 @@ def p_alive(params: Params, x: Any, t_x: Any, T: Any) -> np.ndarray:
     return np.asarray(np.where(x == 0, 1.0, alive))
 
 
+def expected_purchases_steps(
+    params: Params, x: Any, t_x: Any, T: Any, ts: Sequence[float]
+) -> list[np.ndarray]:
+    """Expected purchases of each customer in the next ``t`` time units, for every ``t`` of ``ts``.
+
+    Equation (10) of the paper. The hypergeometric term depends on a customer only through
+    (frequency, T), so it is evaluated once per distinct pair (see
+    :func:`~propensity.clv.base.distinct_pairs`), and what does not depend on ``t`` once for all steps.
+    """
+    r, alpha, a, b = param_arrays(params, PARAMS)
+    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
+    xu, Tu, inverse = distinct_pairs(x, T)
+    scale = (a + b + x - 1.0) / (a - 1.0)
+    # 1 + (x > 0) a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), through logs: the power overflows for
+    # long-lived heavy buyers, its log does not.
+    denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
+    weight = scale / denominator
+    out = []
+    for t in ts:
+        term = ((alpha + Tu) / (alpha + Tu + t)) ** (r + xu) * hyp2f1(
+            r + xu, b + xu, a + b + xu - 1.0, t / (alpha + Tu + t)
+        )
+        out.append(np.asarray((1.0 - gather(term, inverse)) * weight))
+    return out
+
+
 def expected_purchases(params: Params, x: Any, t_x: Any, T: Any, t: Any) -> np.ndarray:
-    """Expected purchases of each customer in the next ``t`` time units (equation 10 of the paper)."""
+    """Expected purchases of each customer in the next ``t`` time units (equation 10 of the paper).
+
+    ``t`` is one horizon for everyone, or one per customer.
+    """
+    if np.ndim(t) == 0:
+        return expected_purchases_steps(params, x, t_x, T, [float(t)])[0]
     r, alpha, a, b = param_arrays(params, PARAMS)
     x, t_x, T, t = (np.asarray(v, dtype="float64") for v in (x, t_x, T, t))
     numerator = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
         r + x, b + x, a + b + x - 1.0, t / (alpha + T + t)
     )
     numerator = numerator * (a + b + x - 1.0) / (a - 1.0)
-    # 1 + (x > 0) a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), through logs: the power overflows for
-    # long-lived heavy buyers, its log does not.
     denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
     return np.asarray(numerator / denominator)
 

@@ -11,35 +11,53 @@ term by term, including its numerically stable ordering of the Gauss hypergeomet
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
-from propensity.clv.base import ModelFit, Params, fit_pymc, param_arrays
+from propensity.clv.base import ModelFit, Params, distinct_pairs, fit_pymc, gather, param_arrays
 
-__all__ = ["NAME", "PARAMS", "expected_purchases", "fit", "log_likelihood", "p_alive"]
+__all__ = [
+    "NAME",
+    "PARAMS",
+    "expected_purchases",
+    "expected_purchases_steps",
+    "fit",
+    "log_likelihood",
+    "p_alive",
+]
 
 NAME = "pareto_nbd"
 PARAMS = ("r", "alpha", "s", "beta")
 
 
 def _loglik(r: Any, alpha: Any, s: Any, beta: Any, x: Any, t_x: Any, T: Any) -> Any:
-    rsx = r + s + x
-    rx = r + x
     larger = np.maximum(alpha, beta)
     smaller = np.minimum(alpha, beta)
     diff = larger - smaller
     alpha_larger = alpha >= beta
-    second_t1 = np.where(alpha_larger, s + 1.0, rx)
-    second_t2 = np.where(alpha_larger, s, rx + 1.0)
+
+    # Each Gauss hypergeometric term depends on a customer only through (x, t_x) or (x, T):
+    # evaluated once per distinct pair (see propensity.clv.base.distinct_pairs).
+    x1, tx1, inverse1 = distinct_pairs(x, t_x)
+    rsx1 = r + s + x1
+    h1 = gather(
+        np.log(hyp2f1(rsx1, np.where(alpha_larger, s + 1.0, r + x1), rsx1 + 1.0, diff / (larger + tx1))),
+        inverse1,
+    )
+    x2, T2, inverse2 = distinct_pairs(x, T)
+    rsx2 = r + s + x2
+    h2_pairs = np.log(
+        hyp2f1(rsx2, np.where(alpha_larger, s, r + x2 + 1.0), rsx2 + 1.0, diff / (larger + T2))
+    ) - rsx2 * np.log(larger + T2)
+    rsx = r + s + x
+    rx = r + x
     # (larger + t_x)^(r+s+x) is factored out of the first term's denominator for stability.
     refactored = rsx * np.log(larger + t_x)
-    h1 = np.log(hyp2f1(rsx, second_t1, rsx + 1.0, diff / (larger + t_x)))
-    h2 = (
-        np.log(hyp2f1(rsx, second_t2, rsx + 1.0, diff / (larger + T))) - rsx * np.log(larger + T) + refactored
-    )
+    h2 = gather(h2_pairs, inverse2) + refactored
     a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - refactored
     a2 = np.log(s) - np.log(rsx) + h1
     a3 = np.log(rx) - np.log(rsx) + h2
@@ -69,10 +87,13 @@ def p_alive(params: Params, x: Any, t_x: Any, T: Any) -> np.ndarray:
     return np.asarray(np.exp(log_alive - ll))
 
 
-def expected_purchases(params: Params, x: Any, t_x: Any, T: Any, t: Any) -> np.ndarray:
-    """Expected purchases of each customer in the next ``t`` time units (Fader & Hardie 2005, eq. 41)."""
+def expected_purchases_steps(
+    params: Params, x: Any, t_x: Any, T: Any, ts: Sequence[float]
+) -> list[np.ndarray]:
+    """Expected purchases of each customer in the next ``t`` time units for every ``t`` of ``ts``
+    (Fader & Hardie 2005, eq. 41); the likelihood they divide by is computed once for all steps."""
     r, alpha, s, beta = param_arrays(params, PARAMS)
-    x, t_x, T, t = (np.asarray(v, dtype="float64") for v in (x, t_x, T, t))
+    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
     ll = _loglik(r, alpha, s, beta, x, t_x, T)
     first = (
         gammaln(r + x)
@@ -83,9 +104,19 @@ def expected_purchases(params: Params, x: Any, t_x: Any, T: Any, t: Any) -> np.n
         - s * np.log(beta + T)
     )
     second = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
-    with np.errstate(divide="ignore"):  # t = 0: log(0) = -inf, so 0 purchases
-        third = np.log((1.0 - ((beta + T) / (beta + T + t)) ** (s - 1.0)) / (s - 1.0))
-    return np.asarray(np.exp(first + second + third - ll))
+    scale = np.exp(first + second - ll)
+    # The step's own factor depends on a customer only through T: once per distinct T.
+    _, Tu, inverse = distinct_pairs(np.zeros_like(T), T)
+    out = []
+    for t in ts:
+        factor = (1.0 - ((beta + Tu) / (beta + Tu + t)) ** (s - 1.0)) / (s - 1.0)  # 0 when t = 0
+        out.append(np.asarray(scale * gather(factor, inverse)))
+    return out
+
+
+def expected_purchases(params: Params, x: Any, t_x: Any, T: Any, t: Any) -> np.ndarray:
+    """Expected purchases of each customer in the next ``t`` time units (one ``t`` for everyone)."""
+    return expected_purchases_steps(params, x, t_x, T, [float(t)])[0]
 
 
 def fit(summary: pd.DataFrame, *, method: str = "map", seed: int = 0, **sampler: Any) -> ModelFit:

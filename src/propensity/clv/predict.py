@@ -46,6 +46,24 @@ def _steps(horizon: float, step: float) -> np.ndarray:
     return ends
 
 
+def _value(
+    cumulative: list[np.ndarray], ends: np.ndarray, spend: Any, step: float, discount_rate: float
+) -> np.ndarray:
+    """Discounted value from cumulative expected purchases at the step ends (see the module docstring)."""
+    if discount_rate == 0.0:
+        return np.asarray(cumulative[-1] * spend)
+    value: Any = 0.0
+    previous: Any = 0.0
+    for end, current in zip(ends, cumulative, strict=True):
+        value = value + (current - previous) * spend / (1.0 + discount_rate) ** (end / step)
+        previous = current
+    return np.asarray(value)
+
+
+def _ends(horizon: float, step: float, discount_rate: float) -> np.ndarray:
+    return np.array([horizon]) if discount_rate == 0.0 else _steps(horizon, step)
+
+
 def customer_lifetime_value(
     model: ModuleType,
     params: Mapping[str, Any],
@@ -75,15 +93,9 @@ def customer_lifetime_value(
     discount_rate
         Per step; 0 = no discounting.
     """
-    if discount_rate == 0.0:
-        return np.asarray(model.expected_purchases(params, x, t_x, T, horizon) * spend)
-    value: Any = 0.0
-    previous: Any = 0.0
-    for end in _steps(horizon, step):
-        cumulative = model.expected_purchases(params, x, t_x, T, end)
-        value = value + (cumulative - previous) * spend / (1.0 + discount_rate) ** (end / step)
-        previous = cumulative
-    return np.asarray(value)
+    ends = _ends(horizon, step, discount_rate)
+    cumulative = model.expected_purchases_steps(params, x, t_x, T, list(ends))
+    return _value(cumulative, ends, spend, step, discount_rate)
 
 
 def _check(horizon_days: float, discount_rate: float, interval: float) -> None:
@@ -165,22 +177,15 @@ def predict_customers(
     step = STEP_DAYS / time_scaler
     out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
     p = transactions.params
+    ends = _ends(horizon, step, discount_rate)  # the last end is the horizon
+    cumulative = model.expected_purchases_steps(p, x, t_x, T, list(ends))
     out[f"{prefix}p_alive"] = model.p_alive(p, x, t_x, T)
-    out[f"{prefix}expected_purchases"] = model.expected_purchases(p, x, t_x, T, horizon)
+    out[f"{prefix}expected_purchases"] = cumulative[-1]
     m = summary["monetary_value"].to_numpy(dtype="float64") if spend else None
     if spend is not None and m is not None:
-        out[f"{prefix}expected_spend"] = gamma_gamma.expected_spend(spend.params, x, m)
-        out[f"{prefix}clv"] = customer_lifetime_value(
-            model,
-            p,
-            x,
-            t_x,
-            T,
-            out[f"{prefix}expected_spend"].to_numpy(),
-            horizon=horizon,
-            step=step,
-            discount_rate=discount_rate,
-        )
+        expected_spend = gamma_gamma.expected_spend(spend.params, x, m)
+        out[f"{prefix}expected_spend"] = expected_spend
+        out[f"{prefix}clv"] = _value(cumulative, ends, expected_spend, step, discount_rate)
     draws_t = transactions.draws()
     draws_s = spend.draws() if spend is not None else None
     if draws_t is None and draws_s is None:
@@ -194,18 +199,17 @@ def predict_customers(
         xs, txs, Ts = x[sl], t_x[sl], T[sl]
         cols: dict[str, np.ndarray] = {}
         pt = draws_t if draws_t is not None else p
+        steps = model.expected_purchases_steps(pt, xs, txs, Ts, list(ends))
         if draws_t is not None:
             cols["p_alive"] = model.p_alive(pt, xs, txs, Ts)
-            cols["expected_purchases"] = model.expected_purchases(pt, xs, txs, Ts, horizon)
+            cols["expected_purchases"] = steps[-1]
         if spend is not None and m is not None:
             spend_draws = gamma_gamma.expected_spend(
                 draws_s if draws_s is not None else spend.params, xs, m[sl]
             )
             if draws_s is not None:
                 cols["expected_spend"] = spend_draws
-            cols["clv"] = customer_lifetime_value(
-                model, pt, xs, txs, Ts, spend_draws, horizon=horizon, step=step, discount_rate=discount_rate
-            )
+            cols["clv"] = _value(steps, ends, spend_draws, step, discount_rate)
         for name, values in cols.items():
             q = np.quantile(np.atleast_2d(values), [lo, hi], axis=0)
             bounds.setdefault(name, []).append(q)

@@ -300,6 +300,11 @@ def fit_clv_from_events(
     )
     seconds["fit"] = round(time.perf_counter() - tick, 3)
     checked = holdout_check(calibration, fit) if holdout_days else None
+    if holdout_days and not int(calibration["frequency_holdout"].sum()):
+        fit.notes.append(
+            f"nobody bought in the {holdout_days}-day holdout after {cutoff.date()}: the check compares the models "
+            "with an empty period. If the log ends earlier than its stated end (--export-time), choose --as-of."
+        )
     manifest = ClvManifest(
         propensity_version=__version__,
         name=name or (out_dir.name if out_dir is not None else None),
