@@ -20,13 +20,15 @@ CUTOFF = pd.Timestamp("2024-05-01")
 
 @pytest.fixture(scope="module")
 def events(tmp_path_factory) -> pd.DataFrame:
+    """The synthetic shop's log as canonical events (naive-UTC timestamps), easy to append to."""
     folder = tmp_path_factory.mktemp("shop")
     generate_shop(300, days=180, seed=11, out=folder, dirty=False)
-    return pd.read_parquet(folder / "events.parquet")
+    with load_events(folder / "events.parquet") as ev:
+        return ev.engine.execute(ev.events)
 
 
 def _columns(frame: pd.DataFrame) -> pd.DataFrame:
-    with load_events(frame, export_time="2030-01-01") as ev:
+    with load_events(frame) as ev:
         cols, info = clv_columns_at(ev, CUTOFF, 30)
     assert info["customers"] == len(cols) > 0
     return cols.sort_values("customer_id").reset_index(drop=True)
@@ -66,7 +68,6 @@ def test_train_from_events_with_bgnbd_features_and_score_a_log(events, tmp_path)
         events,
         horizon_days=30,
         cutoffs=2,
-        export_time="2030-01-01",
         out=out,
         clv_features=True,
         candidates=["logistic_regression", "lightgbm"],
@@ -84,6 +85,6 @@ def test_train_from_events_with_bgnbd_features_and_score_a_log(events, tmp_path)
     # each cutoff's columns come from its own fit on its own history
     per_cutoff = frame.groupby("cutoff")["bgnbd_expected_purchases"].mean()
     assert len(per_cutoff) == 2 and not np.isclose(per_cutoff.iloc[0], per_cutoff.iloc[1])
-    summary = score_events(out, events, tmp_path / "scores.parquet", export_time="2030-01-01")
+    summary = score_events(out, events, tmp_path / "scores.parquet")
     assert summary.scored == summary.customers > 0
     assert Path(tmp_path / "scores.parquet").exists()

@@ -123,9 +123,7 @@ def test_scoring_at_an_earlier_cutoff_uses_only_purchases_before_it(fitted, shop
 def test_propensity_score_scores_a_log_with_a_clv_bundle(fitted, shop, tmp_path):
     _, out, _ = fitted
     target = tmp_path / "cli_scores.csv"
-    result = CliRunner().invoke(
-        app, ["score", str(out), str(shop), "--out", str(target)]
-    )
+    result = CliRunner().invoke(app, ["score", str(out), str(shop), "--out", str(target)])
     assert result.exit_code == 0, result.output
     assert "likely alive" in result.output
     pd.testing.assert_frame_equal(

@@ -66,7 +66,8 @@ def p_alive(params: Params, x: Any, t_x: Any, T: Any) -> np.ndarray:
     """
     r, alpha, a, b = param_arrays(params, PARAMS)
     x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
-    alive = 1.0 / (1.0 + np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)))
+    with np.errstate(over="ignore"):  # exp(large) = inf gives the right limit, P(alive) = 0
+        alive = 1.0 / (1.0 + np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)))
     return np.asarray(np.where(x == 0, 1.0, alive))
 
 
@@ -85,7 +86,8 @@ def expected_purchases_steps(
     scale = (a + b + x - 1.0) / (a - 1.0)
     # 1 + (x > 0) a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), through logs: the power overflows for
     # long-lived heavy buyers, its log does not.
-    denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
+    with np.errstate(over="ignore"):  # exp(large) = inf gives the right limit, 0 purchases
+        denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
     weight = scale / denominator
     out = []
     for t in ts:
@@ -109,7 +111,8 @@ def expected_purchases(params: Params, x: Any, t_x: Any, T: Any, t: Any) -> np.n
         r + x, b + x, a + b + x - 1.0, t / (alpha + T + t)
     )
     numerator = numerator * (a + b + x - 1.0) / (a - 1.0)
-    denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
+    with np.errstate(over="ignore"):
+        denominator = 1.0 + np.where(x > 0, np.exp(_log_odds_dead(r, alpha, a, b, x, t_x, T)), 0.0)
     return np.asarray(numerator / denominator)
 
 

@@ -161,7 +161,13 @@ def predict(
             interval=interval,
             prefix="" if i == 0 else f"{name}_",
         )
-        out = cols if out is None else pd.concat([out, cols.drop(columns="customer_id")], axis=1)
+        # Spend per purchase comes from the one Gamma-Gamma fit: the second model would repeat it.
+        repeated = ["customer_id"] + [c for c in cols.columns if c.startswith(f"{name}_expected_spend")]
+        out = (
+            cols
+            if out is None
+            else pd.concat([out, cols.drop(columns=[c for c in repeated if c in cols])], axis=1)
+        )
     assert out is not None
     return out
 

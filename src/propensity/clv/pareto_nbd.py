@@ -84,7 +84,8 @@ def p_alive(params: Params, x: Any, t_x: Any, T: Any) -> np.ndarray:
         - x * np.log(alpha + T)
         + s * np.log(beta / (beta + T))
     )
-    return np.asarray(np.exp(log_alive - ll))
+    # P(alive) is a ratio of two terms of the likelihood; rounding can put it a few ulp above 1.
+    return np.asarray(np.minimum(np.exp(log_alive - ll), 1.0))
 
 
 def expected_purchases_steps(
