@@ -27,7 +27,7 @@ MODEL_NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "gamma_gamma": "Ga
 _LINE = {"bgnbd": COLORS["test"], "pareto_nbd": "#e8590c"}
 
 
-def _holdout_figure(holdout: dict[str, Any]) -> dict[str, Any]:
+def _holdout_figure(holdout: dict[str, Any], days: int | None) -> dict[str, Any]:
     rows = holdout["by_frequency"]
     x = [r["frequency"] for r in rows]
     data: list[dict[str, Any]] = [
@@ -58,7 +58,7 @@ def _holdout_figure(holdout: dict[str, Any]) -> dict[str, Any]:
     return {
         "data": data,
         "layout": _layout(
-            f"Holdout purchases ({holdout['duration']:g} time units) by calibration-period frequency",
+            f"Purchases in the {days}-day holdout by calibration-period frequency",
             "repeat purchases in the calibration period",
             "mean purchases in the holdout",
             xaxis={"type": "category"},
@@ -126,7 +126,7 @@ def build_clv_figures(manifest: ClvManifest, scores: pd.DataFrame) -> dict[str, 
     """The report's Plotly figures (as JSON-ready dicts) by element id."""
     figures = {"alive": _alive_figure(scores)}
     if manifest.holdout:
-        figures["holdout"] = _holdout_figure(manifest.holdout)
+        figures["holdout-chart"] = _holdout_figure(manifest.holdout, manifest.settings.holdout_days)
     column = "clv" if "clv" in scores.columns else "expected_purchases"
     figures["deciles"] = _decile_figure(
         _deciles(scores, column), "lifetime value" if column == "clv" else "purchases"
