@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -138,22 +138,26 @@ def fit_pymc(
     data: pd.DataFrame,
     names: Sequence[str],
     *,
+    model: str,
+    log_likelihood: Callable[[dict[str, float]], float],
     method: str = "map",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
     seed: int = 0,
-) -> tuple[dict[str, float], dict[str, list[float]] | None, float]:
-    """Fit ``pymc_marketing.clv.<model_class>`` with flat priors; return (point, draws or None, seconds).
+    notes: Sequence[str] = (),
+) -> ModelFit:
+    """Fit ``pymc_marketing.clv.<model_class>`` with flat priors on ``names`` and return the :class:`ModelFit`.
 
     ``map`` maximises the posterior, which under flat (``HalfFlat``) priors is the likelihood:
     the published maximum-likelihood estimates. ``mcmc`` samples with NUTS (``chains`` chains
-    one after the other, so the shared machine's other cores stay free).
+    one after the other, so the shared machine's other cores stay free). ``log_likelihood`` gives
+    the total log-likelihood of ``data`` at the point estimate (the model's closed form).
 
     Raises
     ------
     ParameterError
-        Unknown method.
+        Unknown method, or pymc-marketing is not installed.
     InsufficientDataError
         No customer to fit on.
     """
@@ -174,11 +178,11 @@ def fit_pymc(
         ) from exc
 
     cls = getattr(clv, model_class)
-    model = cls(model_config={name: Prior("HalfFlat") for name in names})
+    fitted = cls(model_config={name: Prior("HalfFlat") for name in names})
     if method == "map":
-        model.fit(data=data, method="map", progressbar=False)
+        fitted.fit(data=data, method="map", progressbar=False)
     else:
-        model.fit(
+        fitted.fit(
             data=data,
             method="mcmc",
             draws=draws,
@@ -189,7 +193,7 @@ def fit_pymc(
             progressbar=False,
         )
     seconds = time.perf_counter() - started
-    posterior = model.fit_result if method == "map" else model.idata.posterior
+    posterior = fitted.fit_result if method == "map" else fitted.idata.posterior
     point = {name: float(np.asarray(posterior[name]).mean()) for name in names}
     kept: dict[str, list[float]] | None = None
     if method == "mcmc":
@@ -198,4 +202,14 @@ def fit_pymc(
         pick = np.unique(np.linspace(0, n - 1, min(n, MAX_STORED_DRAWS)).round().astype(int))
         kept = {name: [float(v) for v in values[pick]] for name, values in flat.items()}
     log.info("%s fitted by %s in %.1f s: %s", model_class, method, seconds, point)
-    return point, kept, seconds
+    return ModelFit(
+        model=model,
+        params=point,
+        log_likelihood=float(log_likelihood(point)),
+        fit_seconds=round(seconds, 3),
+        customers=len(data),
+        method=method,
+        priors=dict.fromkeys(names, "HalfFlat"),
+        posterior=kept,
+        notes=list(notes),
+    )

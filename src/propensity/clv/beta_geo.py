@@ -127,15 +127,13 @@ def fit(summary: pd.DataFrame, *, method: str = "map", seed: int = 0, **sampler:
     ModelFit
     """
     data = summary[["customer_id", "frequency", "recency", "T"]]
-    point, draws, seconds = fit_pymc("BetaGeoModel", data, PARAMS, method=method, seed=seed, **sampler)
-    ll = float(log_likelihood(point, data["frequency"], data["recency"], data["T"]).sum())
-    return ModelFit(
+    return fit_pymc(
+        "BetaGeoModel",
+        data,
+        PARAMS,
         model=NAME,
-        params=point,
-        log_likelihood=ll,
-        fit_seconds=round(seconds, 3),
-        customers=len(data),
+        log_likelihood=lambda p: log_likelihood(p, data["frequency"], data["recency"], data["T"]).sum(),
         method=method,
-        priors=dict.fromkeys(PARAMS, "HalfFlat"),
-        posterior=draws,
+        seed=seed,
+        **sampler,
     )

@@ -87,8 +87,6 @@ def fit(summary: pd.DataFrame, *, method: str = "map", seed: int = 0, **sampler:
             f"{excluded_value:,} repeat buyers spent 0 or less), so the Gamma-Gamma spend model cannot be fitted. "
             "Check that the log maps an amount column (--map amount=COLUMN)."
         )
-    point, draws, seconds = fit_pymc("GammaGammaModel", data, PARAMS, method=method, seed=seed, **sampler)
-    ll = float(log_likelihood(point, data["frequency"], data["monetary_value"]).sum())
     notes = [
         f"fitted on {len(data):,} repeat buyers; {excluded_single:,} customers with one purchase day "
         "predict the population mean"
@@ -98,18 +96,19 @@ def fit(summary: pd.DataFrame, *, method: str = "map", seed: int = 0, **sampler:
             f"{excluded_value:,} repeat buyers with a mean repeat spend of 0 or less were left out of the fit "
             "(their mean is read as 0 when predicting)"
         )
-    if point["q"] <= 1:
-        notes.append(
+    fitted = fit_pymc(
+        "GammaGammaModel",
+        data,
+        PARAMS,
+        model=NAME,
+        log_likelihood=lambda p: log_likelihood(p, data["frequency"], data["monetary_value"]).sum(),
+        method=method,
+        seed=seed,
+        notes=notes,
+        **sampler,
+    )
+    if fitted.params["q"] <= 1:
+        fitted.notes.append(
             "q <= 1: the population mean spend p v / (q - 1) is undefined; spend predictions are unusable"
         )
-    return ModelFit(
-        model=NAME,
-        params=point,
-        log_likelihood=ll,
-        fit_seconds=round(seconds, 3),
-        customers=len(data),
-        method=method,
-        priors=dict.fromkeys(PARAMS, "HalfFlat"),
-        posterior=draws,
-        notes=notes,
-    )
+    return fitted

@@ -45,6 +45,7 @@ __all__ = [
     "ClvRunSummary",
     "clv_columns_at",
     "clv_feature_defs",
+    "event_data",
     "fit_clv_from_events",
     "resolve_clv",
     "score_clv",
@@ -140,7 +141,8 @@ def _cutoffs(ev: EventLog, as_of: Any, holdout_days: int | None) -> tuple[pd.Tim
     return cutoff, (end if holdout_days else cutoff)
 
 
-def _event_data(ev: EventLog) -> EventData:
+def event_data(ev: EventLog) -> EventData:
+    """The manifest's record of a validated log (shared by event and CLV bundles)."""
     r = ev.report
     return EventData(
         source=r.source,
@@ -287,7 +289,7 @@ def fit_clv_from_events(
             else calibration
         )
         seconds["summary"] = round(time.perf_counter() - tick, 3)
-        data, validation, mp, engine_name = _event_data(ev), ev.report, ev.mapping, ev.engine.name
+        data, validation, mp, engine_name = event_data(ev), ev.report, ev.mapping, ev.engine.name
     tick = time.perf_counter()
     fit = fit_clv(
         calibration,

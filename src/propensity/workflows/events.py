@@ -44,10 +44,10 @@ from propensity.features.labels import (
     plan_cutoffs,
 )
 from propensity.loading import ModelRef, resolve_model
-from propensity.manifest import EventData, EventEligibility, EventFeatures, EventLabel, EventsSpec
+from propensity.manifest import EventEligibility, EventFeatures, EventLabel, EventsSpec
 from propensity.pipeline import preload_batch_kernel
 from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
-from propensity.workflows.clv import CLV_FEATURES, clv_columns_at, clv_feature_defs
+from propensity.workflows.clv import CLV_FEATURES, clv_columns_at, clv_feature_defs, event_data
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows, write_summary
 from propensity.workflows.tables import TrainingResult, save_and_track
 from propensity.workflows.tables import train as train_table
@@ -262,7 +262,7 @@ def _events_block(
     extra_defs: Sequence[FeatureDef] = (),
 ) -> EventsSpec:
     """The manifest's ``events`` block: everything scoring needs to rebuild the features."""
-    r, prov = ev.report, result.model.manifest.provenance
+    prov = result.model.manifest.provenance
     return EventsSpec(
         format=EVENTS_FORMAT,
         mapping=ev.mapping.describe(),
@@ -286,19 +286,7 @@ def _events_block(
         test=prov.test_source,
         per_cutoff=ts.per_cutoff,
         eligibility=EventEligibility(**ts.eligibility.to_dict()),
-        data=EventData(
-            source=r.source,
-            first_event=r.first_event,
-            last_event=r.last_event,
-            data_end=r.data_end,
-            rows_in=r.rows_in,
-            rows_ok=r.rows_ok,
-            rows_quarantined=r.rows_quarantined,
-            reasons=r.reasons,
-            customers=r.customers,
-            event_types=r.event_types,
-            sessions=r.sessions,
-        ),
+        data=event_data(ev),
     )
 
 
