@@ -134,13 +134,21 @@ def test_propensity_score_scores_a_log_with_a_clv_bundle(fitted, shop, tmp_path)
     )
 
 
-def test_the_run_is_recorded_and_loads_by_registry_uri(fitted):
+def test_the_run_is_recorded_and_loads_by_registry_uri(fitted, tmp_path, monkeypatch):
+    from propensity.config import get_settings
+
+    monkeypatch.setenv("PROPENSITY_HOME", str(tmp_path / "home"))  # the download cache, not the repo's
+    get_settings.cache_clear()
     result, out, uri = fitted
     tracked = result.tracking
     assert tracked.model_uri == "models:/shop-clv/1", tracked
     assert json.loads((out / "tracking.json").read_text())["status"] == "logged"
-    model = resolve_clv_model("models:/shop-clv/1", tracking_uri=uri)
+    try:
+        model = resolve_clv_model("models:/shop-clv/1", tracking_uri=uri)
+    finally:
+        get_settings.cache_clear()
     assert model.version == result.model.version
+    assert (tmp_path / "home" / "registry").is_dir()
 
 
 def test_bad_requests_are_one_line_errors(shop, tmp_path):
