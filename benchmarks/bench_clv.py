@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import pandas as pd
 
@@ -184,7 +185,9 @@ def _pymc_predictions(summary: pd.DataFrame, ours: pd.DataFrame) -> tuple[float,
     seconds = time.perf_counter() - tick
     diffs = [
         np.max(np.abs(ours["p_alive"].to_numpy() - alive) / np.maximum(np.abs(alive), 1e-12)),
-        np.max(np.abs(ours["expected_purchases"].to_numpy() - purchases) / np.maximum(np.abs(purchases), 1e-12)),
+        np.max(
+            np.abs(ours["expected_purchases"].to_numpy() - purchases) / np.maximum(np.abs(purchases), 1e-12)
+        ),
         np.max(np.abs(ours["expected_spend"].to_numpy() - spend) / np.abs(spend)),
     ]
     # pymc-marketing's value covers 12 steps of 30 days (360 d); ours 365 d: compare on their horizon.
@@ -242,8 +245,15 @@ def cdnow(quick: bool) -> list[Figure]:
     }
     baseline_name = "BG/NBD alone: expected purchases in the 181 days, fitted before the cutoff"
     return [
-        Figure("cdnow_bgnbd_alone_roc_auc", round(bg_auc, 4), "", "higher", params=params,
-               note=f"P(alive) alone: {alive_auc:.4f}", command=COMMAND + " cdnow"),
+        Figure(
+            "cdnow_bgnbd_alone_roc_auc",
+            round(bg_auc, 4),
+            "",
+            "higher",
+            params=params,
+            note=f"P(alive) alone: {alive_auc:.4f}",
+            command=COMMAND + " cdnow",
+        ),
         Figure(
             "cdnow_from_events_roc_auc",
             round(results[False][0], 4),
@@ -286,4 +296,3 @@ def run(quick: bool = False, only: set[str] | None = None) -> list[Figure]:
 
 if __name__ == "__main__":
     main_with_parts("clv", run)
-

@@ -70,7 +70,9 @@ def test_the_bundle_scores_report_and_summary_are_written(fitted):
     html = (out / "report.html").read_text()
     assert "Holdout check" in html and "Plotly.newPlot" in html and "BG/NBD" in html and "Pareto/NBD" in html
     assert "<script src" not in html  # plotly.js embedded: works offline
-    assert html.count('id="holdout-chart"') == 1 and '"holdout-chart"' in html  # the chart has its own element
+    assert (
+        html.count('id="holdout-chart"') == 1 and '"holdout-chart"' in html
+    )  # the chart has its own element
     check = result.model.manifest.holdout
     assert check["models"]["bgnbd"]["actual_purchases"] > 0
     assert sum(r["customers"] for r in check["by_frequency"]) == summary["customers_fitted"]
