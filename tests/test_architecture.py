@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("validate", ("schema", "events")),
     ("features", ("features", "analytics")),
     ("model", ("manifest", "kernels", "calibration", "pipeline")),
+    ("lifetime value", ("clv",)),
     ("train", ("training",)),
     ("evaluate and explain", ("evaluation", "explain", "report", "targeting")),
     ("bundle and registry", ("bundle", "tracking", "mlflow_model", "loading")),

@@ -24,12 +24,32 @@ from typing import Any
 import joblib
 from pydantic import ValidationError
 
+from propensity.clv.model import ClvModel
 from propensity.errors import BundleError
-from propensity.manifest import BUNDLE_FORMAT, SCHEMA_VERSION, Integrity, Manifest
+from propensity.manifest import (
+    BUNDLE_FORMAT,
+    CLV_BUNDLE_FORMAT,
+    CLV_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    ClvManifest,
+    Integrity,
+    Manifest,
+)
 from propensity.pipeline import TrainedModel
 from propensity.sources import atomic_path, file_sha256
 
-__all__ = ["MANIFEST_FILE", "MODEL_FILE", "load_model", "read_manifest", "save_model", "verify_bundle"]
+__all__ = [
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "is_clv_bundle",
+    "load_clv_model",
+    "load_model",
+    "read_manifest",
+    "save_clv_model",
+    "save_model",
+    "verify_bundle",
+    "verify_clv_bundle",
+]
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.joblib"
@@ -88,17 +108,37 @@ def read_manifest(path: str | Path) -> Manifest:
     return _read_manifest(path)[0]
 
 
-def _read_manifest(path: str | Path) -> tuple[Manifest, dict[str, Any]]:
-    path = Path(path)
+def _read_json(path: Path) -> tuple[Path, Any]:
+    """(manifest file, its parsed JSON) of a bundle folder, or a clear error."""
     if not path.exists():
         raise BundleError(f"No model at '{path}': the folder does not exist.")
     file = path / MANIFEST_FILE if path.is_dir() else path
     if not file.exists():
         raise BundleError(f"'{path}' is not a propensity model bundle: it has no {MANIFEST_FILE}.")
     try:
-        data: Any = json.loads(file.read_text())
+        return file, json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"'{file}' is not valid JSON ({exc}); the bundle is damaged.") from exc
+
+
+def is_clv_bundle(path: str | Path) -> bool:
+    """Whether ``path`` is a lifetime-value bundle (written by ``propensity clv``); no verification."""
+    try:
+        _, data = _read_json(Path(path))
+    except BundleError:
+        return False
+    return isinstance(data, dict) and data.get("format") == CLV_BUNDLE_FORMAT
+
+
+def _read_manifest(path: str | Path) -> tuple[Manifest, dict[str, Any]]:
+    path = Path(path)
+    file, data = _read_json(path)
+    if isinstance(data, dict) and data.get("format") == CLV_BUNDLE_FORMAT:
+        raise BundleError(
+            f"'{path}' is a lifetime-value bundle (written by propensity clv), not a purchase-propensity model: "
+            "it has no classifier to load. Score a log with it: propensity score BUNDLE LOG --out scores.parquet "
+            "(in Python: propensity.workflows.clv.score_clv)."
+        )
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise BundleError(
             f"'{path}' is not a propensity model bundle (its manifest has no format '{BUNDLE_FORMAT}')."
@@ -177,3 +217,77 @@ def load_model(path: str | Path) -> TrainedModel:
 
     pipeline.n_jobs = get_settings().n_jobs
     return TrainedModel(manifest, pipeline, path=path)
+
+
+# ------------------------------------------------------------------------------ lifetime value
+
+
+def save_clv_model(manifest: ClvManifest, path: str | Path) -> ClvModel:
+    """Write a lifetime-value bundle (``manifest.json`` alone) at ``path`` and return the model.
+
+    The same integrity block as a classifier bundle (:func:`save_model`): a SHA-256 of the
+    manifest's JSON, whose first 12 hex digits become ``model_version``; the file is written
+    atomically (temporary file, then rename). A CLV bundle holds no pickle: its parameters are
+    numbers in the manifest, so loading one runs no code.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = manifest.model_copy(deep=True)
+    manifest.integrity = None
+    digest = _bundle_hash(manifest.model_dump(mode="json"), {})
+    manifest.model_version = digest[:12]
+    manifest.integrity = Integrity(files={}, bundle_sha256=digest)
+    tmp = path / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    os.replace(tmp, path / MANIFEST_FILE)
+    return ClvModel(manifest, path=path)
+
+
+def verify_clv_bundle(path: str | Path) -> ClvManifest:
+    """Read a lifetime-value bundle and check its content hash and schema version.
+
+    Raises
+    ------
+    BundleError
+        Missing, not a CLV bundle, of a newer schema, or edited after it was written.
+    """
+    path = Path(path)
+    file, data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != CLV_BUNDLE_FORMAT:
+        kind = (
+            "a purchase-propensity model"
+            if isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT
+            else ("not a propensity bundle")
+        )
+        raise BundleError(f"'{path}' is not a lifetime-value bundle ({kind}); write one with propensity clv.")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= CLV_SCHEMA_VERSION:
+        raise BundleError(
+            f"'{path}' has CLV manifest schema version {version!r}; this propensity reads version "
+            f"{CLV_SCHEMA_VERSION}. Upgrade propensity (or fit the model again)."
+        )
+    try:
+        manifest = ClvManifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise BundleError(
+            f"'{file}' does not match the CLV manifest schema at '{where}': {first['msg']}."
+        ) from exc
+    integrity = manifest.integrity
+    digest = _bundle_hash(data, {})
+    if (
+        integrity is None
+        or digest != integrity.bundle_sha256
+        or not digest.startswith(manifest.model_version)
+    ):
+        raise BundleError(
+            f"'{file}' was edited after the bundle was written (content hash mismatch). "
+            "Refusing to load it; fit the model again or restore the original."
+        )
+    return manifest
+
+
+def load_clv_model(path: str | Path) -> ClvModel:
+    """Load a verified lifetime-value bundle from a folder (see :func:`verify_clv_bundle`)."""
+    return ClvModel(verify_clv_bundle(path), path=Path(path))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from propensity.bundle import load_model
+from propensity.bundle import load_clv_model, load_model
+from propensity.clv.model import ClvModel
 from propensity.pipeline import TrainedModel
 
-__all__ = ["ModelRef", "resolve_model"]
+__all__ = ["ModelRef", "resolve_clv_model", "resolve_model"]
 
 #: What every entry point accepts as "the model".
 ModelRef = str | Path | TrainedModel
@@ -39,3 +40,23 @@ def resolve_model(ref: ModelRef, *, tracking_uri: str | None = None) -> TrainedM
 
         return load_registered_model(text, tracking_uri=tracking_uri)
     return load_model(Path(text))
+
+
+def resolve_clv_model(ref: str | Path | ClvModel, *, tracking_uri: str | None = None) -> ClvModel:
+    """Load a lifetime-value bundle from a folder or a registry URI, verified like :func:`resolve_model`.
+
+    Raises
+    ------
+    BundleError
+        Not a CLV bundle, or its content hash does not match.
+    ModelNotFoundError
+        The registry has no such model, version or alias.
+    """
+    if isinstance(ref, ClvModel):
+        return ref
+    text = str(ref)
+    if text.startswith("models:/"):
+        from propensity.tracking.clv import load_registered_clv_model
+
+        return load_registered_clv_model(text, tracking_uri=tracking_uri)
+    return load_clv_model(Path(text))

@@ -14,10 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "CLV_BUNDLE_FORMAT",
+    "CLV_SCHEMA_VERSION",
     "SCHEMA_VERSION",
     "Band",
     "CalibrationReport",
     "CandidateReport",
+    "ClvManifest",
+    "ClvModelFit",
+    "ClvProvenance",
+    "ClvSettings",
     "DecisionPolicy",
     "EventsSpec",
     "FeatureProfile",
@@ -31,6 +37,8 @@ __all__ = [
 
 BUNDLE_FORMAT: Literal["propensity-bundle"] = "propensity-bundle"
 SCHEMA_VERSION = 1
+CLV_BUNDLE_FORMAT: Literal["propensity-clv-bundle"] = "propensity-clv-bundle"
+CLV_SCHEMA_VERSION = 1
 
 FeatureRole = Literal["numeric", "boolean", "categorical", "datetime"]
 
@@ -240,6 +248,11 @@ class EventsSpec(_Model):
     per_cutoff: list[dict[str, Any]] = Field(description="Customers seen, eligible and positive per cutoff.")
     eligibility: EventEligibility
     data: EventData
+    clv_features: bool = Field(
+        default=False,
+        description="BG/NBD P(alive) and expected purchases were added at every cutoff, fitted on the history "
+        "before it (scoring refits them at its own cutoff the same way).",
+    )
 
 
 class Integrity(_Model):
@@ -280,3 +293,75 @@ class Manifest(_Model):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+
+# ------------------------------------------------------------------------------ lifetime value
+
+
+class ClvModelFit(_Model):
+    """One fitted lifetime-value model (see :class:`propensity.clv.base.ModelFit`)."""
+
+    model: Literal["bgnbd", "pareto_nbd", "gamma_gamma"]
+    params: dict[str, float]
+    log_likelihood: float
+    fit_seconds: float
+    customers: int
+    method: Literal["map", "mcmc"]
+    priors: dict[str, str] = {}
+    posterior: dict[str, list[float]] | None = Field(
+        default=None, description="Posterior draws per parameter (mcmc fits), for credible intervals."
+    )
+    notes: list[str] = []
+
+
+class ClvSettings(_Model):
+    """How the summary was built and how predictions are made by default."""
+
+    as_of: str = Field(description="Cutoff of the fitting summary: purchases before it were used.")
+    time_scaler: float = Field(description="Days per model time unit (1 = days, 7 = weeks).")
+    holdout_days: int | None = Field(description="Days after as_of held out to check the fit.")
+    horizon_days: float = Field(description="Default horizon of expected purchases and lifetime value.")
+    discount_rate: float = Field(description="Default discount rate per 30 days of the lifetime value.")
+    interval: float = Field(description="Mass of the credible intervals (mcmc fits).")
+    primary: Literal["bgnbd", "pareto_nbd"] = Field(description="The model behind the unprefixed columns.")
+    summary_definition: str = ""
+
+
+class ClvProvenance(_Model):
+    data_source: str
+    data_hash: str
+    customers: int = Field(description="Customers in the fitting summary (a purchase before as_of).")
+    versions: dict[str, str]
+    created_at: str
+    python: str
+    platform: str
+    git_commit: str | None = None
+    seed: int = 0
+
+
+class ClvManifest(_Model):
+    """A lifetime-value bundle: the fitted parameters and everything needed to score a log again.
+
+    Unlike a classifier bundle it holds no pickle: the parameters (and posterior draws) are
+    numbers in this file, and predictions are closed forms (:mod:`propensity.clv.predict`).
+    """
+
+    format: Literal["propensity-clv-bundle"] = CLV_BUNDLE_FORMAT
+    schema_version: int = CLV_SCHEMA_VERSION
+    kind: Literal["clv"] = "clv"
+    propensity_version: str
+    name: str | None = None
+    model_version: str = ""
+    settings: ClvSettings
+    models: list[ClvModelFit]
+    holdout: dict[str, Any] | None = Field(
+        default=None, description="Calibration predictions against the holdout period."
+    )
+    mapping: dict[str, Any] = Field(description="The mapping of the log's columns and event names.")
+    engine: str
+    data: EventData
+    provenance: ClvProvenance
+    integrity: Integrity | None = None
+
+    def fit_of(self, model: str) -> ClvModelFit | None:
+        return next((m for m in self.models if m.model == model), None)

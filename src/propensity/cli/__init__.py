@@ -13,6 +13,7 @@ import typer
 
 import propensity.cli.models  # noqa: F401  (registers models list|show|promote|register, tracking ui|info)
 from propensity.cli import (
+    clv,  # noqa: F401  (registers clv)
     core,  # noqa: F401  (registers train, score, roles, info, demo, datasets)
     dashboard,  # noqa: F401  (registers dashboard, analyze)
     events,  # noqa: F401  (registers validate, features, generate)

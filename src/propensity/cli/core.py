@@ -131,6 +131,13 @@ _LastCutoffOpt = Annotated[
 _TimeFoldsOpt = Annotated[
     int, typer.Option(help="--from-events: validation cutoffs (1 = the latest before the test cutoff).")
 ]
+_ClvFeaturesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--clv-features",
+        help="--from-events: add BG/NBD P(alive) and expected purchases, fitted before each cutoff.",
+    ),
+]
 _AllowPartialHorizonOpt = Annotated[
     bool, typer.Option(help="--from-events: accept a last horizon that runs past the end of the data.")
 ]
@@ -174,6 +181,7 @@ def train(
     last_cutoff: _LastCutoffOpt = None,
     time_folds: _TimeFoldsOpt = 1,
     allow_partial_horizon: _AllowPartialHorizonOpt = False,
+    clv_features: _ClvFeaturesOpt = False,
     lookbacks: Lookbacks = "7,30,90",
     eligible_days: EligibleDays = None,
     mapping: MappingFile = None,
@@ -235,6 +243,7 @@ def train(
             last_cutoff=last_cutoff,
             time_folds=time_folds,
             allow_partial_horizon=allow_partial_horizon,
+            clv_features=clv_features,
             lookbacks=lookbacks,
             eligible_days=eligible_days,
             mapping=mp,
@@ -343,11 +352,17 @@ def score(
 
     For a model trained with --from-events, INPUT is an event log: the features are rebuilt at
     --as-of from the definitions in the model, and every customer seen before it is scored (with
-    an ``eligible`` column)."""
+    an ``eligible`` column). For a lifetime-value bundle (propensity clv), INPUT is a log: every
+    buyer before --as-of gets P(alive), expected purchases, spend and lifetime value."""
+    from propensity.bundle import is_clv_bundle
     from propensity.errors import ParameterError
     from propensity.loading import resolve_model
     from propensity.pipeline import preload_batch_kernel
     from propensity.workflows.scoring import score_file
+
+    if not model.startswith("models:/") and is_clv_bundle(model):
+        _score_clv(model, input, output, as_of, mapping, engine, export_time)
+        return
 
     with user_errors(), live_warnings():
         preload_batch_kernel()  # the tree kernel loads while the bundle does
@@ -433,6 +448,31 @@ def _train_events(
         f"[bold]Score a fresh log:[/] propensity score {out_dir} EVENTS --as-of YYYY-MM-DD --out scores.parquet"
     )
     _finish(result, out_dir, quiet, caught)
+
+
+def _score_clv(
+    model: str,
+    events: Path,
+    output: Path,
+    as_of: str | None,
+    mapping: Path | None,
+    engine: str,
+    export_time: str | None,
+) -> None:
+    """A lifetime-value bundle: every buyer of the log at --as-of, with the bundle's stored parameters."""
+    from propensity.workflows.clv import score_clv
+
+    with user_errors():
+        summary = score_clv(
+            model, events, output, as_of=as_of, mapping=mapping, engine=engine, export_time=export_time
+        )
+    t = summary["totals"]
+    value = f", lifetime value {t['clv']:,.2f}" if "clv" in t else ""
+    out.print(
+        f"[bold]Scored[/] {int(t['customers']):,} customers at {summary['as_of']} with CLV bundle {summary['model_version']}: "
+        f"{int(t['likely_alive']):,} likely alive; next {summary['horizon_days']:g} days "
+        f"{t['expected_purchases']:,.1f} expected purchases{value} → {output}"
+    )
 
 
 def _score_events(

@@ -255,8 +255,14 @@ def build_training_set(
     config: FeatureConfig,
     eligibility: Eligibility,
     progress: Callable[[int, int], None] | None = None,
+    extra: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
 ) -> TrainingSet:
     """Features and labels at each cutoff, eligible customers only, stacked (oldest cutoff first).
+
+    ``extra(cutoff)``, when given, returns more per-customer columns at that cutoff
+    (``customer_id`` plus features, computed from events before the cutoff only — the caller's
+    promise); they are left-joined to the snapshot, so customers it has no row for get missing
+    values. The application layer uses it for model-based features (BG/NBD) that a later stage fits.
 
     Raises
     ------
@@ -277,6 +283,9 @@ def build_training_set(
     for k, cutoff in enumerate(cutoffs):
         snap = labelled_snapshot(log_.events, cutoff, label, config, elig)
         df = _reproducible(log_.engine.execute(snap))
+        if extra is not None:
+            more = extra(cutoff)
+            df = df.merge(more.astype({"customer_id": df["customer_id"].dtype}), on="customer_id", how="left")
         seen = len(df)
         df = df[df["eligible"].astype(bool)].drop(columns="eligible")
         positives = float(df[label.column].sum()) if len(df) else 0.0

@@ -28,6 +28,7 @@ from propensity.events.validate import EventLog, EventSource, load_events
 from propensity.features import (
     DEFAULT_LOOKBACKS,
     FeatureConfig,
+    FeatureDef,
     build_features,
     check_as_of,
     feature_registry,
@@ -43,9 +44,10 @@ from propensity.features.labels import (
     plan_cutoffs,
 )
 from propensity.loading import ModelRef, resolve_model
-from propensity.manifest import EventData, EventEligibility, EventFeatures, EventLabel, EventsSpec
+from propensity.manifest import EventEligibility, EventFeatures, EventLabel, EventsSpec
 from propensity.pipeline import preload_batch_kernel
 from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
+from propensity.workflows.clv import CLV_FEATURES, clv_columns_at, clv_feature_defs, event_data
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows, write_summary
 from propensity.workflows.tables import TrainingResult, save_and_track
 from propensity.workflows.tables import train as train_table
@@ -251,15 +253,24 @@ def _feature_counts(ev: EventLog, feats: ir.Table, label_cols: Sequence[str]) ->
 # ------------------------------------------------------------------------------ training
 
 
-def _events_block(ev: EventLog, ts: TrainingSet, result: TrainingResult, *, step_days: int) -> EventsSpec:
+def _events_block(
+    ev: EventLog,
+    ts: TrainingSet,
+    result: TrainingResult,
+    *,
+    step_days: int,
+    extra_defs: Sequence[FeatureDef] = (),
+) -> EventsSpec:
     """The manifest's ``events`` block: everything scoring needs to rebuild the features."""
-    r, prov = ev.report, result.model.manifest.provenance
+    prov = result.model.manifest.provenance
     return EventsSpec(
         format=EVENTS_FORMAT,
         mapping=ev.mapping.describe(),
         engine=ev.engine.name,
+        clv_features=bool(extra_defs),
         features=EventFeatures(
-            config=ts.config.to_dict(), definitions=[d.to_dict() for d in feature_registry(ts.config)]
+            config=ts.config.to_dict(),
+            definitions=[d.to_dict() for d in [*feature_registry(ts.config), *extra_defs]],
         ),
         label=EventLabel(
             kind=ts.label.kind,
@@ -275,19 +286,7 @@ def _events_block(ev: EventLog, ts: TrainingSet, result: TrainingResult, *, step
         test=prov.test_source,
         per_cutoff=ts.per_cutoff,
         eligibility=EventEligibility(**ts.eligibility.to_dict()),
-        data=EventData(
-            source=r.source,
-            first_event=r.first_event,
-            last_event=r.last_event,
-            data_end=r.data_end,
-            rows_in=r.rows_in,
-            rows_ok=r.rows_ok,
-            rows_quarantined=r.rows_quarantined,
-            reasons=r.reasons,
-            customers=r.customers,
-            event_types=r.event_types,
-            sessions=r.sessions,
-        ),
+        data=event_data(ev),
     )
 
 
@@ -325,6 +324,7 @@ def train_from_events(
     time_folds: int = 1,
     out: str | Path | None = None,
     progress: ProgressFn | None = None,
+    clv_features: bool = False,
     **train_options: Any,
 ) -> TrainingResult:
     """Train "who will <label> in the next ``horizon_days`` days" from an event or order log.
@@ -350,6 +350,11 @@ def train_from_events(
     out
         Bundle folder: the bundle, ``metrics.json``, ``validation.json``, ``events_quarantine.csv``
         and ``training_set.parquet``.
+    clv_features
+        Add BG/NBD ``bgnbd_p_alive`` and ``bgnbd_expected_purchases`` (over the horizon) at every
+        cutoff, from a BG/NBD model fitted on the purchases before that cutoff only (see
+        :func:`propensity.workflows.clv.clv_columns_at`); scoring refits it at its own cutoff.
+        Each fit takes seconds (pymc-marketing).
     **train_options
         Passed to :func:`propensity.train` (``candidates``, ``policy``, ``metric``, ``seed`` …);
         ``name``, ``tracking``, ``tracking_uri`` and ``experiment`` record the saved bundle in MLflow.
@@ -392,13 +397,23 @@ def train_from_events(
         )
         eligibility = _eligibility(eligible_days, config.lookbacks)
         progress_features = lambda d, n: tell("features", d, n)  # noqa: E731
+        extra_defs = clv_feature_defs(horizon_days) if clv_features else []
+        extra = (lambda cutoff: clv_columns_at(ev, cutoff, horizon_days)[0]) if clv_features else None
         ts = build_training_set(
-            ev, spec, cutoffs=plan, config=config, eligibility=eligibility, progress=progress_features
+            ev,
+            spec,
+            cutoffs=plan,
+            config=config,
+            eligibility=eligibility,
+            progress=progress_features,
+            extra=extra,
         )
         tell("train", 0, 1)
-        result = _train_on_snapshots(ts, spec, time_folds=time_folds, train_options=train_options)
+        result = _train_on_snapshots(
+            ts, spec, time_folds=time_folds, train_options=train_options, extra_defs=extra_defs
+        )
         tell("train", 1, 1)
-        result.model.manifest.events = _events_block(ev, ts, result, step_days=step)
+        result.model.manifest.events = _events_block(ev, ts, result, step_days=step, extra_defs=extra_defs)
         report = ev.report
     prov = result.model.manifest.provenance
     prov.data_source = source_name(source)
@@ -415,10 +430,15 @@ def train_from_events(
 
 
 def _train_on_snapshots(
-    ts: TrainingSet, spec: LabelSpec, *, time_folds: int, train_options: dict[str, Any]
+    ts: TrainingSet,
+    spec: LabelSpec,
+    *,
+    time_folds: int,
+    train_options: dict[str, Any],
+    extra_defs: Sequence[FeatureDef] = (),
 ) -> TrainingResult:
     """Train the table job on the stacked snapshots, with the registry's roles and wording."""
-    defs = feature_registry(ts.config)
+    defs = [*feature_registry(ts.config), *extra_defs]
     # Registry roles win over inference (a count of 0/1 is still a count), except for columns
     # without information here (all missing or one value): inference excludes those, with a note.
     informative = {d.name for d in defs if ts.frame[d.name].nunique(dropna=True) > 1}
@@ -546,9 +566,23 @@ def event_features_at(
         check_as_of(cutoff, ev.first_event, ev.data_end)
         feats = build_features(ev.events, cutoff, spec.config)
         feats = feats.mutate(eligible=spec.eligibility.expr(feats))
+        if spec.block.clv_features:
+            feats = _with_clv_features(ev, feats, cutoff, spec.block.label.horizon_days)
         if eligible_only:
             feats = feats.filter(feats.eligible)
         yield ev, EventRows(ev.engine, feats.order_by("customer_id"), cutoff)
+
+
+def _with_clv_features(ev: EventLog, feats: ir.Table, cutoff: pd.Timestamp, horizon_days: int) -> ir.Table:
+    """``feats`` with the BG/NBD columns at ``cutoff`` (fitted on the history before it), as in training."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    frame, _ = clv_columns_at(ev, cutoff, horizon_days)
+    if frame.empty:  # nobody bought before the cutoff: the columns are missing for everyone
+        return feats.mutate(**{c: ibis.null(dt.float64) for c in CLV_FEATURES})
+    joined = feats.left_join(ev.engine.from_frame(frame), "customer_id")
+    return joined.select(*[joined[c] for c in feats.columns], *[joined[c] for c in CLV_FEATURES])
 
 
 @dataclass
@@ -681,6 +715,12 @@ def customer_snapshot(
         events, as_of, mapping=mapping, config=spec.config, eligible_days=spec.eligibility.active_days or 0
     )
     assert frame is not None
+    if spec.block.clv_features:
+        with load_events(events, mapping if mapping is not None else spec.mapping) as ev:
+            more, _ = clv_columns_at(ev, to_timestamp(summary.as_of), spec.block.label.horizon_days)
+        frame = frame.merge(
+            more.astype({"customer_id": frame["customer_id"].dtype}), on="customer_id", how="left"
+        )
     scores, prepared = model.score_frame(frame)
     good = prepared.good
     out = pd.concat(
