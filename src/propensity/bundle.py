@@ -237,9 +237,8 @@ def save_clv_model(manifest: ClvManifest, path: str | Path) -> ClvModel:
     digest = _bundle_hash(manifest.model_dump(mode="json"), {})
     manifest.model_version = digest[:12]
     manifest.integrity = Integrity(files={}, bundle_sha256=digest)
-    tmp = path / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
-    os.replace(tmp, path / MANIFEST_FILE)
+    with atomic_path(path / MANIFEST_FILE) as tmp:
+        tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False))
     return ClvModel(manifest, path=path)
 
 

@@ -99,6 +99,7 @@ from propensity.pipeline import TrainedModel, band_of
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.training.trainer import TrainingRun
 from propensity.schema import FALSE_TEXTS, TRUE_TEXTS, category_text, did_you_mean, shown_columns
+from propensity.sources import atomic_path
 
 __all__ = [
     "EXAMPLE_PROFIT",
@@ -1039,8 +1040,7 @@ def _evaluation_warnings(
 def write_evaluation(evaluation: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``evaluation.json`` (atomic: temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(evaluation, indent=1, allow_nan=False))
-    tmp.replace(path)
+    text = json.dumps(evaluation, indent=1, allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from propensity.metrics import percent
+from propensity.sources import atomic_path
 
 __all__ = ["render_report", "write_report"]
 
@@ -203,8 +204,7 @@ def render_report(evaluation: dict[str, Any]) -> str:
 def write_report(evaluation: dict[str, Any], path: str | Path) -> Path:
     """Write the HTML report to ``path`` (atomic: temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(evaluation), encoding="utf-8")
-    tmp.replace(path)
+    text = render_report(evaluation)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

@@ -20,6 +20,7 @@ import pandas as pd
 from propensity.manifest import ClvManifest
 from propensity.report import _json, _num, _plotly_js
 from propensity.report.figures import COLORS, _layout
+from propensity.sources import atomic_path
 
 __all__ = ["build_clv_figures", "render_clv_report", "write_clv_report"]
 
@@ -209,8 +210,7 @@ def render_clv_report(manifest: ClvManifest, scores: pd.DataFrame) -> str:
 def write_clv_report(path: str | Path, *, manifest: ClvManifest, scores: pd.DataFrame) -> Path:
     """Write the report to ``path`` (atomic: temporary file, then rename) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_clv_report(manifest, scores), encoding="utf-8")
-    tmp.replace(path)
+    text = render_clv_report(manifest, scores)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
