@@ -192,6 +192,170 @@ def _totals(scores: pd.DataFrame) -> dict[str, float]:
     return totals
 
 
+def _check_holdout_days(holdout_days: int | None) -> None:
+    if holdout_days is not None and (not isinstance(holdout_days, int) or not 1 <= holdout_days <= 3650):
+        raise ParameterError(
+            f"The 'holdout_days' parameter must be a whole number of days in [1, 3650]. Got {holdout_days!r} instead."
+        )
+
+
+def _manifest(
+    fit: ClvFit,
+    calibration: pd.DataFrame,
+    *,
+    source: EventSource,
+    name: str | None,
+    cutoff: pd.Timestamp,
+    scaler: float,
+    holdout_days: int | None,
+    predict: Mapping[str, float],
+    checked: dict[str, Any] | None,
+    mapping: dict[str, Any],
+    engine: str,
+    data: EventData,
+    seed: int,
+) -> ClvManifest:
+    """The CLV bundle's manifest: settings, fitted models, holdout check, data and provenance."""
+    return ClvManifest(
+        propensity_version=__version__,
+        name=name,
+        settings=ClvSettings(
+            as_of=str(cutoff),
+            time_scaler=scaler,
+            holdout_days=holdout_days,
+            horizon_days=float(predict["horizon_days"]),
+            discount_rate=float(predict["discount_rate"]),
+            interval=float(predict["interval"]),
+            primary=fit.primary,  # type: ignore[arg-type]
+            summary_definition=(
+                "frequency = purchase days - 1; recency = last - first purchase day; T = last observed day - first "
+                f"purchase day; monetary_value = mean spend per repeat purchase day; time in units of {scaler:g} day(s)"
+            ),
+        ),
+        models=[ClvModelFit.model_validate(f.to_dict()) for f in fit.fits],
+        holdout=checked,
+        mapping=mapping,
+        engine=engine,
+        data=data,
+        provenance=ClvProvenance(
+            data_source=_source_name(source),
+            data_hash=_source_hash(source),
+            customers=len(calibration),
+            versions=_versions(),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            python=sys.version.split()[0],
+            platform=platform.platform(),
+            seed=seed,
+        ),
+    )
+
+
+def _fit_digest(fit: ClvFit) -> dict[str, dict[str, Any]]:
+    """Per fitted model: parameters, log-likelihood, fit time, customers and notes (for clv.json)."""
+    return {
+        f.model: {
+            "params": f.params,
+            "log_likelihood": round(f.log_likelihood, 3),
+            "fit_seconds": f.fit_seconds,
+            "customers": f.customers,
+            "notes": f.notes,
+        }
+        for f in fit.fits
+    }
+
+
+@dataclass
+class _Summaries:
+    """What the log gives the fit: cutoffs, the two RFM summaries and the log's description."""
+
+    cutoff: pd.Timestamp
+    scored_at: pd.Timestamp
+    calibration: pd.DataFrame
+    current: pd.DataFrame
+    data: EventData
+    validation: ValidationReport
+    mapping: dict[str, Any]
+    engine: str
+    seconds: dict[str, float]
+
+
+def _read_summaries(
+    source: EventSource,
+    mapping: MappingLike,
+    *,
+    engine: str | Engine,
+    export_time: Any,
+    quarantine: Path | None,
+    as_of: Any,
+    holdout_days: int | None,
+    scaler: float,
+) -> _Summaries:
+    """Validate the log, then summarise it at the fitting cutoff and (after a holdout) at its end."""
+    with load_events(source, mapping, engine=engine, export_time=export_time, quarantine=quarantine) as ev:
+        tick = time.perf_counter()
+        cutoff, scored_at = _cutoffs(ev, as_of, holdout_days)
+        check_cutoff(ev.events, cutoff, ev.engine.execute)
+        calibration = _summarise(ev, cutoff, holdout_days=holdout_days, scaler=scaler)
+        current = (
+            _summarise(ev, scored_at, holdout_days=None, scaler=scaler)
+            if scored_at != cutoff
+            else calibration
+        )
+        seconds = {"validate": ev.report.seconds, "summary": round(time.perf_counter() - tick, 3)}
+        return _Summaries(
+            cutoff=cutoff,
+            scored_at=scored_at,
+            calibration=calibration,
+            current=current,
+            data=event_data(ev),
+            validation=ev.report,
+            mapping=ev.mapping.describe(),
+            engine=ev.engine.name,
+            seconds=seconds,
+        )
+
+
+def _save(manifest: ClvManifest, out_dir: Path | None) -> ClvModel:
+    """Write the bundle (with the git commit) when there is a folder, else keep the model in memory."""
+    if out_dir is None:
+        return ClvModel(manifest)
+    from propensity.tracking import git_state
+
+    manifest.provenance.git_commit = git_state()[0]
+    return save_clv_model(manifest, out_dir)
+
+
+def _holdout_check(
+    calibration: pd.DataFrame, fit: ClvFit, holdout_days: int | None, cutoff: pd.Timestamp
+) -> dict[str, Any] | None:
+    """The Fader–Hardie check against the holdout purchases (``None`` without a holdout)."""
+    if not holdout_days:
+        return None
+    if not int(calibration["frequency_holdout"].sum()):
+        fit.notes.append(
+            f"nobody bought in the {holdout_days}-day holdout after {cutoff.date()}: the check compares the models "
+            "with an empty period. If the log ends earlier than its stated end (--export-time), choose --as-of."
+        )
+    return holdout_check(calibration, fit)
+
+
+def _write_scores(
+    scored: pd.DataFrame, scores_path: Path | None, out_dir: Path | None, validation: ValidationReport
+) -> dict[str, Path]:
+    """Write the scores (when asked) and name every file of the run written so far."""
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        paths["bundle"] = out_dir
+        paths["manifest"] = out_dir / "manifest.json"
+    if scores_path is not None:
+        with TableWriter(scores_path) as writer:
+            writer.write(scored)
+        paths["scores"] = scores_path
+    if validation.quarantine_path:
+        paths["events_quarantine"] = Path(validation.quarantine_path)
+    return paths
+
+
 def fit_clv_from_events(
     source: EventSource,
     *,
@@ -263,37 +427,32 @@ def fit_clv_from_events(
         A parameter out of range (the message names it and the allowed values).
     """
     started = time.perf_counter()
-    transaction_models = models_for(model)
+    models_for(model)  # an unknown model name fails before the log is read
     scaler = check_time_scaler(time_scaler)
-    if holdout_days is not None and (not isinstance(holdout_days, int) or not 1 <= holdout_days <= 3650):
-        raise ParameterError(
-            f"The 'holdout_days' parameter must be a whole number of days in [1, 3650]. Got {holdout_days!r} instead."
-        )
+    _check_holdout_days(holdout_days)
     out_dir = Path(out) if out is not None else None
     scores_path = Path(scores) if scores is not None else (out_dir / "scores.parquet" if out_dir else None)
     if scores_path is not None:
         table_format(scores_path)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
     quarantine = out_dir / "events_quarantine.csv" if out_dir else None
-    with load_events(source, mapping, engine=engine, export_time=export_time, quarantine=quarantine) as ev:
-        seconds["validate"] = ev.report.seconds
-        tick = time.perf_counter()
-        cutoff, scored_at = _cutoffs(ev, as_of, holdout_days)
-        check_cutoff(ev.events, cutoff, ev.engine.execute)
-        calibration = _summarise(ev, cutoff, holdout_days=holdout_days, scaler=scaler)
-        current = (
-            _summarise(ev, scored_at, holdout_days=None, scaler=scaler)
-            if scored_at != cutoff
-            else calibration
-        )
-        seconds["summary"] = round(time.perf_counter() - tick, 3)
-        data, validation, mp, engine_name = event_data(ev), ev.report, ev.mapping, ev.engine.name
+    read = _read_summaries(
+        source,
+        mapping,
+        engine=engine,
+        export_time=export_time,
+        quarantine=quarantine,
+        as_of=as_of,
+        holdout_days=holdout_days,
+        scaler=scaler,
+    )
+    seconds = read.seconds
+    cutoff, scored_at, calibration, current = read.cutoff, read.scored_at, read.calibration, read.current
     tick = time.perf_counter()
     fit = fit_clv(
         calibration,
-        models=transaction_models,
+        models=models_for(model),
         spend=spend,
         method=method,
         time_scaler=scaler,
@@ -301,64 +460,27 @@ def fit_clv_from_events(
         **sampler,
     )
     seconds["fit"] = round(time.perf_counter() - tick, 3)
-    checked = holdout_check(calibration, fit) if holdout_days else None
-    if holdout_days and not int(calibration["frequency_holdout"].sum()):
-        fit.notes.append(
-            f"nobody bought in the {holdout_days}-day holdout after {cutoff.date()}: the check compares the models "
-            "with an empty period. If the log ends earlier than its stated end (--export-time), choose --as-of."
-        )
-    manifest = ClvManifest(
-        propensity_version=__version__,
+    checked = _holdout_check(calibration, fit, holdout_days, cutoff)
+    manifest = _manifest(
+        fit,
+        calibration,
+        source=source,
         name=name or (out_dir.name if out_dir is not None else None),
-        settings=ClvSettings(
-            as_of=str(cutoff),
-            time_scaler=scaler,
-            holdout_days=holdout_days,
-            horizon_days=float(horizon_days),
-            discount_rate=float(discount_rate),
-            interval=float(interval),
-            primary=fit.primary,  # type: ignore[arg-type]
-            summary_definition=(
-                "frequency = purchase days - 1; recency = last - first purchase day; T = last observed day - first "
-                f"purchase day; monetary_value = mean spend per repeat purchase day; time in units of {scaler:g} day(s)"
-            ),
-        ),
-        models=[ClvModelFit.model_validate(f.to_dict()) for f in fit.fits],
-        holdout=checked,
-        mapping=mp.describe(),
-        engine=engine_name,
-        data=data,
-        provenance=ClvProvenance(
-            data_source=_source_name(source),
-            data_hash=_source_hash(source),
-            customers=len(calibration),
-            versions=_versions(),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            python=sys.version.split()[0],
-            platform=platform.platform(),
-            seed=seed,
-        ),
+        cutoff=cutoff,
+        scaler=scaler,
+        holdout_days=holdout_days,
+        predict={"horizon_days": horizon_days, "discount_rate": discount_rate, "interval": interval},
+        checked=checked,
+        mapping=read.mapping,
+        engine=read.engine,
+        data=read.data,
+        seed=seed,
     )
-    if out_dir is not None:
-        from propensity.tracking import git_state
-
-        manifest.provenance.git_commit = git_state()[0]
-        clv_model = save_clv_model(manifest, out_dir)
-    else:
-        clv_model = ClvModel(manifest)
+    clv_model = _save(manifest, out_dir)
     tick = time.perf_counter()
     scored = _scores(clv_model, current, scored_at)
     seconds["predict"] = round(time.perf_counter() - tick, 3)
-    paths: dict[str, Path] = {}
-    if out_dir is not None:
-        paths["bundle"] = out_dir
-        paths["manifest"] = out_dir / "manifest.json"
-    if scores_path is not None:
-        with TableWriter(scores_path) as writer:
-            writer.write(scored)
-        paths["scores"] = scores_path
-    if validation.quarantine_path:
-        paths["events_quarantine"] = Path(validation.quarantine_path)
+    paths = _write_scores(scored, scores_path, out_dir, read.validation)
     summary = ClvRunSummary(
         source=_source_name(source),
         as_of=str(cutoff),
@@ -370,19 +492,10 @@ def fit_clv_from_events(
         method=method,
         customers_fitted=len(calibration),
         customers_scored=len(scored),
-        models={
-            f.model: {
-                "params": f.params,
-                "log_likelihood": round(f.log_likelihood, 3),
-                "fit_seconds": f.fit_seconds,
-                "customers": f.customers,
-                "notes": f.notes,
-            }
-            for f in fit.fits
-        },
+        models=_fit_digest(fit),
         holdout=checked,
         totals=_totals(scored),
-        validation=validation.to_dict(),
+        validation=read.validation.to_dict(),
         model_version=clv_model.version,
         notes=list(fit.notes),
     )
@@ -404,7 +517,7 @@ def fit_clv_from_events(
         summary=summary,
         scores=scored if scores_path is None else None,
         paths=paths,
-        validation=validation,
+        validation=read.validation,
     )
     if out_dir is not None:
         paths["summary"] = write_json(out_dir / "clv.json", summary.to_dict(), default=str)
