@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("manifest", "kernels", "calibration", "pipeline")),
     ("lifetime value", ("clv",)),
     ("train", ("training",)),
-    ("evaluate and explain", ("evaluation", "explain", "report", "targeting")),
+    ("evaluate and explain", ("evaluation", "explain", "report", "targeting", "monitoring")),
     ("bundle and registry", ("bundle", "tracking", "mlflow_model", "loading")),
     ("application", ("workflows",)),
     ("edges", ("cli", "serving", "dashboard", "stream")),

@@ -24,7 +24,14 @@ __all__ = [
 ]
 
 
-def make_customer_table(n: int = 5000, *, seed: int = 0, positive_rate: float = 0.15) -> pd.DataFrame:
+def make_customer_table(
+    n: int = 5000,
+    *,
+    seed: int = 0,
+    positive_rate: float = 0.15,
+    engagement: float = 1.0,
+    mobile_share: float = 0.58,
+) -> pd.DataFrame:
     """A realistic labelled customer table: one row per customer, target ``purchased`` (0/1).
 
     Columns cover every role propensity infers: an id (``customer_id``), numbers with heavy
@@ -41,23 +48,35 @@ def make_customer_table(n: int = 5000, *, seed: int = 0, positive_rate: float = 
         Random seed; the same seed gives the same table.
     positive_rate
         Approximate share of buyers.
+    engagement, mobile_share
+        Scale of the customers' engagement (visits, pages, carts, recency and orders follow it)
+        and share of mobile devices: change them to simulate a shop that moved (drift).
     """
     if n < 1:
         raise DataError(f"The 'n' parameter of make_customer_table must be an int >= 1. Got {n} instead.")
     rng = np.random.default_rng(seed)
-    device = rng.choice(["mobile", "desktop", "tablet"], size=n, p=[0.58, 0.35, 0.07])
+    if not (0 <= mobile_share <= 1 and engagement > 0):
+        raise DataError(
+            f"make_customer_table needs 0 <= mobile_share <= 1 and engagement > 0. Got {mobile_share}, {engagement}."
+        )
+    devices = (
+        [0.58, 0.35, 0.07]
+        if mobile_share == 0.58
+        else [mobile_share, *(np.array([5, 1]) / 6 * (1 - mobile_share))]
+    )
+    device = rng.choice(["mobile", "desktop", "tablet"], size=n, p=devices)
     channel = rng.choice(
         ["organic", "paid_search", "email", "social", "direct"], size=n, p=[0.3, 0.25, 0.15, 0.15, 0.15]
     )
     country = rng.choice(["UK", "DE", "FR", "NL", "ES", "IT"], size=n, p=[0.5, 0.15, 0.12, 0.09, 0.08, 0.06])
-    engagement = rng.gamma(2.0, 1.0, size=n)
-    visits = rng.poisson(1 + 3 * engagement)
-    pages = np.round(rng.lognormal(1.2 + 0.15 * engagement, 0.5, size=n), 1)
-    cart_adds = rng.poisson(0.4 * engagement * (1 + (channel == "email")))
-    recency = np.round(rng.exponential(30 / (0.5 + engagement)), 0)
-    orders = rng.poisson(0.8 * engagement)
+    engaged = rng.gamma(2.0, engagement, size=n)
+    visits = rng.poisson(1 + 3 * engaged)
+    pages = np.round(rng.lognormal(1.2 + 0.15 * engaged, 0.5, size=n), 1)
+    cart_adds = rng.poisson(0.4 * engaged * (1 + (channel == "email")))
+    recency = np.round(rng.exponential(30 / (0.5 + engaged)), 0)
+    orders = rng.poisson(0.8 * engaged)
     aov = np.round(rng.lognormal(3.6, 0.6, size=n) * (orders > 0), 2)
-    newsletter = rng.random(n) < 0.3 + 0.1 * (engagement > 2)
+    newsletter = rng.random(n) < 0.3 + 0.1 * (engaged > 2)
     age = np.clip(np.round(rng.normal(38, 12, size=n)), 18, 90)
     signup = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 900, size=n), unit="D")
     logit = (

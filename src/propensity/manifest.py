@@ -195,6 +195,15 @@ class FeatureProfile(_Model):
         return (self.quantiles or {}).get(level)
 
 
+class ScoreProfile(_Model):
+    """The training rows' calibrated out-of-fold probabilities: the reference for score drift."""
+
+    rows: int
+    mean: float
+    decision_rate: float = Field(description="Share of the rows at or above the policy threshold.")
+    histogram: Histogram
+
+
 class EventLabel(_Model):
     kind: Literal["purchase", "churn", "revenue"]
     horizon_days: int
@@ -276,6 +285,10 @@ class Manifest(_Model):
     metrics: dict[str, dict[str, Any] | None]
     candidates: list[CandidateReport]
     profile: dict[str, FeatureProfile]
+    score_profile: ScoreProfile | None = Field(
+        default=None,
+        description="Out-of-fold probability distribution (absent in bundles before monitoring).",
+    )
     provenance: Provenance
     events: EventsSpec | None = None
     integrity: Integrity | None = None

@@ -17,6 +17,7 @@ from propensity.cli import (
     core,  # noqa: F401  (registers train, score, roles, info, demo, datasets)
     dashboard,  # noqa: F401  (registers dashboard, analyze)
     events,  # noqa: F401  (registers validate, features, generate)
+    monitor,  # noqa: F401  (registers monitor)
     report,  # noqa: F401  (registers evaluate)
     serve,  # noqa: F401  (registers serve, api-key)
 )

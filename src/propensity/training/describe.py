@@ -27,6 +27,7 @@ from propensity.manifest import (
     InputSchema,
     Manifest,
     Provenance,
+    ScoreProfile,
     TaskSpec,
 )
 from propensity.metrics import binary_metrics
@@ -37,7 +38,7 @@ from propensity.training.holdout import HeldOut
 from propensity.training.policy import choose_policy
 from propensity.training.selection import Design, Search, Selection, rounded
 
-__all__ = ["build_manifest", "candidate_reports", "feature_profile", "library_versions"]
+__all__ = ["build_manifest", "candidate_reports", "feature_profile", "library_versions", "score_profile"]
 
 #: Quantile levels stored in each numeric feature's profile.
 QUANTILES = (0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1)
@@ -76,6 +77,21 @@ def feature_profile(col: pd.Series, role: Role) -> FeatureProfile:
     elif role is Role.DATETIME:
         prof.min, prof.max = str(valid.min()), str(valid.max())
     return prof
+
+
+def score_profile(probability: np.ndarray, threshold: float) -> ScoreProfile:
+    """Where the calibrated probabilities fall (decile bins) and how many reach the threshold."""
+    p = np.asarray(probability, dtype=float)
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
+    if len(edges) < 2:  # one value everywhere: a single bin around it
+        edges = np.array([edges[0], edges[0]])
+    counts, _ = np.histogram(p, bins=edges)
+    return ScoreProfile(
+        rows=len(p),
+        mean=float(p.mean()),
+        decision_rate=float((p >= threshold).mean()),
+        histogram=Histogram(edges=edges.tolist(), shares=(counts / max(1, counts.sum())).tolist()),
+    )
 
 
 def _feature_specs(
@@ -204,6 +220,7 @@ def build_manifest(
         profile={
             name: feature_profile(held.X_train[name], role) for name, role in held.feature_roles.items()
         },
+        score_profile=score_profile(win_cal.oof, chosen.policy.threshold),
         provenance=Provenance(
             data_source=data_source,
             data_hash=data_hash,
