@@ -709,21 +709,27 @@ class FeatureCoercion:
     unknown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
+#: Numbers beyond float32's range (±3.4e38) are quarantined like infinities: the tree models
+#: (random forest, XGBoost) work in float32, where they overflow, and no shop measures anything
+#: that large; it is an export gone wrong.
+NUMBER_LIMIT = float(np.finfo(np.float32).max)
+
+
 def coerce_numeric(col: pd.Series) -> FeatureCoercion:
     if pd.api.types.is_bool_dtype(col):
         return FeatureCoercion(col.astype("float64"), np.zeros(len(col), dtype=bool))
     if pd.api.types.is_numeric_dtype(col):
         values = col.astype("float64")
         arr = values.to_numpy()
-        invalid = np.isinf(arr)
+        invalid = np.abs(arr) > NUMBER_LIMIT
         if invalid.any():
             values = values.where(~invalid)
-        return FeatureCoercion(values, invalid, "infinite value")
+        return FeatureCoercion(values, invalid, "infinite value or beyond ±3.4e38")
     values = pd.to_numeric(col.map(_strip_text, na_action="ignore"), errors="coerce").astype("float64")
     invalid = (
         values.isna().to_numpy() & col.notna().to_numpy() & (col.astype(str).str.strip() != "").to_numpy()
     )
-    inf = np.isinf(values.to_numpy())
+    inf = np.abs(values.to_numpy()) > NUMBER_LIMIT
     if inf.any():
         values = values.where(~inf)
         invalid |= inf

@@ -9,7 +9,9 @@ with one clear sentence, never a parser traceback.
 from __future__ import annotations
 
 import bz2
+import codecs
 import contextlib
+import contextvars
 import csv
 import gzip
 import hashlib
@@ -19,6 +21,7 @@ import os
 import queue
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,21 +32,29 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from propensity.errors import DataError
+from propensity.errors import DataError, ParameterError
 
 __all__ = [
     "NULL_VALUES",
     "TableWriter",
     "atomic_path",
+    "check_encoding",
+    "check_output",
+    "detect_encoding",
+    "encoding_label",
+    "file_encoding",
     "file_sha256",
     "frame_sha256",
     "iter_table",
     "read_table",
     "read_yaml_mapping",
+    "reading_encoding",
+    "renamed_header",
     "sniff_delimiter",
     "stem_path",
     "table_columns",
     "table_format",
+    "transcoded_utf8",
     "write_json",
 ]
 
@@ -111,15 +122,256 @@ def _check_exists(path: Path) -> None:
         raise DataError(f"'{path}' is a folder, not a file.")
 
 
-def _head_text(path: Path, n_bytes: int = 64 * 1024) -> str:
+# ------------------------------------------------------------------------------ text encodings
+
+#: Bytes of a text file examined to tell text from binary and guess the encoding.
+_SNIFF_BYTES = 1 << 20
+#: Beyond the sniffed head, a file guessed to be UTF-8 is checked up to this many bytes, so that
+#: one accented name deep in an Excel export does not fail the read halfway through.
+_VERIFY_BYTES = 256 << 20
+_PARQUET_MAGIC = b"PAR1"
+#: What the libraries under the readers raise for a file they cannot read (never our DataError).
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    pa.ArrowException,
+    OSError,
+    EOFError,
+    UnicodeError,
+    lzma.LZMAError,
+    zlib.error,
+)
+
+_CONTROL = [chr(i) for i in range(32) if chr(i) not in "\t\n\r\f"] + ["\x7f"]
+_encoding_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "propensity_encoding", default=None
+)
+_encodings_seen: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "propensity_encodings_seen", default=None
+)
+_detected: dict[tuple[str, int, int], str] = {}
+
+
+def check_encoding(encoding: str) -> str:
+    """Return ``encoding`` if Python has a codec of that name.
+
+    Raises
+    ------
+    ParameterError
+        If it has none.
+    """
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ParameterError(
+            f"Unknown text encoding {encoding!r}. Use a Python codec name such as utf-8, utf-8-sig, "
+            "utf-16, cp1252 or latin-1."
+        ) from None
+    return encoding
+
+
+@contextlib.contextmanager
+def reading_encoding(encoding: str | None = None) -> Iterator[dict[str, str]]:
+    """Read every text table inside the block with ``encoding`` (``None``: detect each file's).
+
+    Yields a dict that fills with ``{path: "cp1252 (detected)"}`` for each text file read in the
+    block, so a command can say in its summary how its inputs were decoded.
+
+    Raises
+    ------
+    ParameterError
+        If ``encoding`` is not a codec Python knows.
+
+    Example
+    -------
+    >>> with reading_encoding("cp1252") as used:  # doctest: +SKIP
+    ...     frame = read_table("excel_export.csv")
+    """
+    if encoding is not None:
+        check_encoding(encoding)
+    seen: dict[str, str] = {}
+    tokens = (_encoding_override.set(encoding), _encodings_seen.set(seen))
+    try:
+        yield seen
+    finally:
+        _encodings_seen.reset(tokens[1])
+        _encoding_override.reset(tokens[0])
+
+
+def _read_head(path: Path, n_bytes: int) -> bytes:
     try:
         with _open_text(path) as fh:
-            head = fh.read(n_bytes)
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+            return fh.read(n_bytes)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise DataError(
-            f"Cannot read '{path}': {exc}. Is the file compressed with another format or truncated?"
+            f"Cannot read '{path}': {exc}. Expected a {path.suffix.lstrip('.') or 'plain'}-compressed text "
+            "table; check that the file is complete and compressed with the format its name says."
         ) from exc
-    return head.decode("utf-8", errors="replace")
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` when every other byte of mostly-ASCII text is zero."""
+    sample = head[: len(head) - len(head) % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    for encoding, zeros, other in (
+        ("utf-16-le", zeros_odd, zeros_even),
+        ("utf-16-be", zeros_even, zeros_odd),
+    ):
+        if zeros > 0.6 and other < 0.05:
+            try:
+                text = sample.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+            return encoding if not _looks_binary(text) else None
+    return None
+
+
+def _looks_binary(text: str) -> bool:
+    """Control characters other than tab, newlines and form feed are rare in any text table."""
+    if not text:
+        return False
+    control = sum(text.count(ch) for ch in _CONTROL)
+    return control > max(2, len(text) // 200)
+
+
+def _utf8_prefix_ok(data: bytes) -> bool:
+    """True if ``data`` is UTF-8, allowing a character cut off at the end."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data" and exc.start >= len(data) - 3
+    return True
+
+
+def _not_text(path: Path) -> DataError:
+    return DataError(
+        f"Cannot read '{path}': it is not a text table (it holds binary data). Expected CSV text "
+        "(UTF-8, UTF-16, cp1252 or latin-1) or a Parquet file named .parquet; export the data as CSV "
+        "or Parquet and try again."
+    )
+
+
+def detect_encoding(path: str | Path) -> str:
+    """Guess the encoding of a CSV-like file: ``utf-8``, ``utf-8-sig``, ``utf-16``, ``utf-16-le``,
+    ``utf-16-be``, ``cp1252`` or ``latin-1``.
+
+    A byte-order mark decides when present; UTF-16 without one is recognised by its zero bytes.
+    Otherwise a file that decodes as UTF-8 (checked up to 256 MiB) is UTF-8, else cp1252 (Excel's
+    encoding in western Europe), else latin-1, which decodes any byte.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable, or binary (not text at all).
+    """
+    path = Path(path)
+    _check_exists(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _detected:
+        _detected[key] = _detect(path)
+        if len(_detected) > 256:  # a long-lived process (the dashboard) reads many files
+            _detected.pop(next(iter(_detected)))
+    return _detected[key]
+
+
+def _detect(path: Path) -> str:
+    head = _read_head(path, _SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in head:
+        encoding = _utf16_without_bom(head) or ""
+        if not encoding:
+            raise _not_text(path)
+    elif _utf8_prefix_ok(head):
+        encoding = "utf-8"
+        if len(head) == _SNIFF_BYTES and not _rest_is_utf8(path):
+            return "cp1252" if _decodes(head, "cp1252") else "latin-1"
+    else:
+        encoding = "cp1252" if _decodes(head, "cp1252") else "latin-1"
+    if _looks_binary(head.decode(encoding, errors="replace")[:100_000]):
+        raise _not_text(path)
+    return encoding
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _rest_is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    read = 0
+    try:
+        with _open_text(path) as fh:
+            while read < _VERIFY_BYTES and (block := fh.read(1 << 20)):
+                decoder.decode(block)
+                read += len(block)
+    except UnicodeDecodeError:
+        return False
+    except (OSError, EOFError, lzma.LZMAError, zlib.error):
+        return True  # a truncated archive is reported by the reader itself
+    return True
+
+
+def file_encoding(path: str | Path) -> str:
+    """The encoding to read a text table with: the one set by :func:`reading_encoding`, else detected.
+
+    Inside :func:`reading_encoding` the choice is also recorded for the command's summary.
+    """
+    path = Path(path)
+    encoding = _encoding_override.get() or detect_encoding(path)
+    seen = _encodings_seen.get()
+    if seen is not None:
+        seen[str(path)] = encoding_label(path)
+    return encoding
+
+
+def encoding_label(path: str | Path) -> str:
+    """How a text table is decoded, for summaries: ``"cp1252 (detected)"`` or ``"latin-1 (given)"``."""
+    override = _encoding_override.get()
+    return f"{override} (given)" if override else f"{detect_encoding(path)} (detected)"
+
+
+def _arrow_encoding(encoding: str) -> str:
+    # Arrow reads UTF-8 natively (and skips a UTF-8 byte-order mark); others go through Python's codecs.
+    return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+
+
+def transcoded_utf8(path: str | Path, folder: str | Path) -> Path:
+    """``path`` itself when it is UTF-8 text, else a UTF-8 copy of it written in ``folder``.
+
+    For engines that read only UTF-8 (DuckDB without extensions, Spark by default).
+    """
+    path = Path(path)
+    encoding = file_encoding(path)
+    if _arrow_encoding(encoding) == "utf8":
+        return path
+    target = Path(folder) / f"utf8_{abs(hash((str(path), encoding)))}.csv"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with _open_text(path) as src, target.open("w", encoding="utf-8", newline="") as dst:
+            while block := src.read(1 << 20):
+                dst.write(decoder.decode(block))
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"Cannot read '{path}' as {encoding} text: {exc.reason} at byte {exc.start}. "
+            "Pass the file's encoding with --encoding (e.g. utf-8, cp1252, latin-1, utf-16)."
+        ) from exc
+    return target
+
+
+def _head_text(path: Path, n_bytes: int = 64 * 1024) -> str:
+    encoding = file_encoding(path)
+    head = _read_head(path, n_bytes)
+    return head.decode(encoding, errors="replace").lstrip("\ufeff")
 
 
 def sniff_delimiter(path: str | Path) -> str:
@@ -130,10 +382,12 @@ def sniff_delimiter(path: str | Path) -> str:
     Raises
     ------
     DataError
-        If the file is empty.
+        If the file is empty or not text.
     """
     path = Path(path)
     _check_exists(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"'{path}' is empty: there is no header and no rows.")
     head = _head_text(path)
     if not head.strip():
         raise DataError(f"'{path}' is empty: there is no header and no rows.")
@@ -147,11 +401,98 @@ def sniff_delimiter(path: str | Path) -> str:
         return best if counts[best] > 0 else ","
 
 
+def _header_names(path: Path, delimiter: str) -> list[str]:
+    """The header line as the csv module reads it (for renaming empty names)."""
+    head = _head_text(path)
+    try:
+        return next(csv.reader(head.splitlines()[:1] or [""], delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
+def check_column_names(path: str | Path, names: Sequence[str]) -> None:
+    """Refuse duplicate column names with one line that names them.
+
+    Raises
+    ------
+    DataError
+        If two columns share a name.
+    """
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(i)
+    dupes = {n: p for n, p in positions.items() if len(p) > 1}
+    if dupes:
+        listed = "; ".join(f"{n!r} (columns {', '.join(map(str, p))})" for n, p in list(dupes.items())[:10])
+        raise DataError(
+            f"'{path}' has duplicate column names: {listed}. Each column needs its own name; rename them "
+            "in the header and try again."
+        )
+
+
+def _renamed_empty(names: Sequence[str]) -> list[str] | None:
+    """Names with empty or whitespace-only ones replaced by ``column_<position>``; ``None`` if none are."""
+    if not any(not n.strip() for n in names):
+        return None
+    taken = {n for n in names if n.strip()}
+    renamed = []
+    for i, n in enumerate(names, start=1):
+        if n.strip():
+            renamed.append(n)
+            continue
+        new = f"column_{i}"
+        while new in taken:
+            new += "_"
+        taken.add(new)
+        renamed.append(new)
+    return renamed
+
+
+def renamed_header(path: str | Path) -> list[str] | None:
+    """A text table's header with empty and blank names replaced by ``column_<position>`` (1-based),
+    as every reader names them; ``None`` when every column has a name (or for Parquet)."""
+    path = Path(path)
+    if table_format(path) == "parquet":
+        return None
+    return _renamed_empty(_header_names(path, sniff_delimiter(path)))
+
+
+def _check_parquet(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            start = fh.read(4)
+            fh.seek(max(0, path.stat().st_size - 4))
+            end = fh.read(4)
+    except OSError as exc:
+        raise DataError(f"Cannot read '{path}': {exc}.") from exc
+    if start != _PARQUET_MAGIC or end != _PARQUET_MAGIC:
+        what = "is empty" if path.stat().st_size == 0 else "is not a Parquet file (no PAR1 marker)"
+        if start == _PARQUET_MAGIC:
+            what = "is a truncated or damaged Parquet file (no PAR1 marker at its end)"
+        raise DataError(
+            f"Cannot read '{path}': it {what}. Expected Parquet, as its name says; if it is a CSV "
+            "file, rename it to .csv, else write it again."
+        )
+
+
+def _parquet_error(path: Path, exc: BaseException) -> DataError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DataError(
+        f"Cannot read '{path}' as Parquet: {msg}. Expected a complete Parquet file; write it again "
+        "(or export CSV)."
+    )
+
+
 def _csv_options(
     path: Path, column_types: dict[str, pa.DataType] | None = None, block_size: int | None = None
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     delimiter = sniff_delimiter(path)
-    read = pacsv.ReadOptions(block_size=block_size or (16 << 20))
+    read = pacsv.ReadOptions(
+        block_size=block_size or (16 << 20), encoding=_arrow_encoding(file_encoding(path))
+    )
+    renamed = _renamed_empty(_header_names(path, delimiter))
+    if renamed is not None:  # empty or blank header names become column_<position>
+        read.column_names, read.skip_rows = renamed, 1
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
     convert = pacsv.ConvertOptions(
         null_values=list(NULL_VALUES),
@@ -163,14 +504,35 @@ def _csv_options(
     return read, parse, convert
 
 
-def _raise_parse_error(path: Path, exc: Exception) -> None:
-    msg = str(exc).splitlines()[0]
+def _raise_parse_error(path: Path, exc: BaseException) -> None:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "Empty CSV file" in msg:
         raise DataError(f"'{path}' is empty: there is no header and no rows.") from exc
+    if isinstance(exc, UnicodeError) or "UTF8" in msg or "decode" in msg:
+        raise DataError(
+            f"Cannot read '{path}' as {file_encoding(path)} text: {msg}. Expected CSV text in one encoding; "
+            "pass the file's encoding with --encoding (e.g. utf-8, cp1252, latin-1, utf-16)."
+        ) from exc
+    if not isinstance(exc, pa.ArrowInvalid):
+        raise DataError(
+            f"Cannot read '{path}': {msg}. Expected a complete CSV file (compressed with the format its "
+            "name says); check that it is not truncated and try again."
+        ) from exc
     raise DataError(
         f"Cannot parse '{path}' as CSV: {msg}. Check the delimiter and quoting "
         "(every row must have as many fields as the header)."
     ) from exc
+
+
+def _check_decoded(path: Path, schema: pa.Schema) -> None:
+    """Arrow reads text that is not valid in the file's encoding as raw bytes; refuse that here."""
+    raw = [f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    if raw:
+        raise DataError(
+            f"Cannot read '{path}' as {file_encoding(path)} text: column {raw[0]!r} holds bytes that are not "
+            "valid in that encoding. Pass the file's encoding with --encoding (e.g. utf-8, cp1252, latin-1, "
+            "utf-16)."
+        )
 
 
 def _ensure_rows(path: Path, n_rows: int, n_cols: int) -> None:
@@ -210,18 +572,22 @@ def read_table(path: str | Path, *, columns: Sequence[str] | None = None) -> pd.
     _check_exists(path)
     fmt = table_format(path)
     if fmt == "parquet":
+        _check_parquet(path)
         try:
+            check_column_names(path, pq.read_schema(path).names)
             table = pq.read_table(path, columns=list(columns) if columns is not None else None)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"Cannot read '{path}' as Parquet: {exc}") from exc
+        except _READ_ERRORS as exc:
+            raise _parquet_error(path, exc) from exc
     else:
         read, parse, convert = _csv_options(path)
         if columns is not None:
             convert.include_columns = list(columns)
         try:
             table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        except pa.ArrowInvalid as exc:
+        except _READ_ERRORS as exc:
             _raise_parse_error(path, exc)
+        check_column_names(path, table.column_names)
+        _check_decoded(path, table.schema)
     _ensure_rows(path, table.num_rows, table.num_columns)
     return _to_pandas(table)
 
@@ -240,13 +606,20 @@ def table_columns(path: str | Path) -> list[str]:
     path = Path(path)
     _check_exists(path)
     if table_format(path) == "parquet":
-        return list(pq.read_schema(path).names)
-    read, parse, convert = _csv_options(path, block_size=1 << 20)
-    try:
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        _raise_parse_error(path, exc)
-    return list(reader.schema.names)
+        _check_parquet(path)
+        try:
+            names = list(pq.read_schema(path).names)
+        except _READ_ERRORS as exc:
+            raise _parquet_error(path, exc) from exc
+    else:
+        read, parse, convert = _csv_options(path, block_size=1 << 20)
+        try:
+            reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+            names = list(reader.schema.names)
+        except _READ_ERRORS as exc:
+            _raise_parse_error(path, exc)
+    check_column_names(path, names)
+    return names
 
 
 def iter_table(
@@ -284,17 +657,21 @@ def iter_table(
     if table_format(path) == "parquet":
         # Buffered column reads without pre-buffering: memory is bounded by the batch, not by the
         # row group (pandas writes up to 1M rows per row group; pre-buffering holds all of it).
-        pf = pq.ParquetFile(
-            path,
-            read_dictionary=list(dictionary_columns) or None,
-            buffer_size=PARQUET_READ_BUFFER,
-            pre_buffer=False,
-        )
-        if pf.metadata.num_rows == 0:
-            _ensure_rows(path, 0, pf.metadata.num_columns)
-        wanted = [c for c in (columns or pf.schema_arrow.names) if c in pf.schema_arrow.names]
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
-            yield _to_pandas(pa.Table.from_batches([batch]))
+        names = table_columns(path)
+        try:
+            pf = pq.ParquetFile(
+                path,
+                read_dictionary=list(dictionary_columns) or None,
+                buffer_size=PARQUET_READ_BUFFER,
+                pre_buffer=False,
+            )
+            if pf.metadata.num_rows == 0:
+                _ensure_rows(path, 0, pf.metadata.num_columns)
+            wanted = [c for c in (columns or names) if c in names]
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                yield _to_pandas(pa.Table.from_batches([batch]))
+        except _READ_ERRORS as exc:
+            raise _parquet_error(path, exc) from exc
         return
     present = table_columns(path)
     dictionary = set(dictionary_columns)
@@ -312,9 +689,10 @@ def iter_table(
         seen = 0
         for batch in reader:
             seen += batch.num_rows
+            _check_decoded(path, batch.schema)
             if batch.num_rows:
                 yield _to_pandas(pa.Table.from_batches([batch]))
-    except pa.ArrowInvalid as exc:
+    except _READ_ERRORS as exc:
         _raise_parse_error(path, exc)
     if seen == 0:
         _ensure_rows(path, 0, len(present))
@@ -348,7 +726,9 @@ def prefetched(items: Iterator[T]) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             slot.put(("error", exc))
 
-    reader = threading.Thread(target=produce, name="propensity-prefetch", daemon=True)
+    # The reader runs in this context: it sees the encoding chosen by reading_encoding() and records in it.
+    context = contextvars.copy_context()
+    reader = threading.Thread(target=context.run, args=(produce,), name="propensity-prefetch", daemon=True)
     reader.start()
     try:
         while True:
@@ -413,6 +793,52 @@ def parquet_writer(path: str | Path, schema: pa.Schema, compression: str = "snap
     ~40 % of the write and falls back to plain encoding anyway."""
     text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     return pq.ParquetWriter(path, schema, compression=compression, use_dictionary=text or False)
+
+
+def check_output(
+    path: str | Path, *, inputs: Sequence[str | Path | None] = (), what: str = "output", folder: bool = False
+) -> Path:
+    """Refuse an output that cannot be written, before any input is read.
+
+    Refused: an output that is one of the ``inputs`` (it would be overwritten while read), a file
+    where a folder is needed (or the reverse), and a folder that cannot be created or written
+    (read-only). A missing folder is fine: it is created when the output is written.
+
+    Raises
+    ------
+    DataError
+        With the path, what is wrong and what to do.
+    """
+    path = Path(path)
+    for source in inputs:
+        if source is None or not Path(source).exists() or not path.exists():
+            continue
+        if os.path.samefile(path, source):
+            raise DataError(
+                f"The {what} '{path}' is the input file '{source}': writing it would destroy the data being "
+                "read. Choose another output path."
+            )
+    if folder and path.exists() and not path.is_dir():
+        raise DataError(f"The {what} '{path}' is a file, not a folder. Choose a folder path.")
+    if not folder and path.is_dir():
+        raise DataError(
+            f"The {what} '{path}' is a folder, not a file. Give a file path, e.g. '{path}/scores.csv'."
+        )
+    parent = path if folder else path.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(
+            f"Cannot write the {what} '{path}': '{existing}' is a file, so no folder can be made there. "
+            "Choose another output path."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(
+            f"Cannot write the {what} '{path}': the folder '{existing}' is read-only. Choose a writable "
+            "output folder (or fix its permissions)."
+        )
+    return path
 
 
 @contextlib.contextmanager

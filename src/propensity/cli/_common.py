@@ -54,6 +54,22 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(code=2) from None
 
 
+@contextmanager
+def text_inputs(encoding: str | None, *, show: bool = True) -> Iterator[dict[str, str]]:
+    """Read text inputs inside the block with ``--encoding`` (or detected); on success print how
+    each was decoded (the summary's ``Encoding:`` line)."""
+    from propensity.sources import check_encoding, reading_encoding
+
+    if encoding is not None:
+        with user_errors():
+            check_encoding(encoding)
+    with reading_encoding(encoding) as used:
+        yield used
+    if show and used:
+        listed = ", ".join(f"{path} {how}" for path, how in used.items())
+        out.print(f"Encoding: {listed}.", highlight=False, markup=False, soft_wrap=True)
+
+
 def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Print recorded warnings: ours as one ``warning:`` line each, others as Python would."""
     for w in caught:
@@ -226,3 +242,11 @@ def print_tracking(result: Any) -> None:
 
 
 Target = Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")]
+Encoding = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV inputs, e.g. utf-8, cp1252, latin-1, utf-16 "
+        "(default: detected; UTF-8 with or without BOM, UTF-16, cp1252/latin-1).",
+    ),
+]

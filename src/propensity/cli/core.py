@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from propensity.cli._common import (
+    Encoding,
     Target,
     _fmt,
     _progress,
@@ -24,6 +25,7 @@ from propensity.cli._common import (
     print_tracking,
     print_training_summary,
     show_warnings,
+    text_inputs,
     user_errors,
 )
 from propensity.cli.events import (
@@ -194,6 +196,7 @@ def train(
     session_gap: SessionGap = None,
     engine: Engine = "duckdb",
     export_time: ExportTime = None,
+    encoding: Encoding = None,
 ) -> None:
     """Train, calibrate and choose a decision threshold on a labelled table — or, with --from-events,
     on rolling-cutoff snapshots of an event log (features and labels built point in time). The run
@@ -222,46 +225,55 @@ def train(
         "tracking_uri": tracking_uri,
         "experiment": experiment,
     }
-    if from_events:
-        with user_errors():
-            if target is not None or test is not None or roles is not None or id_column is not None:
-                raise ParameterError(
-                    "--from-events builds the target, id and roles itself; drop --target/--test/--roles/--id "
-                    "(choose the outcome with --label and --horizon-days)."
+    with text_inputs(encoding, show=not quiet):
+        if from_events:
+            with user_errors():
+                if target is not None or test is not None or roles is not None or id_column is not None:
+                    raise ParameterError(
+                        "--from-events builds the target, id and roles itself; drop --target/--test/--roles/--id "
+                        "(choose the outcome with --label and --horizon-days)."
+                    )
+                mp = build_mapping(
+                    mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
                 )
-            mp = build_mapping(
-                mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
+            _train_events(
+                data,
+                out_dir,
+                quiet=quiet,
+                horizon_days=horizon_days,
+                label=label,
+                cutoffs=cutoffs,
+                step_days=step_days,
+                last_cutoff=last_cutoff,
+                time_folds=time_folds,
+                allow_partial_horizon=allow_partial_horizon,
+                clv_features=clv_features,
+                lookbacks=lookbacks,
+                eligible_days=eligible_days,
+                mapping=mp,
+                engine=engine,
+                export_time=export_time,
+                options={k: v for k, v in common.items() if k != "test_size"},
             )
-        _train_events(
+            return
+        if target is None:
+            err.print(
+                "error: Missing option '--target' / '-t' (the outcome column). For an event log, pass --from-events.",
+                style="bold red",
+                markup=False,
+            )
+            raise typer.Exit(code=2)
+        _train_table(
             data,
+            target,
             out_dir,
-            quiet=quiet,
-            horizon_days=horizon_days,
-            label=label,
-            cutoffs=cutoffs,
-            step_days=step_days,
-            last_cutoff=last_cutoff,
-            time_folds=time_folds,
-            allow_partial_horizon=allow_partial_horizon,
-            clv_features=clv_features,
-            lookbacks=lookbacks,
-            eligible_days=eligible_days,
-            mapping=mp,
-            engine=engine,
-            export_time=export_time,
-            options={k: v for k, v in common.items() if k != "test_size"},
+            quiet,
+            test=test,
+            id_column=id_column,
+            roles=roles,
+            positive=positive,
+            **common,
         )
-        return
-    if target is None:
-        err.print(
-            "error: Missing option '--target' / '-t' (the outcome column). For an event log, pass --from-events.",
-            style="bold red",
-            markup=False,
-        )
-        raise typer.Exit(code=2)
-    _train_table(
-        data, target, out_dir, quiet, test=test, id_column=id_column, roles=roles, positive=positive, **common
-    )
 
 
 def _train_table(data: Path, target: str, out_dir: Path, quiet: bool, **options: Any) -> None:
@@ -347,6 +359,7 @@ def score(
     reasons: Annotated[
         int, typer.Option(help="Add the K strongest reasons per row as text columns reason_1..reason_K.")
     ] = 0,
+    encoding: Encoding = None,
 ) -> None:
     """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons).
 
@@ -355,14 +368,46 @@ def score(
     an ``eligible`` column). For a lifetime-value bundle (propensity clv), INPUT is a log: every
     buyer before --as-of gets P(alive), expected purchases, spend and lifetime value."""
     from propensity.bundle import is_clv_bundle
+
+    with text_inputs(encoding):
+        if not model.startswith("models:/") and is_clv_bundle(model):
+            _score_clv(model, input, output, as_of, mapping, engine, export_time)
+            return
+        _score(
+            model,
+            input,
+            output,
+            batch_rows,
+            allow_missing,
+            as_of,
+            eligible_only,
+            mapping,
+            engine,
+            export_time,
+            tracking_uri,
+            reasons,
+        )
+
+
+def _score(
+    model: str,
+    input: Path,
+    output: Path,
+    batch_rows: int,
+    allow_missing: bool,
+    as_of: str | None,
+    eligible_only: bool,
+    mapping: Path | None,
+    engine: str,
+    export_time: str | None,
+    tracking_uri: str | None,
+    reasons: int,
+) -> None:
+    """Score a table (or, for an event model, a log) with a propensity bundle."""
     from propensity.errors import ParameterError
     from propensity.loading import resolve_model
     from propensity.pipeline import preload_batch_kernel
     from propensity.workflows.scoring import score_file
-
-    if not model.startswith("models:/") and is_clv_bundle(model):
-        _score_clv(model, input, output, as_of, mapping, engine, export_time)
-        return
 
     with user_errors(), live_warnings():
         preload_batch_kernel()  # the tree kernel loads while the bundle does

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from propensity.cli._common import _progress, app, err, out, user_errors
+from propensity.cli._common import Encoding, _progress, app, err, out, text_inputs, user_errors
 
 # ------------------------------------------------------------------------------ shared options
 
@@ -120,6 +120,8 @@ def print_validation(report: Any) -> None:
         + ", ".join(f"{k}←{v}" for k, v in r.columns.items())
         + (" (order log)" if r.order_log else "")
     )
+    if getattr(r, "encoding", None):
+        out.print(f"[bold]Encoding:[/] {r.encoding}.")
     for note in r.notes:
         err.print(f"note: {note}", style="yellow", markup=False, highlight=False)
 
@@ -149,12 +151,13 @@ def validate(
     engine: Engine = "duckdb",
     export_time: ExportTime = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    encoding: Encoding = None,
 ) -> None:
     """Validate an event log: rows read, valid and quarantined by reason (written beside the output)."""
     from propensity.events.validate import validate_events
 
     folder = out_dir or Path(f"{events.name.split('.')[0]}_validated")
-    with user_errors():
+    with user_errors(), text_inputs(encoding, show=False):
         mp = build_mapping(
             mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
         )
@@ -210,12 +213,13 @@ def features(
     engine: Engine = "duckdb",
     export_time: ExportTime = None,
     list_features: Annotated[bool, typer.Option("--list", help="Also print the feature registry.")] = False,
+    encoding: Encoding = None,
 ) -> None:
     """Point-in-time customer features at a cutoff (and labels with --horizon-days)."""
     from propensity.features import FeatureConfig, feature_registry
     from propensity.workflows.events import compute_features
 
-    with user_errors():
+    with user_errors(), text_inputs(encoding):
         mp = build_mapping(
             mapping, columns, event_names, order_log, returns, timezone, ts_format, session_gap
         )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from propensity.cli._common import _fmt, app, err, out, user_errors
+from propensity.cli._common import Encoding, _fmt, app, err, out, text_inputs, user_errors
 
 
 @app.command()
@@ -36,10 +36,26 @@ def evaluate(
     allow_missing: Annotated[
         bool, typer.Option(help="Impute required columns that are absent instead of failing.")
     ] = False,
+    encoding: Encoding = None,
 ) -> None:
     """Evaluate a saved model on new labelled data: metrics, curves, lift, profit, slices, SHAP → HTML + JSON."""
+    with text_inputs(encoding):
+        _evaluate(model, data, target, report, json_path, value, cost, allow_missing)
+
+
+def _evaluate(
+    model: str,
+    data: Path,
+    target: str | None,
+    report: Path,
+    json_path: Path | None,
+    value: float | None,
+    cost: float | None,
+    allow_missing: bool,
+) -> None:
     from propensity.errors import ParameterError
     from propensity.evaluation import write_evaluation
+    from propensity.sources import check_output
     from propensity.workflows.evaluation import evaluate as run_evaluation
 
     with user_errors():
@@ -49,6 +65,9 @@ def evaluate(
             raise ParameterError(f"The --report file must end in .html. Got '{report}' instead.")
         from propensity.loading import resolve_model
 
+        json_target = json_path or report.with_suffix(".json")
+        for path, what in ((report, "--report file"), (json_target, "--json file")):
+            check_output(path, inputs=[data], what=what)
         loaded = resolve_model(model)
         stem = report.with_suffix("")
         evaluation = run_evaluation(
@@ -60,7 +79,7 @@ def evaluate(
             allow_missing=allow_missing,
             quarantine_path=stem.with_name(stem.name + ".quarantine.csv"),
         )
-        json_file = write_evaluation(evaluation, json_path or report.with_suffix(".json"))
+        json_file = write_evaluation(evaluation, json_target)
         try:
             from propensity.report import write_report
         except ImportError as exc:  # pragma: no cover - plotly/jinja2 are in the explain extra

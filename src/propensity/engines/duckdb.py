@@ -11,7 +11,8 @@ import pandas as pd
 import pyarrow as pa
 
 from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
-from propensity.sources import table_format
+from propensity.errors import DataError
+from propensity.sources import renamed_header, table_columns, table_format, transcoded_utf8
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -59,12 +60,29 @@ class DuckDBEngine(Engine):
         return f"{stem}_{self._n}"
 
     def read(self, path: str | Path) -> ir.Table:
+        import duckdb
+
         path = existing_file(path)
-        if table_format(path) == "parquet":
-            return self._con.read_parquet(str(path), table_name=self._name("parquet"))
-        return self._con.read_csv(
-            str(path), table_name=self._name("csv"), all_varchar=True, header=True, auto_detect=True
-        )
+        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
+        try:
+            if table_format(path) == "parquet":
+                return self._con.read_parquet(str(path), table_name=self._name("parquet"))
+            text = transcoded_utf8(path, self.workdir())  # DuckDB reads UTF-8 (and UTF-16/latin-1) only
+            renamed = renamed_header(path)  # empty header names as the other readers name them
+            return self._con.read_csv(
+                str(text),
+                table_name=self._name("csv"),
+                all_varchar=True,
+                header=True,
+                auto_detect=True,
+                **({"names": renamed} if renamed else {}),
+            )
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"Cannot read '{path}' with DuckDB: {first}. Expected a CSV table with one header line and "
+                "the same delimiter on every row (or Parquet); check the file, or export it again."
+            ) from exc
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:
         ibis = import_ibis()

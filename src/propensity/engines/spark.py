@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
 from propensity.errors import ParameterError
-from propensity.sources import sniff_delimiter, table_format
+from propensity.sources import sniff_delimiter, table_columns, table_format, transcoded_utf8
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -90,10 +90,12 @@ class SparkEngine(Engine):
 
     def read(self, path: str | Path) -> ir.Table:
         path = existing_file(path)
+        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
         if table_format(path) == "parquet":
             return self._con.read_parquet(str(path), table_name=self._name("parquet"))
+        text = transcoded_utf8(path, self.workdir())  # Spark reads UTF-8 unless told otherwise
         return self._con.read_csv(
-            str(path), table_name=self._name("csv"), header=True, inferSchema=False, sep=sniff_delimiter(path)
+            str(text), table_name=self._name("csv"), header=True, inferSchema=False, sep=sniff_delimiter(path)
         )
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from propensity.engines import Engine, get_engine
-from propensity.errors import DataError, InsufficientDataError
+from propensity.errors import DataError, InsufficientDataError, PropensityError
 from propensity.events.mapping import (
     CANONICAL_COLUMNS,
     CANONICAL_EVENTS,
@@ -50,6 +50,7 @@ from propensity.events.mapping import (
     MappingLike,
     as_mapping,
 )
+from propensity.sources import check_output, encoding_label, table_format, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -118,6 +119,8 @@ class ValidationReport:
     quarantine_path: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: How a text log was decoded, e.g. ``"cp1252 (detected)"``; ``None`` for Parquet and frames.
+    encoding: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -533,6 +536,7 @@ def load_events(
         events = eng.materialize(clean, "events")
         report = _report(eng, events, tally, name, mp, resolved, export, explicit_end=export_time is not None)
         report.quarantine_path = qpath
+        report.encoding = _encoding_of(source)
         _notes(report)
         if clean_out is not None and tally.rows_ok:
             eng.write(events, clean_out)
@@ -545,10 +549,30 @@ def load_events(
                 "Check the mapping: column names, event names and the timestamp format."
             )
         return EventLog(eng, events, report, mp, owns_engine=owns)
-    except BaseException:
+    except BaseException as exc:
         if owns:
             eng.close()
+        if not isinstance(source, pd.DataFrame) and _is_reader_error(exc):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"Cannot read the event log '{source}': {first}. Expected a CSV (one header line, one "
+                "delimiter) or Parquet log; check the file and the mapping, or export it again."
+            ) from exc
         raise
+
+
+def _is_reader_error(exc: BaseException) -> bool:
+    """An error of the engine's own reader or executor (never one of ours, never a programming error)."""
+    import duckdb
+    import pyarrow as pa
+
+    return isinstance(exc, (duckdb.Error, pa.ArrowException)) and not isinstance(exc, PropensityError)
+
+
+def _encoding_of(source: EventSource) -> str | None:
+    if isinstance(source, pd.DataFrame) or table_format(source) == "parquet":
+        return None
+    return encoding_label(source)
 
 
 def _export_instant(export_time: datetime | str | None) -> datetime:
@@ -696,10 +720,11 @@ def validate_events(
     Unlike :func:`load_events` this does not raise when every row is quarantined: the
     report says so (and the CLI exits with code 2 after printing it).
     """
-    import json
 
     folder = Path(out) if out is not None else None
     if folder is not None:
+        inputs = [source] if not isinstance(source, pd.DataFrame) else []
+        check_output(folder, inputs=inputs, what="output folder", folder=True)
         folder.mkdir(parents=True, exist_ok=True)
     with load_events(
         source,
@@ -712,5 +737,5 @@ def validate_events(
     ) as log_:
         report = log_.report
     if folder is not None:
-        (folder / "validation.json").write_text(json.dumps(report.to_dict(), indent=2))
+        write_json(folder / "validation.json", report.to_dict())
     return report

@@ -55,6 +55,25 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _scale(values: np.ndarray) -> float:
+    """A power of two that brings values near the float limit (|x| up to 1.8e308) into safe range."""
+    top = float(np.max(np.abs(values))) if len(values) else 0.0
+    return 2.0 ** (np.frexp(top)[1] - 1) if top > 1e300 else 1.0
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation without overflow, however close to the float limit the values are."""
+    scale = _scale(values)
+    scaled = values / scale
+    return float(scaled.mean() * scale), float(min(scaled.std() * scale, np.finfo("float64").max))
+
+
+def _quantiles(values: np.ndarray, q: Any) -> np.ndarray:
+    """Quantiles that interpolate between huge values of opposite sign without overflow."""
+    scale = _scale(values)
+    return np.asarray(np.quantile(values / scale, q)) * scale
+
+
 def feature_profile(col: pd.Series, role: Role) -> FeatureProfile:
     """One feature's training distribution: quantiles, mean, decile histogram or level shares."""
     prof = FeatureProfile(role=str(role), missing_share=float(col.isna().mean()))
@@ -62,11 +81,12 @@ def feature_profile(col: pd.Series, role: Role) -> FeatureProfile:
     if not len(valid):
         return prof
     if role in (Role.NUMERIC, Role.BOOLEAN):
+        values = valid.to_numpy(dtype="float64")
         prof.quantiles = {
-            str(q): float(v) for q, v in zip(QUANTILES, np.quantile(valid, QUANTILES), strict=True)
+            str(q): float(v) for q, v in zip(QUANTILES, _quantiles(values, QUANTILES), strict=True)
         }
-        prof.mean, prof.std = float(valid.mean()), float(valid.std(ddof=0))
-        edges = np.unique(np.quantile(valid, np.linspace(0, 1, 11)))
+        prof.mean, prof.std = _mean_std(values)
+        edges = np.unique(_quantiles(values, np.linspace(0, 1, 11)))
         if len(edges) > 1:
             counts, _ = np.histogram(valid, bins=edges)
             prof.histogram = Histogram(edges=edges.tolist(), shares=(counts / counts.sum()).tolist())

@@ -46,7 +46,15 @@ from propensity.features.labels import (
 from propensity.loading import ModelRef, resolve_model
 from propensity.manifest import EventEligibility, EventFeatures, EventLabel, EventsSpec
 from propensity.pipeline import preload_batch_kernel
-from propensity.sources import TableWriter, file_sha256, frame_sha256, stem_path, table_format, write_json
+from propensity.sources import (
+    TableWriter,
+    check_output,
+    file_sha256,
+    frame_sha256,
+    stem_path,
+    table_format,
+    write_json,
+)
 from propensity.workflows.clv import CLV_FEATURES, clv_columns_at, clv_feature_defs, event_data
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows, write_summary
 from propensity.workflows.tables import TrainingResult, save_and_track
@@ -165,6 +173,9 @@ def compute_features(
     """
     started = time.perf_counter()
     out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        table_format(out_path)
+        check_output(out_path, inputs=[source] if not isinstance(source, pd.DataFrame) else [])
     quarantine = stem_path(out_path, ".quarantine.csv") if out_path is not None else None
     cfg = config or FeatureConfig(lookbacks=tuple(lookbacks))
     elig = _eligibility(eligible_days, cfg.lookbacks)
@@ -372,6 +383,8 @@ def train_from_events(
     step = step_days or horizon_days
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
+        inputs = [source] if not isinstance(source, pd.DataFrame) else []
+        check_output(out_dir, inputs=inputs, what="output folder", folder=True)
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def tell(stage: str, done: int, total: int) -> None:
@@ -647,11 +660,12 @@ def score_events(
     """
     started = time.perf_counter()
     check_reasons(reasons, "score_events")
+    out = Path(out)
+    table_format(out)
+    check_output(out, inputs=[source] if not isinstance(source, pd.DataFrame) else [])
     preload_batch_kernel()
     trained = resolve_model(model, tracking_uri=tracking_uri)
     spec = model_event_spec(trained)
-    out = Path(out)
-    table_format(out)
     summary = EventScoreSummary(
         input=source_name(source),
         output=str(out),

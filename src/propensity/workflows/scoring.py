@@ -13,7 +13,6 @@ A Spark or stream scorer adds a source, not a loop.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import warnings
@@ -37,7 +36,16 @@ from propensity.pipeline import (
     preload_batch_kernel,
 )
 from propensity.schema import Quarantine
-from propensity.sources import TableWriter, iter_table, prefetched, stem_path, table_format
+from propensity.sources import (
+    TableWriter,
+    check_output,
+    encoding_label,
+    iter_table,
+    prefetched,
+    stem_path,
+    table_format,
+    write_json,
+)
 
 __all__ = [
     "RowSource",
@@ -261,7 +269,7 @@ def check_reasons(reasons: Any, where: str) -> int:
 
 
 def write_summary(summary: Any, out: Path) -> None:
-    stem_path(out, ".summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+    write_json(stem_path(out, ".summary.json"), summary.to_dict(), default=str)
 
 
 # ------------------------------------------------------------------------------ tables
@@ -286,6 +294,8 @@ class ScoreSummary:
     threshold: float = 0.0
     seconds: float = 0.0
     rows_per_second: float = 0.0
+    #: How a text input was decoded, e.g. ``"cp1252 (detected)"``; ``None`` for Parquet.
+    encoding: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -317,11 +327,12 @@ def score_file(
     """
     check_reasons(reasons, "score_file")
     input, out = Path(input), Path(out)
+    table_format(out)  # fail on an unsupported output suffix before doing any work
+    check_output(out, inputs=[input])
     counted = parquet_rows(input)
     if not counted or counted >= FAST_PREDICT_ROWS:  # the tree kernel loads while the bundle does
         preload_batch_kernel()
     trained = resolve_model(model)
-    table_format(out)  # fail on an unsupported output suffix before doing any work
     quarantine_path = Path(quarantine_path) if quarantine_path else stem_path(out, ".quarantine.csv")
     start = time.perf_counter()
     with TableWriter(out) as writer:
@@ -348,6 +359,7 @@ def score_file(
         missing_optional=tally.missing_optional,
         model_version=trained.version,
         threshold=trained.threshold,
+        encoding=encoding_label(input) if table_format(input) == "csv" else None,
     )
     if tally.rows_quarantined:
         tally.quarantine.write(quarantine_path)

@@ -25,7 +25,7 @@ from propensity.config import get_settings
 from propensity.errors import DataError, PropensityError, PropensityWarning
 from propensity.pipeline import TrainedModel
 from propensity.schema import load_roles_file
-from propensity.sources import file_sha256, frame_sha256, read_table, write_json
+from propensity.sources import check_output, file_sha256, frame_sha256, read_table, write_json
 
 if TYPE_CHECKING:  # training is imported when train() runs, so scoring and serving never load it
     from propensity.events.validate import ValidationReport
@@ -214,6 +214,9 @@ def train(
         validate_model_name(name)  # before hours of training, not after
     from propensity.training.trainer import ProgressEvent, TrainConfig, fit
 
+    if out is not None:  # before any input is read, not after the training
+        inputs = [x for x in (data, test) if not isinstance(x, pd.DataFrame)]
+        check_output(out, inputs=inputs, what="output folder", folder=True)
     frame, source, digest = _load(data, "training")
     overrides, id_column = _role_overrides(roles, id_column)
     config = TrainConfig(
