@@ -284,7 +284,7 @@ def _linear_design(est: Any) -> tuple[Any, Any, np.ndarray, np.ndarray]:
             continue
         block = pre.output_indices_[name]
         cols = list(columns)
-        if name in ("num", "few"):
+        if name == "num":
             imputer = trans.steps[0][1]
             ind = getattr(imputer, "indicator_", None)
             extra = [cols[i] for i in ind.features_] if ind is not None else []

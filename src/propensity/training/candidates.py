@@ -31,9 +31,6 @@ class FitContext:
     class_weight: str = "auto"
     positive_rate: float = 0.5
     numeric: Sequence[int] = field(default_factory=list)
-    #: Numeric columns with few distinct values (flags, ordinal codes): the linear model
-    #: standardises them instead of mapping them to normal quantiles.
-    few_valued: Sequence[int] = field(default_factory=list)
 
 
 class Family:
@@ -86,10 +83,9 @@ class LogisticFamily(Family):
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline, make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
+        from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
 
-        few = set(ctx.few_valued) - set(ctx.categorical)
-        numeric = [i for i in range(ctx.n_features) if i not in set(ctx.categorical) and i not in few]
+        numeric = [i for i in range(ctx.n_features) if i not in set(ctx.categorical)]
         parts: list[tuple[str, Any, list[int]]] = []
         if numeric:
             # Quantile-normal scaling: shop data are heavy-tailed (durations, spend), which a
@@ -108,20 +104,6 @@ class LogisticFamily(Family):
                         ),
                     ),
                     numeric,
-                )
-            )
-        if few:
-            # 0/1 flags and few-valued ordinal codes: quantile-normal scaling sends a rare level to
-            # an extreme value (a 1 in 2 % of rows lands near +2, in 0.1 % near +5.2), which a linear
-            # model over-weights (CoIL 2000's 85 ordinal columns); standardising keeps them linear.
-            parts.append(
-                (
-                    "few",
-                    make_pipeline(
-                        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                        StandardScaler(),
-                    ),
-                    sorted(few),
                 )
             )
         if ctx.categorical:

@@ -78,7 +78,6 @@ def design(held: HeldOut, config: TrainConfig, n_jobs: int) -> Design:
         seed=config.seed,
         class_weight=config.class_weight,
         positive_rate=float(y_tr.mean()),
-        few_valued=few_valued_columns(X_tr, encoder.categorical_outputs_),
     )
     if held.time_folds is not None:
         folds, validation = held.time_folds, held.validation
@@ -335,23 +334,6 @@ def _ensemble(
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-#: Numeric columns with at most this many distinct values are "few-valued" (0/1 flags, ordinal codes).
-FEW_VALUES = 12
-
-
-def few_valued_columns(X: np.ndarray, categorical: Sequence[int]) -> list[int]:
-    """Encoded numeric columns with at most :data:`FEW_VALUES` distinct non-missing values."""
-    skip = set(categorical)
-    out = []
-    for j in range(X.shape[1]):
-        if j in skip:
-            continue
-        values = X[:, j]
-        if len(np.unique(values[~np.isnan(values)])) <= FEW_VALUES:
-            out.append(j)
-    return out
 
 
 def rounded(metrics: Mapping[str, Any]) -> dict[str, Any]:
