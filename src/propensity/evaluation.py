@@ -601,7 +601,7 @@ def explanations(model: TrainedModel, scored: ScoredSet, *, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     try:
         limit = _EXPLAIN_ROWS
-        if model.pipeline.family == "random_forest":
+        if "random_forest" in model.pipeline.families:
             limit = _forest_rows(model, typed)
         sample = np.sort(rng.choice(n, size=min(n, limit), replace=False))
         part = typed.iloc[sample].reset_index(drop=True)
@@ -742,6 +742,7 @@ def _model_block(model: TrainedModel) -> dict[str, Any]:
         "calibration": m.calibration.method,
         "calibration_scores": m.calibration.scores,
         "selection_metric": m.provenance.metric,
+        "ensemble": m.ensemble.model_dump(mode="json") if m.ensemble is not None else None,
         "threshold": m.policy.threshold,
         "policy": {"kind": m.policy.kind, "params": m.policy.params, "rationale": m.policy.rationale},
         "bands": [

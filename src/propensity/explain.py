@@ -24,6 +24,9 @@ How, per model family
       probability) are rescaled per row by ``(logit(p) − logit(p̄)) / (p − p̄)`` onto log-odds,
       which keeps each value's sign, the ranking within the row and exact additivity.
       Probabilities are clipped to [1e-4, 1 − 1e-4] (a forest can say exactly 0 or 1).
+    - Ensemble (:class:`~propensity.pipeline.LogOddsEnsemble`): the weighted sum of its
+      members' values and bases, with the ensemble's weights. The ensemble's raw log-odds is the
+      same weighted sum of its members' log-odds, so the sum stays exact.
     - Logistic regression: linear SHAP through its preprocessing: each design-matrix column
       ``k`` (quantile-normal numbers, missing indicators, one-hot levels) contributes
       ``w_k · (z_k − mean_k)`` with the training mean of that column, summed per input column.
@@ -59,7 +62,7 @@ import pandas as pd
 from propensity.errors import DataError, PropensityError
 from propensity.manifest import FeatureSpec
 from propensity.metrics import logit
-from propensity.pipeline import ScoringPipeline, TrainedModel
+from propensity.pipeline import FOREST_CLIP, LogOddsEnsemble, ScoringPipeline, TrainedModel
 
 __all__ = [
     "SPACE",
@@ -77,7 +80,7 @@ __all__ = [
 #: What the numbers of an :class:`Explanation` are, in words (used by reports and the API).
 SPACE = "log-odds of the model's raw output, before calibration"
 
-_RF_CLIP = 1e-4
+_RF_CLIP = FOREST_CLIP
 _MIN_SHOWN = 0.005  # contributions that would print as (+0.00) are not reasons
 
 
@@ -315,14 +318,29 @@ def _logistic(est: Any, X: np.ndarray, n_encoded: int) -> tuple[np.ndarray, np.n
 
 
 def _encoded_contributions(pipeline: ScoringPipeline, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    est = pipeline.estimator
-    family = pipeline.family or type(est).__name__
+    return _estimator_contributions(pipeline.estimator, X, pipeline.n_jobs, pipeline.family)
+
+
+def _estimator_contributions(
+    est: Any, X: np.ndarray, n_jobs: int | None, family: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    family = family or type(est).__name__
+    if isinstance(est, LogOddsEnsemble):
+        # The blend is linear in its members' log-odds, so its SHAP values are the weighted sum
+        # of theirs: exact and additive like each member's.
+        values = np.zeros(X.shape, dtype="float64")
+        base = np.zeros(X.shape[0], dtype="float64")
+        for member, weight, fam in zip(est.members, est.weights, est.families, strict=True):
+            v, b = _estimator_contributions(member, X, n_jobs, fam)
+            values += weight * v
+            base += weight * b
+        return values, base
     if hasattr(est, "booster_") and hasattr(est.booster_, "num_trees"):
-        return _lightgbm(est, X, pipeline.n_jobs)
+        return _lightgbm(est, X, n_jobs)
     if hasattr(est, "get_booster"):
-        return _xgboost(est, X, pipeline.n_jobs)
+        return _xgboost(est, X, n_jobs)
     if hasattr(est, "estimators_") and hasattr(est, "n_outputs_"):
-        return _random_forest(est, X, pipeline.n_jobs)
+        return _random_forest(est, X, n_jobs)
     if hasattr(est, "named_steps") and "clf" in est.named_steps:
         return _logistic(est, X, X.shape[1])
     raise PropensityError(f"Explanations are not available for the model family '{family}'.")

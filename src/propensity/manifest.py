@@ -25,6 +25,8 @@ __all__ = [
     "ClvProvenance",
     "ClvSettings",
     "DecisionPolicy",
+    "EnsembleMember",
+    "EnsembleSpec",
     "EventsSpec",
     "FeatureProfile",
     "FeatureSpec",
@@ -139,6 +141,32 @@ class CandidateReport(_Model):
         description="Training rows its out-of-fold metrics cover (fewer when screened on a sample).",
     )
     error: str | None = None
+
+
+class EnsembleMember(_Model):
+    name: str = Field(description="The candidate (see ``candidates``).")
+    family: str
+    weight: float = Field(ge=0, le=1, description="Its weight in the blend of log-odds (weights sum to 1).")
+
+
+class EnsembleSpec(_Model):
+    """The shipped model is a blend of candidates (see :mod:`propensity.training.ensemble`)."""
+
+    method: str = Field(
+        default="greedy ensemble selection with replacement (Caruana et al. 2004) on out-of-fold predictions",
+        description="How the weights were chosen.",
+    )
+    blend: str = Field(
+        default="log-odds: raw score = sigmoid(sum of weight x member log-odds), then the calibrator",
+        description="How the members are combined.",
+    )
+    criterion: str = "out-of-fold log loss after a sigmoid fit"
+    rounds: int
+    members: list[EnsembleMember]
+    score: dict[str, float] = Field(
+        description="The criterion for the ensemble and for its best single member (lower is better)."
+    )
+    single_winner: str = Field(description="The best single candidate by the selection metric.")
 
 
 class Provenance(_Model):
@@ -291,6 +319,9 @@ class Manifest(_Model):
     )
     provenance: Provenance
     events: EventsSpec | None = None
+    ensemble: EnsembleSpec | None = Field(
+        default=None, description="The members and weights when the winner is an ensemble."
+    )
     integrity: Integrity | None = None
 
     @property

@@ -39,6 +39,7 @@ __all__ = [
     "Calibrator",
     "IdentityCalibrator",
     "IsotonicCalibrator",
+    "LogOddsEnsemble",
     "PreparedInput",
     "RecordEncoder",
     "RowPredictor",
@@ -48,6 +49,7 @@ __all__ = [
     "TrainedModel",
     "band_codes",
     "band_of",
+    "log_odds",
     "positive_proba",
 ]
 
@@ -257,7 +259,10 @@ def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> 
 
     Large batches of a LightGBM binary model go through propensity's tree kernel (the same
     margins, bit for bit, several times faster); cross-validation predicts its folds this way.
+    An ensemble gives the sigmoid of its blended log-odds (:class:`LogOddsEnsemble`).
     """
+    if isinstance(estimator, LogOddsEnsemble):
+        return sigmoid(estimator.log_odds(X, n_jobs))
     if len(X) >= FAST_PREDICT_ROWS:
         fast = _tree_predictor(estimator)
         if fast is not None:
@@ -267,6 +272,82 @@ def positive_proba(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> 
         kwargs = {"num_threads": n_jobs} if n_jobs else {}
         return np.asarray(booster.predict(X, **kwargs), dtype="float64")
     return np.asarray(estimator.predict_proba(X)[:, 1], dtype="float64")
+
+
+#: A random forest can say exactly 0 or 1; its log-odds are those of its probability clipped to
+#: [FOREST_CLIP, 1 - FOREST_CLIP] (the explanations use the same bounds, so they add up exactly).
+FOREST_CLIP = 1e-4
+
+
+def log_odds(estimator: Any, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+    """A fitted candidate's raw output in log-odds, the space its explanations are in.
+
+    Boosted trees give their margin, the linear model its decision function, a random forest
+    the log-odds of its (clipped) average probability, an ensemble its weighted blend.
+    """
+    if isinstance(estimator, LogOddsEnsemble):
+        return estimator.log_odds(X, n_jobs)
+    booster = getattr(estimator, "booster_", None)
+    if booster is not None and hasattr(booster, "num_trees"):  # LightGBM
+        fast = _tree_predictor(estimator) if len(X) >= FAST_PREDICT_ROWS else None
+        if fast is not None:
+            return np.asarray(fast.margin(X, n_jobs), dtype="float64")
+        kwargs = {"num_threads": n_jobs} if n_jobs else {}
+        return np.asarray(booster.predict(X, raw_score=True, **kwargs), dtype="float64")
+    if hasattr(estimator, "get_booster"):  # XGBoost (stops at its best iteration, as its SHAP values do)
+        return np.asarray(estimator.predict(X, output_margin=True), dtype="float64")
+    if hasattr(estimator, "decision_function"):  # the linear model's pipeline
+        return np.asarray(estimator.decision_function(X), dtype="float64")
+    p = np.clip(positive_proba(estimator, X, n_jobs), FOREST_CLIP, 1 - FOREST_CLIP)
+    return np.log(p / (1 - p))
+
+
+class LogOddsEnsemble:
+    """Fitted candidates blended in log-odds: ``sigmoid(Σ wᵢ · log_oddsᵢ(x))``.
+
+    The weights (non-negative, summing to 1) come from greedy ensemble selection on
+    out-of-fold predictions (:mod:`propensity.training.ensemble`). Blending in log-odds keeps
+    the ensemble one model with one raw score, which the bundle's calibrator maps to a
+    probability, and keeps explanations exact: the ensemble's contributions are the weighted
+    sum of its members' (see :mod:`propensity.explain`).
+
+    Parameters
+    ----------
+    members
+        The fitted candidates (each refitted on every training row).
+    weights
+        One weight per member.
+    names, families
+        Each member's candidate name and model family.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Any],
+        weights: Sequence[float],
+        names: Sequence[str],
+        families: Sequence[str],
+    ) -> None:
+        self.members = list(members)
+        self.weights = [float(w) for w in weights]
+        self.names = list(names)
+        self.families = list(families)
+
+    def log_odds(self, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+        """The blended log-odds of each row."""
+        out = np.zeros(len(X), dtype="float64")
+        for member, weight in zip(self.members, self.weights, strict=True):
+            out += weight * log_odds(member, X, n_jobs)
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated ``(n, 2)`` class probabilities, like a scikit-learn classifier."""
+        p = sigmoid(self.log_odds(X))
+        return np.column_stack([1.0 - p, p])
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n} {w:.2f}" for n, w in zip(self.names, self.weights, strict=True))
+        return f"LogOddsEnsemble({parts})"
 
 
 # Batches of at least this many rows go through propensity's own tree walker (see
@@ -331,6 +412,13 @@ class ScoringPipeline:
     family: str = ""
     n_jobs: int | None = None
 
+    @property
+    def families(self) -> list[str]:
+        """The model families inside: the ensemble's members', else the one family."""
+        if isinstance(self.estimator, LogOddsEnsemble):
+            return list(self.estimator.families)
+        return [self.family]
+
     def raw_proba_encoded(self, X: np.ndarray) -> np.ndarray:
         return positive_proba(self.estimator, X, self.n_jobs)
 
@@ -341,9 +429,11 @@ class ScoringPipeline:
         """Build and load the batch tree walker now (~0.5-1 s once per process), e.g. in a
         background thread while the first chunk of a file is read."""
         try:
-            fast = _tree_predictor(self.estimator)
-            if fast is not None:
-                fast.load_kernel()
+            estimators = getattr(self.estimator, "members", [self.estimator])
+            for estimator in estimators:
+                fast = _tree_predictor(estimator)
+                if fast is not None:
+                    fast.load_kernel()
         except Exception:
             log.debug("warming up the tree kernel failed", exc_info=True)
 

@@ -72,3 +72,36 @@ def test_explain_needs_a_key(app):
     with TestClient(app) as anon:
         assert anon.post("/explain", json={}).status_code == 401
         assert anon.post("/explain/batch", json={"records": []}).status_code == 401
+
+
+def test_explain_and_predict_work_on_an_ensemble_bundle(tmp_path_factory, customer_table):
+    """The default model (a greedy ensemble) serves /predict and /explain like a single model."""
+    from fastapi.testclient import TestClient
+
+    import propensity
+    from propensity.serving import ServeSettings, create_app
+    from tests.serving.conftest import HEADERS, KEY
+
+    out = tmp_path_factory.mktemp("serving") / "ensemble"
+    model = propensity.train(
+        customer_table,
+        target="purchased",
+        out=out,
+        candidates=["logistic_regression", "lightgbm"],
+        seed=4,
+        folds=3,
+        n_jobs=1,
+        tracking=False,
+    ).model
+    assert model.manifest.winner == "ensemble" and model.manifest.ensemble is not None
+    rows = customer_table.head(4)
+    expected = reason_codes(model, rows, k=3)
+    app = create_app(out, ServeSettings(api_keys=KEY))
+    with TestClient(app, headers=HEADERS, raise_server_exceptions=False) as client:
+        for i, record in enumerate(records_of(rows, model)):
+            r = client.post("/explain", json=record)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["probability"] == pytest.approx(model.predict_proba(rows.iloc[[i]])[0], abs=1e-12)
+            assert [g["text"] for g in body["reasons"]] == [e.text for e in expected[i]]
+            assert client.post("/predict", json=record).status_code == 200

@@ -15,7 +15,12 @@ def test_training_finds_real_signal_and_writes_a_complete_bundle(trained):
     model, out = trained
     m = model.manifest
     assert 0.7 < m.metrics["test"]["roc_auc"] < 0.99
-    assert {c.name for c in m.candidates} == {"logistic_regression", "lightgbm"}
+    assert {c.name for c in m.candidates} - {"ensemble"} == {"logistic_regression", "lightgbm"}
+    if m.winner == "ensemble":  # the default when a blend beats its best member out of fold
+        assert m.ensemble is not None and {e.name for e in m.ensemble.members} == {
+            "logistic_regression",
+            "lightgbm",
+        }
     assert all(c.oof["roc_auc"] > 0.6 and c.test is not None for c in m.candidates)
     assert m.input_schema.id_column == "customer_id"
     names = {f.name for f in m.input_schema.features}

@@ -192,6 +192,14 @@ def print_training_summary(model: Any, out_dir: Path | None) -> None:
         f"[bold]Winner:[/] {m.winner} (by out-of-fold {prov.metric}); calibration: {m.calibration.method} "
         f"(log loss {m.calibration.before['log_loss']:.4f} → {m.calibration.after['log_loss']:.4f})."
     )
+    if m.ensemble is not None:
+        members = ", ".join(f"{e.name} {e.weight:.3f}" for e in m.ensemble.members)
+        out.print(
+            f"[bold]Ensemble:[/] {members} (weights by {m.ensemble.criterion}: "
+            f"{m.ensemble.score['ensemble']:.4f} vs {m.ensemble.score['best_member']:.4f} for the best member; "
+            f"best single candidate {m.ensemble.single_winner}).",
+            highlight=False,
+        )
     out.print(f"[bold]Threshold:[/] {p.threshold:.4f} — {p.rationale}.")
     exp = p.expected
     if exp:

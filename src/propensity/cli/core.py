@@ -87,6 +87,13 @@ _TrialsOpt = Annotated[int, typer.Option(help="Optuna trials for the leading fam
 _CandidatesOpt = Annotated[
     str | None, typer.Option(help="Comma-separated families (default: all installed).")
 ]
+_EnsembleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ensemble/--no-ensemble",
+        help="Blend the candidates in a greedy ensemble (default) or ship the single winner.",
+    ),
+]
 _ClassWeightOpt = Annotated[str, typer.Option(help="auto, balanced or none.")]
 _ResampleOpt = Annotated[str, typer.Option(help="none, under or over (inside training folds only).")]
 _SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
@@ -156,7 +163,7 @@ def train(
     test: _TestOpt = None,
     test_size: _TestSizeOpt = 0.2,
     folds: _FoldsOpt = 5,
-    metric: _MetricOpt = "pr_auc",
+    metric: _MetricOpt = "roc_auc",
     policy: _PolicyOpt = "f1",
     value: _ValueOpt = None,
     cost: _CostOpt = None,
@@ -165,6 +172,7 @@ def train(
     time_budget: _TimeBudgetOpt = 0.0,
     trials: _TrialsOpt = 0,
     candidates: _CandidatesOpt = None,
+    ensemble: _EnsembleOpt = True,
     class_weight: _ClassWeightOpt = "auto",
     resample: _ResampleOpt = "none",
     seed: _SeedOpt = 42,
@@ -215,6 +223,7 @@ def train(
         "time_budget": time_budget,
         "trials": trials,
         "candidates": [c.strip() for c in candidates.split(",")] if candidates else None,
+        "ensemble": ensemble,
         "class_weight": class_weight,
         "resample": resample,
         "seed": seed,

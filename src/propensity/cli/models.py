@@ -148,6 +148,9 @@ def show_cmd(
             v.status,
         )
     out.print(table)
+    for v in info.versions:
+        if v.ensemble:
+            out.print(f"v{v.version} is an ensemble: {v.ensemble}.", highlight=False)
     if len(info.versions) == 1:
         v = info.versions[0]
         if v.description:

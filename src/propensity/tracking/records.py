@@ -22,6 +22,7 @@ __all__ = [
     "HEADLINE_METRICS",
     "TAG",
     "dataset_input",
+    "ensemble_text",
     "flat_numbers",
     "git_state",
     "model_metadata",
@@ -86,6 +87,8 @@ def requirement_pins(manifest: Manifest) -> list[str]:
     dists = ["propensity", "mlflow", "numpy", "pandas", "scikit-learn", "scipy", "joblib", "lightgbm"]
     dists += ["pyarrow", "pydantic", "pydantic-settings"]
     families = {c.family for c in manifest.candidates if c.name == manifest.winner}
+    if manifest.ensemble is not None:
+        families |= {e.family for e in manifest.ensemble.members}
     if "xgboost" in families:
         dists.append("xgboost-cpu" if _installed("xgboost-cpu") else "xgboost")
     pins = []
@@ -377,4 +380,13 @@ def version_tags(manifest: Manifest, bundle: Path) -> dict[str, str]:
         f"{TAG}bundle_path": str(bundle.absolute()),
     }
     tags.update({f"{TAG}{k}": f"{v:.6f}" for k, v in _headline(manifest).items()})
+    if manifest.ensemble is not None:
+        tags[f"{TAG}ensemble"] = ensemble_text(manifest)
     return tags
+
+
+def ensemble_text(manifest: Manifest) -> str:
+    """An ensemble's members and weights in one line: ``lightgbm 0.800, logistic_regression 0.200``."""
+    if manifest.ensemble is None:
+        return ""
+    return ", ".join(f"{e.name} {e.weight:.3f}" for e in manifest.ensemble.members)

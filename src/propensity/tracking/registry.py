@@ -120,6 +120,7 @@ def _version_info(mv: ModelVersion) -> ModelVersionInfo:
         metrics=metrics,
         description=mv.description or "",
         source=mv.source or "",
+        ensemble=tags.get(f"{TAG}ensemble"),
     )
 
 

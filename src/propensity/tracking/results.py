@@ -77,6 +77,8 @@ class ModelVersionInfo:
     metrics: dict[str, float]
     description: str = ""
     source: str = ""
+    #: The ensemble's members and weights ("lightgbm 0.800, logistic_regression 0.200"), when the winner is one.
+    ensemble: str | None = None
 
     @property
     def uri(self) -> str:

@@ -20,6 +20,8 @@ import pandas as pd
 from propensity.manifest import (
     CalibrationReport,
     CandidateReport,
+    EnsembleMember,
+    EnsembleSpec,
     ExcludedColumn,
     FeatureProfile,
     FeatureSpec,
@@ -34,6 +36,7 @@ from propensity.metrics import binary_metrics
 from propensity.pipeline import TabularEncoder
 from propensity.schema import Role, RoleTable
 from propensity.training.config import TrainConfig
+from propensity.training.ensemble import ROUNDS
 from propensity.training.holdout import HeldOut
 from propensity.training.policy import choose_policy
 from propensity.training.selection import Design, Search, Selection, rounded
@@ -166,6 +169,8 @@ def candidate_reports(
         is_winner = res is chosen.winner
         if is_winner:
             test, source = test_metrics, "refit on all training rows"
+            if chosen.is_ensemble:
+                source = "members refit on all training rows, blended"
         elif res.test_raw is not None:
             pol = choose_policy(config.policy, found.labels(res), cal.oof)
             test = rounded(binary_metrics(y_test, cal.calibrator(res.test_raw), pol.threshold))
@@ -235,6 +240,7 @@ def build_manifest(
             after=win_cal.scores[win_cal.method],
         ),
         winner=chosen.winner.name,
+        ensemble=_ensemble_spec(chosen),
         metrics={"oof": chosen.oof_metrics[chosen.winner.name], "test": test_metrics},
         candidates=reports,
         profile={
@@ -263,6 +269,20 @@ def build_manifest(
             quarantine_reasons=held.quarantine.counts_by_reason(),
             test_rows_repeating_training=held.repeated,
         ),
+    )
+
+
+def _ensemble_spec(chosen: Selection) -> EnsembleSpec | None:
+    if not chosen.is_ensemble:
+        return None
+    return EnsembleSpec(
+        rounds=ROUNDS,
+        members=[
+            EnsembleMember(name=m.name, family=m.family, weight=w)
+            for m, w in zip(chosen.members, chosen.weights, strict=True)
+        ],
+        score=chosen.ensemble_score,
+        single_winner=chosen.single.name if chosen.single is not None else "",
     )
 
 

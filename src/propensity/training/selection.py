@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,18 +19,19 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from propensity.errors import PropensityError
 from propensity.manifest import DecisionPolicy
-from propensity.metrics import HIGHER_IS_BETTER, binary_metrics, metric_value
-from propensity.pipeline import TabularEncoder
+from propensity.metrics import HIGHER_IS_BETTER, binary_metrics, logit, metric_value, sigmoid
+from propensity.pipeline import FOREST_CLIP, TabularEncoder
 from propensity.training.calibration import CalibrationChoice, choose_calibration
 from propensity.training.candidates import FitContext, available_families, get_family
 from propensity.training.config import TrainConfig
 from propensity.training.cv import CVResult, cross_validate
+from propensity.training.ensemble import greedy_ensemble
 from propensity.training.holdout import HeldOut
 from propensity.training.policy import choose_policy
 from propensity.training.progress import ProgressCallback, emit, fold_progress
 from propensity.training.tuning import tune_family
 
-__all__ = ["Design", "Search", "Selection", "design", "search", "select"]
+__all__ = ["ENSEMBLE", "Design", "Search", "Selection", "design", "member_log_odds", "search", "select"]
 
 log = logging.getLogger(__name__)
 
@@ -220,19 +221,41 @@ def _finalists_on_every_row(found: Search, config: TrainConfig, progress: Progre
 
 @dataclass
 class Selection:
-    """Each candidate's calibration and out-of-fold metrics, the winner and its decision policy."""
+    """Each candidate's calibration and out-of-fold metrics, the winner and its decision policy.
+
+    ``winner`` is the model that ships: the ensemble (a :class:`CVResult` of family
+    ``"ensemble"`` whose out-of-fold predictions are the blend's) when it was built, else the
+    single best candidate; ``single`` is always the best single candidate by ``config.metric``.
+    """
 
     calibrations: dict[str, CalibrationChoice]
     oof_metrics: dict[str, dict[str, Any]]
     winner: CVResult
     policy: DecisionPolicy
+    single: CVResult | None = None
+    #: The ensemble's members (candidates), in the order of ``weights``; empty for a single model.
+    members: list[CVResult] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    #: The greedy selection's score (out-of-fold log loss after a sigmoid fit): ensemble and best member.
+    ensemble_score: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.members)
+
+
+#: The name (and family) of the ensemble in the manifest's candidates.
+ENSEMBLE = "ensemble"
 
 
 def select(found: Search, config: TrainConfig) -> Selection:
-    """Calibrate every candidate on its out-of-fold predictions and choose the winner by ``config.metric``."""
+    """Calibrate every candidate on its out-of-fold predictions, choose the single winner by
+    ``config.metric`` and, with ``config.ensemble`` and two or more candidates cross-validated on
+    every row, blend them by greedy ensemble selection (kept only when it has two or more members)."""
     calibrations: dict[str, CalibrationChoice] = {}
     oof_metrics: dict[str, dict[str, Any]] = {}
-    for res in found.results:
+
+    def assess(res: CVResult) -> None:
         oof, labels = found.oof(res), found.labels(res)
         choice = choose_calibration(oof, labels, found.calibration_folds(res))
         calibrations[res.name] = choice
@@ -242,17 +265,72 @@ def select(found: Search, config: TrainConfig) -> Selection:
         # and reorder rows across folds (isotonic steps most: up to ~0.009 PR-AUC on online
         # shoppers, enough to pick the wrong winner). Probability metrics use the cross-fitted ones.
         oof_metrics[res.name] = rounded(binary_metrics(labels, choice.oof, pol.threshold, ranking=oof))
+
+    for res in found.results:
+        assess(res)
     # Candidates screened out on the sample are not comparable with full-data figures:
     # the winner comes from the candidates cross-validated on every training row.
     eligible = [r for r in found.results if r.rows is None]
-    winner = eligible[0]
+    single = eligible[0]
     for res in eligible[1:]:
         if _better(
-            config.metric, oof_metrics[res.name][config.metric], oof_metrics[winner.name][config.metric]
+            config.metric, oof_metrics[res.name][config.metric], oof_metrics[single.name][config.metric]
         ):
-            winner = res
+            single = res
+    winner = single
+    members: list[CVResult] = []
+    weights: list[float] = []
+    score: dict[str, float] = {}
+    # One family (``candidates=["lightgbm"]``, tuned or not) ships one model.
+    if config.ensemble and len({r.family for r in eligible}) >= 2:
+        built = _ensemble(found, eligible)
+        if built is not None:
+            winner, members, weights, score = built
+            found.results.append(winner)
+            assess(winner)
     policy = choose_policy(config.policy, found.design.y_evaluated, calibrations[winner.name].oof)
-    return Selection(calibrations, oof_metrics, winner, policy)
+    return Selection(calibrations, oof_metrics, winner, policy, single, members, weights, score)
+
+
+def member_log_odds(res: CVResult, p: np.ndarray) -> np.ndarray:
+    """A candidate's log-odds from its probabilities, as :func:`propensity.pipeline.log_odds` gives them."""
+    if res.family == "random_forest":
+        p = np.clip(p, FOREST_CLIP, 1 - FOREST_CLIP)
+    return logit(p)
+
+
+def _ensemble(
+    found: Search, eligible: list[CVResult]
+) -> tuple[CVResult, list[CVResult], list[float], dict[str, float]] | None:
+    """Greedy ensemble selection over the eligible candidates' out-of-fold log-odds, or ``None``
+    when the best blend is a single candidate."""
+    y = found.design.y_evaluated
+    fit = greedy_ensemble([member_log_odds(r, found.oof(r)) for r in eligible], y, seed=found.design.ctx.seed)
+    if len(fit.members) < 2:
+        return None
+    members = [eligible[i] for i in fit.members]
+    weights = [round(float(fit.weights[i]), 6) for i in fit.members]
+
+    def blend(arrays: list[np.ndarray]) -> np.ndarray:
+        z = sum(w * member_log_odds(m, a) for m, w, a in zip(members, weights, arrays, strict=True))
+        return sigmoid(np.asarray(z, dtype="float64"))
+
+    test = [m.test_raw for m in members]
+    result = CVResult(
+        name=ENSEMBLE,
+        family=ENSEMBLE,
+        params={"weights": {m.name: w for m, w in zip(members, weights, strict=True)}},
+        oof=blend([m.oof for m in members]),
+        fit_seconds=round(sum(m.fit_seconds for m in members), 3),
+        test_raw=blend([t for t in test if t is not None]) if all(t is not None for t in test) else None,
+    )
+    log.info("ensemble: %s", result.params["weights"])
+    return (
+        result,
+        members,
+        weights,
+        {"ensemble": round(fit.score, 6), "best_member": round(fit.best_single, 6)},
+    )
 
 
 # ------------------------------------------------------------------------------ helpers

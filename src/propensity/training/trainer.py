@@ -14,7 +14,7 @@ import pandas as pd
 
 from propensity.config import get_settings
 from propensity.metrics import binary_metrics
-from propensity.pipeline import ScoringPipeline, TrainedModel
+from propensity.pipeline import LogOddsEnsemble, ScoringPipeline, TrainedModel
 from propensity.schema import Quarantine, RoleTable, TargetSpec
 from propensity.training.calibration import CalibrationChoice
 from propensity.training.candidates import get_family
@@ -23,7 +23,7 @@ from propensity.training.cv import CVResult
 from propensity.training.describe import build_manifest, candidate_reports
 from propensity.training.holdout import hold_out
 from propensity.training.progress import ProgressCallback, ProgressEvent, emit
-from propensity.training.selection import design, rounded, search, select
+from propensity.training.selection import Design, Selection, design, rounded, search, select
 
 __all__ = ["FitResult", "ProgressEvent", "TrainConfig", "TrainingRun", "fit"]
 
@@ -58,6 +58,27 @@ class FitResult:
 
     model: TrainedModel
     run: TrainingRun
+
+
+def _refit(chosen: Selection, d: Design) -> tuple[Any, dict[str, Any]]:
+    """The shipped estimator refitted on every training row, and the parameters it was given.
+
+    A single winner is refitted alone; an ensemble refits each member (with the rounds its
+    folds found) and blends them with the weights fitted on out-of-fold predictions.
+    """
+    parts = chosen.members or [chosen.winner]
+    fitted, params = [], {}
+    for res in parts:
+        family = get_family(res.family)
+        final = family.final_params(res.params, res.best_iterations)
+        estimator, _ = family.fit(family.build(final, d.ctx), d.X_train, d.y_train, d.ctx)
+        fitted.append(estimator)
+        params[res.name] = final
+    if not chosen.members:
+        return fitted[0], params[chosen.winner.name]
+    ensemble = LogOddsEnsemble(fitted, chosen.weights, [m.name for m in parts], [m.family for m in parts])
+    weights = dict(zip(ensemble.names, ensemble.weights, strict=True))
+    return ensemble, {"weights": weights, "members": params}
 
 
 def fit(
@@ -99,11 +120,9 @@ def fit(
     emit(progress, "refit", 0, 1, chosen.winner.name)
     t4 = time.perf_counter()
     winner, win_cal = chosen.winner, chosen.calibrations[chosen.winner.name]
-    family = get_family(winner.family)
-    final_params = family.final_params(winner.params, winner.best_iterations)
-    estimator, _ = family.fit(family.build(final_params, d.ctx), d.X_train, d.y_train, d.ctx)
+    estimator, final_params = _refit(chosen, d)
     timings["refit"] = time.perf_counter() - t4
-    pipeline = ScoringPipeline(d.encoder, estimator, win_cal.calibrator, family=family.name, n_jobs=n_jobs)
+    pipeline = ScoringPipeline(d.encoder, estimator, win_cal.calibrator, family=winner.family, n_jobs=n_jobs)
     emit(progress, "refit", 1, 1)
 
     # now, and only now, the test set

@@ -236,7 +236,7 @@ def warn_if_explaining_is_slow(model: TrainedModel, typed: pd.DataFrame, rows: i
     sample = typed.head(10)
     if len(sample) == 0:
         return
-    if model.pipeline.family == "random_forest" and rows >= FAST_TREESHAP_ROWS:
+    if "random_forest" in model.pipeline.families and rows >= FAST_TREESHAP_ROWS:
         warnings.warn(
             f"Reasons of this random forest for batches of {FAST_TREESHAP_ROWS:,}+ rows come from path "
             "attribution (Saabas), a fast approximation of SHAP (exact SHAP on deep forest trees runs at tens "

@@ -122,7 +122,7 @@ def train(
     positive: str | None = None,
     test_size: float = 0.2,
     folds: int = 5,
-    metric: str = "pr_auc",
+    metric: str = "roc_auc",
     policy: str | PolicySpec = "f1",
     value: float | None = None,
     cost: float | None = None,
@@ -131,6 +131,7 @@ def train(
     time_budget: float = 0.0,
     trials: int = 0,
     candidates: Sequence[str] | None = None,
+    ensemble: bool = True,
     class_weight: str = "auto",
     resample: str = "none",
     seed: int = 42,
@@ -163,7 +164,7 @@ def train(
         A separate test table; otherwise a stratified ``test_size`` share is held out.
     id_column, roles, positive
         Column-role controls; ``roles`` is a mapping or a YAML file (see :func:`propensity.schema.load_roles_file`).
-    folds, metric, time_budget, trials, candidates, class_weight, resample, seed, n_jobs, screen_above
+    folds, metric, time_budget, trials, candidates, ensemble, class_weight, resample, seed, n_jobs, screen_above
         See :class:`~propensity.training.trainer.TrainConfig`.
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
@@ -231,6 +232,7 @@ def train(
         time_budget=time_budget,
         trials=trials,
         candidates=candidates,
+        ensemble=ensemble,
         class_weight=class_weight,
         resample=resample,
         seed=seed,
