@@ -213,7 +213,7 @@ def test_uploads_good_and_bad(trained, customer_table):
         read_upload("empty.csv", b"")
     with pytest.raises(DataError, match="file type '.xlsx' is not supported"):
         read_upload("book.xlsx", b"PK\x03\x04")
-    with pytest.raises(DataError, match="Cannot read 'scores.parquet' as Parquet"):
+    with pytest.raises(DataError, match="Cannot read 'scores.parquet': it is not a Parquet file"):
         read_upload("scores.parquet", b"this is not parquet")
     with pytest.raises(DataError, match="no data rows"):
         read_upload("header.csv", b"a,b,c\n")

@@ -116,7 +116,7 @@ def test_drift_is_computed_on_every_row_and_scores_on_a_sample(table_model):
     frame = make_customer_table(5000, seed=9)
     result = monitor(table_model, frame, sample_rows=500, report=False)
     assert result.data["rows"] == 5000
-    assert result.score["sampled"] == 500
+    assert 450 <= result.score["sampled"] <= 500  # a Bernoulli sample of about 500 rows
     assert all(f["rows"] + round(f["missing_current"] * 5000) == 5000 for f in result.features)
 
 
