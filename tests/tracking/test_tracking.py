@@ -220,8 +220,10 @@ def test_parent_run_has_params_metrics_tags_inputs_and_artifacts(tracked, projec
     assert run.info.status == "FINISHED"
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["target"] == "purchased" and params["seed"] == "11" and params["folds"] == "3"
-    assert params["metric"] == "pr_auc" and params["policy"] == "f1" and params["winner"] == m.winner
-    assert set(params["candidates"].split(",")) == {"logistic_regression", "lightgbm"}
+    assert params["metric"] == "roc_auc" and params["policy"] == "f1" and params["winner"] == m.winner
+    listed = set(params["candidates"].split(","))
+    assert listed - {"ensemble"} == {"logistic_regression", "lightgbm"}
+    assert ("ensemble" in listed) == (m.ensemble is not None)
     assert params["class_weight"] == "auto"
     assert params["test_size"] == "0.2" and int(params["n_features"]) == len(m.input_schema.features)
     assert metrics["test_roc_auc"] == pytest.approx(m.metrics["test"]["roc_auc"])
