@@ -28,12 +28,13 @@ from propensity.dashboard.uploads import read_upload, score_upload
 from propensity.errors import DataError, ParameterError, SchemaError
 from propensity.targeting import threshold_view
 from propensity.workflows.events import customer_snapshot, train_from_events
+from propensity.workflows.monitoring import monitor
 from tests.report.test_report import BROWSER_ARGS, _chromium_or_skip
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-PAGES = ["overview", "behaviour", "model", "explain", "target", "score"]
+PAGES = ["overview", "behaviour", "model", "explain", "target", "score", "monitor"]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,10 @@ def test_every_page_with_a_model_and_a_log(monkeypatch, tmp_path, shop_model, sm
         start = time.perf_counter()
         _page(at, page)
         seconds[page] = time.perf_counter() - start
-        assert not at.error, (page, [e.value for e in at.error])
+        problems = [
+            e.value for e in at.error if not e.value.startswith("**RED**")
+        ]  # the monitor's alert banner
+        assert not problems, (page, problems)
     # Overview: the numbers are propensity.analytics' on the validated log
     _page(at, "overview")
     canonical = tmp_path / "cache" / "validated" / "events.parquet"
@@ -139,6 +143,22 @@ def test_every_page_with_a_model_and_a_log(monkeypatch, tmp_path, shop_model, sm
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert "Probability" in _metrics(at)
+    # Monitor: the log at the default as-of (the last one with an outcome) is propensity monitor's answer
+    _page(at, "monitor")
+    as_of = at.date_input(key="monitor_as_of").value
+    expected = monitor(shop_model, canonical, as_of=str(as_of), report=False)
+    banner = (
+        at.error if expected.status == "red" else at.warning if expected.status == "amber" else at.success
+    )[0]
+    assert banner.value.startswith(f"**{expected.status.upper()}**")
+    shown = _metrics(at)
+    assert shown["Rows tested"] == f"{expected.data['rows']:,}"
+    assert shown["Score PSI"] == f"{expected.score['psi']:.3f}"
+    assert shown["Realised ROC-AUC"] == f"{expected.performance['roc_auc']:.3f}"
+    table = _frame(at, "PSI")
+    assert list(table["feature"]) == [f["name"] for f in expected.features]
+    at.date_input(key="monitor_as_of").set_value(at.date_input(key="monitor_as_of").max).run()
+    assert not at.exception and _metrics(at)["Realised ROC-AUC"] == "–"  # no outcome after the log's end
     print({k: round(v, 2) for k, v in seconds.items()})
 
 
@@ -171,6 +191,8 @@ def test_pages_with_a_table_model_and_no_log(monkeypatch, tmp_path, trained):
     assert at.selectbox(key="explain_example").value.startswith("high")  # the evaluation's examples
     _page(at, "target")
     assert "score a file on the Score page" in " ".join(i.value for i in at.info)
+    _page(at, "monitor")  # a table model: monitoring waits for an uploaded table
+    assert not at.error and "Upload a table of recent records" in " ".join(c.value for c in at.caption)
 
 
 def test_a_bad_model_or_log_is_a_message_not_a_traceback(monkeypatch, tmp_path):

@@ -153,10 +153,16 @@ def test_unreadable_values_and_a_missing_column_are_reported_not_fatal(table_mod
 
 
 @pytest.mark.slow
-def test_event_model_monitoring_reads_the_outcome_from_the_log(small_shop, tmp_path):
+def test_event_model_monitoring_reads_the_outcome_from_the_log(tmp_path):
+    # 3,000 customers: on the 800 of the small shop the 14-day outcome has ~50 positives per
+    # cutoff and early stopping leaves a ten-round model whose refit is overconfident.
+    from propensity.datasets import generate_shop
+
+    shop = tmp_path / "shop"
+    generate_shop(3000, days=120, seed=11, out=shop)
     out = tmp_path / "model"
     train_from_events(
-        small_shop / "events.parquet",
+        shop / "events.parquet",
         horizon_days=14,
         cutoffs=4,
         step_days=14,
@@ -166,11 +172,13 @@ def test_event_model_monitoring_reads_the_outcome_from_the_log(small_shop, tmp_p
         seed=3,
     )
     data_end = pd.Timestamp("2024-01-01") + pd.Timedelta(days=120)
-    result = monitor(out, small_shop / "events.parquet", as_of=str((data_end - pd.Timedelta(days=14)).date()))
+    # the as-of of the last cutoff (the model's test rows): scored out of sample, outcome in the log
+    result = monitor(out, shop / "events.parquet", as_of=str((data_end - pd.Timedelta(days=14)).date()))
     perf = result.performance
     assert result.data["kind"] == "event log" and result.data["labels"]
     assert perf is not None and "roc_auc" in perf
     low, high = perf["roc_auc_interval"]
     assert low <= result.score["estimated"]["roc_auc"] <= high  # CBPE within the realised interval
-    late = monitor(out, small_shop / "events.parquet", report=False)  # at the end: no outcome yet
+    assert result.data["rows"] == result.performance["rows"]  # the eligible customers, as in training
+    late = monitor(out, shop / "events.parquet", report=False)  # at the end: no outcome yet
     assert late.performance is None and "no outcome" in late.data["labels_note"]

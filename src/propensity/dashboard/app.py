@@ -36,6 +36,9 @@ pages = [
     ),
     st.Page(HERE / "views" / "target.py", title="Target", icon=":material/campaign:", url_path="target"),
     st.Page(HERE / "views" / "score.py", title="Score", icon=":material/calculate:", url_path="score"),
+    st.Page(
+        HERE / "views" / "monitor.py", title="Monitor", icon=":material/monitor_heart:", url_path="monitor"
+    ),
 ]
 page = st.navigation(pages)
 

@@ -34,7 +34,7 @@ from propensity.pipeline import TrainedModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Context", "context", "snapshot"]
+__all__ = ["Context", "context", "monitor_log", "monitor_table", "snapshot"]
 
 
 @dataclass
@@ -169,3 +169,40 @@ def snapshot(ctx: Context) -> pd.DataFrame | None:
     except PropensityError as exc:
         ctx.problems.append(f"The customers of the log could not be scored: {exc}")
         return None
+
+
+# ------------------------------------------------------------------------------ monitoring
+
+
+@st.cache_data(show_spinner="Testing the log against the training profile…", max_entries=16)
+def _monitor_log(model_ref: str, version: str, canonical: str, mtime_ns: int, as_of: str) -> dict[str, Any]:
+    from propensity.workflows.monitoring import monitor
+
+    return monitor(_load_model(model_ref), canonical, as_of=as_of, report=False).to_dict()
+
+
+def monitor_log(ctx: Context, as_of: str) -> dict[str, Any] | None:
+    """``propensity monitor`` of the event log at ``as_of`` (event models with a log; cached per as-of)."""
+    if not ctx.event_model or ctx.store is None or ctx.model is None or ctx.sources.model is None:
+        return None
+    canonical = ctx.store.source
+    try:
+        return _monitor_log(
+            ctx.sources.model, ctx.model.version, canonical, Path(canonical).stat().st_mtime_ns, as_of
+        )
+    except PropensityError as exc:
+        ctx.problems.append(f"The log could not be monitored at {as_of}: {exc}")
+        return None
+
+
+@st.cache_data(show_spinner="Testing the table against the training profile…", max_entries=8)
+def _monitor_table(model_ref: str, version: str, frame: pd.DataFrame, labels: str | None) -> dict[str, Any]:
+    from propensity.workflows.monitoring import monitor
+
+    return monitor(_load_model(model_ref), frame, labels=labels, report=False).to_dict()
+
+
+def monitor_table(ctx: Context, frame: pd.DataFrame, labels: str | None) -> dict[str, Any]:
+    """``propensity monitor`` of an uploaded table of records (cached per content)."""
+    assert ctx.model is not None and ctx.sources.model is not None
+    return _monitor_table(ctx.sources.model, ctx.model.version, frame, labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,13 @@ def score_drift(probability: np.ndarray, manifest: Manifest, th: Thresholds) -> 
         out["psi"] = round(psi(reference, current), 6)
         out["ks"], out["ks_p_value"] = ks_binned(reference, current, prof.rows, len(p))
         out["reference"].update(mean=prof.mean, decision_rate=prof.decision_rate)
+        labels = [f"< {edges[0]:.3f}"]
+        labels += [f"{lo:.3f}–{hi:.3f}" for lo, hi in itertools.pairwise(edges)]
+        labels += [f"> {edges[-1]:.3f}"]
         out["bins"] = [
-            {"bin": f"{lo:.3f}–{hi:.3f}", "reference": round(float(r), 6), "current": round(float(c), 6)}
-            for lo, hi, r, c in zip(edges[:-1], edges[1:], reference[1:-1], current[1:-1], strict=True)
+            {"bin": b, "reference": round(float(r), 6), "current": round(float(c), 6)}
+            for i, (b, r, c) in enumerate(zip(labels, reference, current, strict=True))
+            if 0 < i < len(labels) - 1 or c > 0  # beyond the training range: shown when scores went there
         ]
         checks.append(("score PSI", out["psi"], th.score_psi))
         if prof.decision_rate > 0:

@@ -7,7 +7,7 @@ With ``--workers N`` every worker writes its values to ``PROMETHEUS_MULTIPROC_DI
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +17,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+if TYPE_CHECKING:
+    from propensity.monitoring.live import LiveSnapshot
 
 __all__ = ["ServiceMetrics"]
 
@@ -101,6 +104,53 @@ class ServiceMetrics:
             registry=r,
             **gauge_kw,
         )
+        self.drift_records = Gauge(
+            "propensity_drift_window_records",
+            "Scored records in the live drift window.",
+            registry=r,
+            **gauge_kw,
+        )
+        self.drift_status = Gauge(
+            "propensity_drift_status",
+            "Worst drift status of the window: -1 not tested (too few records), 0 green, 1 amber, 2 red.",
+            registry=r,
+            **gauge_kw,
+        )
+        self.feature_psi = Gauge(
+            "propensity_feature_psi",
+            "Population stability index of each feature in the window against its training profile.",
+            ["feature"],
+            registry=r,
+            **gauge_kw,
+        )
+        self.feature_status = Gauge(
+            "propensity_feature_drift_status",
+            "Drift status of each feature in the window (-1 not tested, 0 green, 1 amber, 2 red).",
+            ["feature"],
+            registry=r,
+            **gauge_kw,
+        )
+        self.score_psi = Gauge(
+            "propensity_score_psi",
+            "Population stability index of the window's probabilities against the out-of-fold scores.",
+            registry=r,
+            **gauge_kw,
+        )
+        self.window_mean = Gauge(
+            "propensity_score_mean_window", "Mean probability served in the window.", registry=r, **gauge_kw
+        )
+        self.window_decision_rate = Gauge(
+            "propensity_decision_rate_window",
+            "Share of the window at or above the threshold.",
+            registry=r,
+            **gauge_kw,
+        )
+        self.estimated_auc = Gauge(
+            "propensity_estimated_roc_auc",
+            "ROC-AUC the calibrated probabilities of the window imply (CBPE), without labels.",
+            registry=r,
+            **gauge_kw,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._decision_children: dict[tuple[bool, str], Any] = {}
 
@@ -127,6 +177,20 @@ class ServiceMetrics:
         self.model_info.clear()
         self.model_info.labels(version, winner, target).set(1)
 
+    def set_drift(self, snapshot: LiveSnapshot) -> None:
+        """The live drift gauges from a window's tests (NaN where a test did not run)."""
+        nan = float("nan")
+        self.drift_records.set(snapshot.rows)
+        self.drift_status.set(STATUS_LEVEL[snapshot.status])
+        for f in snapshot.features:
+            self.feature_psi.labels(f.name).set(f.psi if f.psi is not None else nan)
+            self.feature_status.labels(f.name).set(STATUS_LEVEL[f.status])
+        score = snapshot.score
+        self.score_psi.set(_number(score.get("psi")))
+        self.window_mean.set(_number(score.get("mean")))
+        self.window_decision_rate.set(_number(score.get("decision_rate")))
+        self.estimated_auc.set(_number(score.get("estimated", {}).get("roc_auc")))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text (all workers' values in multiprocess mode) and its content type."""
         if self.multiprocess_dir:
@@ -136,3 +200,11 @@ class ServiceMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+#: Gauge value of a drift status.
+STATUS_LEVEL = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
+
+
+def _number(value: Any) -> float:
+    return float(value) if value is not None else float("nan")

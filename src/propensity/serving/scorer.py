@@ -24,6 +24,7 @@ import orjson
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from propensity.monitoring.live import LiveDrift
 from propensity.pipeline import RecordEncoder, RowPredictor, TrainedModel, band_of
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.problems import ApiError, Problem, safe_value
@@ -76,6 +77,11 @@ class Scorer:
         self.max_batch = settings.max_batch_records
         self.has_categories = bool(self.encoder.categorical_levels)
         self._validate_json = self.schema.Record.model_validate_json
+        self.live = (
+            LiveDrift(self.manifest, size=settings.drift_window, max_age=settings.drift_refresh)
+            if settings.drift_window
+            else None
+        )
         self.metadata = orjson.dumps(self._metadata(settings))
         self.warmed = False
 
@@ -188,6 +194,8 @@ class Scorer:
         """The response of /predict for a validated record."""
         typed = self.schema.typed(record)
         p = self.predict_row(self.encoder.encode(typed))
+        if self.live is not None:
+            self.live.add(typed, p)
         unknown = self.encoder.unknown_categories(typed) if self.has_categories else []
         return {
             "id": self.schema.record_id(record),
@@ -204,6 +212,8 @@ class Scorer:
         typed = [self.schema.typed(r) for r in records]
         X = self.encoder.encode_many(typed)
         p = self.pipeline.proba_encoded(X)
+        if self.live is not None:
+            self.live.add_many(typed, p)
         decisions = p >= self.threshold
         bands = band_of(p, self.manifest.policy)
         unknown_counts: dict[str, int] = {}
@@ -242,6 +252,8 @@ class Scorer:
         for _ in range(3):
             self.score_one(example)
         self.score_many([example, example])
+        if self.live is not None:
+            self.live.clear()  # the example is not traffic
         self.warmed = True
 
     def _metadata(self, settings: ServeSettings) -> dict[str, Any]:

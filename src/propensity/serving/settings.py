@@ -74,6 +74,17 @@ class ServeSettings(BaseSettings):
         default=False,
         description="Serve /docs and /openapi.json without an API key (the other routes still need one).",
     )
+    drift_window: int = Field(
+        default=10_000,
+        ge=0,
+        description="Scored records kept for the live drift gauges on /metrics (the newest N, tested against "
+        "the bundle's training profile like `propensity monitor`); 0 turns them off.",
+    )
+    drift_refresh: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a computed drift snapshot is reused by /metrics before the window is tested again.",
+    )
     supervisor_pid: int | None = Field(
         default=None,
         description="Set by `propensity serve --workers N`: POST /admin/reload then asks the supervisor to "

@@ -101,7 +101,7 @@ def _event_rows(
 
     spec = model_event_spec(model)
     label = spec.block.label
-    with event_features_at(source, spec, as_of, engine=engine) as (ev, rows):
+    with event_features_at(source, spec, as_of, engine=engine, eligible_only=True) as (ev, rows):
         feats = rows.features
         horizon_end = rows.as_of + pd.Timedelta(days=label.horizon_days)
         labelled = (
