@@ -75,6 +75,18 @@ def test_the_bundle_scores_report_and_summary_are_written(fitted):
     )  # the chart has its own element
     check = result.model.manifest.holdout
     assert check["models"]["bgnbd"]["actual_purchases"] > 0
+    # revenue: the regression, the probabilistic models and the naive baseline on the same customers
+    revenue = check["revenue"]
+    assert set(revenue["models"]) == {"lightgbm", "bgnbd_gamma_gamma", "last_period"}
+    assert (
+        revenue["customers"] == summary["customers_fitted"]
+        and 50 <= revenue["trained_on"] < revenue["customers"]
+    )
+    actual = result.calibration["spend_holdout"].sum()
+    for name, figures in revenue["models"].items():
+        assert figures["actual_total"] == pytest.approx(actual, abs=0.01), name
+        assert figures["rmse"] >= figures["mae"] > 0 and 0 < figures["top_decile_capture"] <= 1, name
+    assert "Revenue in the holdout" in html and "LightGBM regression" in html
     assert sum(r["customers"] for r in check["by_frequency"]) == summary["customers_fitted"]
 
 

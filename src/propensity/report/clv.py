@@ -25,6 +25,12 @@ from propensity.sources import atomic_path
 __all__ = ["build_clv_figures", "render_clv_report", "write_clv_report"]
 
 MODEL_NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "gamma_gamma": "Gamma-Gamma"}
+REVENUE_NAMES = {
+    "lightgbm": "LightGBM regression",
+    "bgnbd_gamma_gamma": "BG/NBD × Gamma-Gamma",
+    "pareto_nbd_gamma_gamma": "Pareto/NBD × Gamma-Gamma",
+    "last_period": "last period repeats",
+}
 _LINE = {"bgnbd": COLORS["test"], "pareto_nbd": "#e8590c"}
 
 
@@ -195,6 +201,7 @@ def render_clv_report(manifest: ClvManifest, scores: pd.DataFrame) -> str:
             models=models,
             holdout=manifest.holdout,
             model_names=MODEL_NAMES,
+            revenue_names=REVENUE_NAMES,
             totals=totals,
             deciles=deciles,
             value_column=column,

@@ -27,6 +27,7 @@ from propensity.bundle import save_clv_model
 from propensity.clv import beta_geo
 from propensity.clv.fit import ClvFit, fit_clv, holdout_check, models_for
 from propensity.clv.model import ClvModel
+from propensity.clv.revenue import compare_revenue
 from propensity.clv.summary import check_cutoff, check_time_scaler, rfm_summary
 from propensity.errors import DataError, ParameterError
 from propensity.events.validate import EventLog, EventSource, ValidationReport, load_events
@@ -272,6 +273,9 @@ class _Summaries:
     scored_at: pd.Timestamp
     calibration: pd.DataFrame
     current: pd.DataFrame
+    earlier: (
+        pd.DataFrame | None
+    )  # one holdout earlier, with a holdout: the revenue regression's training rows
     data: EventData
     validation: ValidationReport
     mapping: dict[str, Any]
@@ -301,12 +305,18 @@ def _read_summaries(
             if scored_at != cutoff
             else calibration
         )
+        earlier = (
+            _summarise(ev, cutoff - pd.Timedelta(days=holdout_days), holdout_days=holdout_days, scaler=scaler)
+            if holdout_days
+            else None
+        )
         seconds = {"validate": ev.report.seconds, "summary": round(time.perf_counter() - tick, 3)}
         return _Summaries(
             cutoff=cutoff,
             scored_at=scored_at,
             calibration=calibration,
             current=current,
+            earlier=earlier,
             data=event_data(ev),
             validation=ev.report,
             mapping=ev.mapping.describe(),
@@ -461,6 +471,10 @@ def fit_clv_from_events(
     )
     seconds["fit"] = round(time.perf_counter() - tick, 3)
     checked = _holdout_check(calibration, fit, holdout_days, cutoff)
+    if checked is not None and read.earlier is not None:
+        tick = time.perf_counter()
+        checked["revenue"] = compare_revenue(read.earlier, calibration, fit, seed=seed)
+        seconds["revenue"] = round(time.perf_counter() - tick, 3)
     manifest = _manifest(
         fit,
         calibration,
