@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -377,3 +380,62 @@ def test_dashboard_in_chromium(tmp_path, shop_model, small_shop, free_port, wait
             proc.kill()
         shutil.rmtree(profile, ignore_errors=True)
     assert not errors, errors
+
+
+def _children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_dashboard_command_stops_streamlit_and_frees_the_port(
+    sig, tmp_path, trained, free_port, wait_for_http
+):
+    if not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc to find the child process")
+    _, bundle = trained
+    port = free_port()
+    exe = Path(sys.executable).with_name("propensity")
+    log = tmp_path / "dashboard.log"
+    command = [
+        str(exe),
+        "dashboard",
+        "--model",
+        str(bundle),
+        "--port",
+        str(port),
+        "--cache",
+        str(tmp_path / "c"),
+    ]
+    with log.open("w") as fh:
+        proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, timeout=120, log=log)
+        children = _children(proc.pid)
+        assert children, "the dashboard command runs Streamlit as a child"
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+        assert not [c for c in children if _alive(c)], "Streamlit outlived the command"
+        with socket.socket() as s:
+            # nobody listens any more (SO_REUSEADDR, as servers set it: the health check's own
+            # connection may linger in TIME_WAIT, which is not a process holding the port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from propensity.cli._child import run_supervised
 from propensity.cli._common import app, err, out, user_errors
 from propensity.cli.events import (
     MapCols,
@@ -68,11 +68,7 @@ def dashboard(
         highlight=False,
         soft_wrap=True,
     )
-    command = streamlit_command(port)
-    try:
-        code = subprocess.call(command, env={**os.environ, **sources.environ()})
-    except KeyboardInterrupt:
-        code = 0
+    code = run_supervised(streamlit_command(port), {**os.environ, **sources.environ()})
     raise typer.Exit(code=code)
 
 
