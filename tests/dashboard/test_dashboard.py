@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from propensity.errors import DataError, ParameterError, SchemaError
 from propensity.targeting import threshold_view
 from propensity.workflows.events import customer_snapshot, train_from_events
 from propensity.workflows.monitoring import monitor
+from tests._processes import descendants, port_is_free, survivors
 from tests.report.test_report import BROWSER_ARGS, _chromium_or_skip
 
 pytest.importorskip("streamlit")
@@ -382,23 +382,6 @@ def test_dashboard_in_chromium(tmp_path, shop_model, small_shop, free_port, wait
     assert not errors, errors
 
 
-def _children(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(c) for c in text]
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.server
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -425,17 +408,12 @@ def test_stopping_the_dashboard_command_stops_streamlit_and_frees_the_port(
         proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, timeout=120, log=log)
-        children = _children(proc.pid)
+        children = descendants(proc.pid)
         assert children, "the dashboard command runs Streamlit as a child"
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
-        assert not [c for c in children if _alive(c)], "Streamlit outlived the command"
-        with socket.socket() as s:
-            # nobody listens any more (SO_REUSEADDR, as servers set it: the health check's own
-            # connection may linger in TIME_WAIT, which is not a process holding the port)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            s.listen()
+        assert not survivors(children, wait=0), "Streamlit outlived the command"
+        assert port_is_free(port)
     finally:
         if proc.poll() is None:
             proc.kill()

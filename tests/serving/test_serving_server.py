@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._processes import descendants, port_is_free, survivors
 from tests.serving.conftest import HEADERS, KEY, LiveServer, records_of
 
 pytestmark = [pytest.mark.server, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -192,3 +193,20 @@ def test_graceful_shutdown_finishes_requests_in_flight(lgbm_bundle, lgbm_model, 
     assert code in (0, -signal.SIGTERM), server.final_output
     assert "Waiting for application shutdown" in server.final_output
     assert "Finished server process" in server.final_output and "Traceback" not in server.final_output
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_sigterm_to_serve_with_workers_stops_every_worker_and_frees_the_port(lgbm_bundle):
+    if not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc to find the worker processes")
+    server = LiveServer(lgbm_bundle, "--workers", "2")
+    try:
+        server.wait_ready(timeout=120)
+        workers = descendants(server.proc.pid)
+        assert len(workers) >= 2, "uvicorn runs the workers as child processes"
+    finally:
+        code = server.stop(signal.SIGTERM, timeout=30)
+    assert code in (0, -signal.SIGTERM), server.final_output
+    assert not survivors(workers), "a worker outlived the command"
+    assert port_is_free(server.port)

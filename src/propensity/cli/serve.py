@@ -156,7 +156,19 @@ def serve(
         from propensity.serving.scorer import Scorer
 
         _announce(Scorer(loaded, settings, source=model), host, port, workers, keys.enabled)
-        uvicorn.run("propensity.serving.app:app_from_environment", factory=True, workers=workers, **common)
+        # A worker answers the supervisor's health pings only once its imports and model load let it
+        # (seconds on a busy machine); uvicorn's 5 s default restarted workers in a loop under load.
+        uvicorn.run(
+            "propensity.serving.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **common,
+        )
+
+
+#: Seconds a worker may take to answer the supervisor's ping before uvicorn replaces it.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _env_value(value: Any) -> str:

@@ -174,7 +174,8 @@ class ServiceMetrics:
         child.inc()
 
     def set_model(self, version: str, winner: str, target: str) -> None:
-        self.model_info.clear()
+        if not self.multiprocess_dir:  # a worker of several serves one model for its whole life
+            self.model_info.clear()
         self.model_info.labels(version, winner, target).set(1)
 
     def set_drift(self, snapshot: LiveSnapshot) -> None:
