@@ -97,3 +97,34 @@ def test_plan_contacts_validates_its_input():
         plan_contacts(SCORES, value=1, cost=1, max_contacts=-1)
     with pytest.raises(ParameterError, match="'value'"):
         plan_contacts(SCORES, value=float("nan"), cost=1)
+
+
+def test_plan_contacts_by_expected_value_with_a_value_per_customer():
+    # expected values p × clv: a 0.9 × 10 = 9, b 0.5 × 40 = 20, c 0.3 × 100 = 30, d 0.1 × 0, e 0.2 × 5 = 1
+    scores = SCORES.assign(clv=[10.0, 40.0, 100.0, np.nan, 5.0])
+    plan = plan_contacts(scores, value=999, cost=2, max_contacts=2, value_col="clv")
+    assert plan.selected["customer_id"].tolist() == ["c", "b"]
+    assert plan.selected["expected_value"].tolist() == pytest.approx([28.0, 18.0])
+    assert plan.expected_buyers == pytest.approx(0.8)
+    assert plan.expected_profit == pytest.approx(30 + 20 - 4)
+    assert plan.value == pytest.approx(155 / 5) and plan.value_col == "clv"  # the mean, missing as 0
+    assert plan.random_profit == pytest.approx(2 * (60 / 5) - 4)  # mean expected value 12 per contact
+    assert plan.min_probability == pytest.approx(0.3)
+    # worth a contact while p × clv > 2: c, b, a (e's 1 is not), best profit 59 - 6
+    assert (plan.best_contacts, plan.best_profit) == (3, pytest.approx(53.0))
+    worth = plan_contacts(scores, value=0, cost=2, profitable_only=True, value_col="clv")
+    assert worth.selected["customer_id"].tolist() == ["c", "b", "a"]
+    curve = plan.curve.set_index("contacts")
+    assert curve["profit"].tolist() == pytest.approx([0, 28, 46, 53, 52, 50])
+
+
+def test_plan_contacts_value_zero_still_ranks_by_probability():
+    plan = plan_contacts(SCORES, value=0, cost=0, max_contacts=2)
+    assert plan.selected["customer_id"].tolist() == ["a", "b"]
+
+
+def test_plan_contacts_refuses_a_missing_or_negative_value_column():
+    with pytest.raises(SchemaError, match="'clv'"):
+        plan_contacts(SCORES, value=1, cost=1, value_col="clv")
+    with pytest.raises(SchemaError, match=">= 0"):
+        plan_contacts(SCORES.assign(clv=[1, -1, 0, 0, 0]), value=1, cost=1, value_col="clv")

@@ -8,8 +8,11 @@ Model and Target pages, as plain functions.
   contact the top customers by probability; expected buyers are the sum of their probabilities,
   and random targeting of the same number reaches ``contacts × base rate`` buyers.
 
-Profit is always ``buyers × value − contacts × cost``: ``value`` is what one conversion is
-worth (a margin) and ``cost`` what one contact costs.
+Profit is ``buyers × value − contacts × cost``: ``value`` is what one conversion is worth (a
+margin) and ``cost`` what one contact costs. With a per-customer value (``value_col``, e.g. a
+lifetime value from ``propensity clv``), customers are ranked by *expected value*
+``probability × value`` instead, and profit is the sum of the contacted expected values minus
+the contacts' cost.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ class ContactPlan:
     ``expected_value`` (probability × value − cost); ``curve`` has, for a thinned grid of
     ``contacts`` from 0 to every candidate, the expected ``buyers``/``profit`` of targeting by
     score and the ``random_buyers``/``random_profit`` of contacting as many at random.
+    ``value_col`` names the per-customer value column when one ranked the customers (then
+    ``value`` is the candidates' mean value, for display).
     """
 
     candidates: int
@@ -154,6 +159,7 @@ class ContactPlan:
     min_probability: float | None
     selected: pd.DataFrame = field(repr=False)
     curve: pd.DataFrame = field(repr=False)
+    value_col: str | None = None
 
     @property
     def extra_buyers(self) -> float:
@@ -176,6 +182,7 @@ def plan_contacts(
     profitable_only: bool = False,
     base_rate: float | None = None,
     probability_col: str = "probability",
+    value_col: str | None = None,
     curve_points: int = 201,
 ) -> ContactPlan:
     """Contact the customers most likely to buy, within a budget, and compare with random targeting.
@@ -187,6 +194,10 @@ def plan_contacts(
         output of ``propensity score``); other columns are carried into ``selected``.
     value, cost
         Value of one conversion and cost of one contact (both ≥ 0).
+    value_col
+        A column of ``scores`` with each customer's value of a conversion (≥ 0, e.g. ``clv``
+        from ``propensity clv``): customers are then ranked by ``probability × value`` and
+        ``value`` is ignored; missing values count as 0 and are reported by the caller.
     max_contacts
         At most this many contacts (``None``: no limit).
     budget
@@ -202,7 +213,9 @@ def plan_contacts(
     -------
     ContactPlan
         ``expected_buyers`` = sum of the contacted probabilities; ``random_buyers`` =
-        contacts × base rate; profits = buyers × value − contacts × cost; ``limited_by`` says
+        contacts × base rate; profits = buyers × value − contacts × cost (with ``value_col``:
+        the contacted ``probability × value`` summed, and contacts × the candidates' mean
+        expected value at random, minus the contacts' cost); ``limited_by`` says
         which limit decided the number (``candidates``, ``max_contacts``, ``budget`` or
         ``profitability``); ``best_contacts``/``best_profit`` is the most profitable number
         of contacts without the budget limits.
@@ -210,7 +223,7 @@ def plan_contacts(
     Raises
     ------
     SchemaError
-        ``scores`` lacks the probability column.
+        ``scores`` lacks the probability column (or ``value_col``), or the values are negative.
     ParameterError
         A negative or non-numeric value, cost, budget or limit.
 
@@ -225,23 +238,32 @@ def plan_contacts(
     cost = _check_money("cost", cost, where)
     p_all = _probabilities(scores, probability_col)
     n = len(p_all)
-    order = np.argsort(-p_all, kind="stable")
-    p = p_all[order]
     rate = float(p_all.mean()) if base_rate is None and n else float(base_rate or 0.0)
     if not 0 <= rate <= 1:
         raise ParameterError(
             f"The 'base_rate' parameter of {where} must be in [0, 1]. Got {base_rate!r} instead."
         )
-    worth = int(np.count_nonzero(p * value > cost))
+    if value_col is None:
+        gain_all = p_all * value
+        random_gain = rate * value
+    else:
+        values = _values(scores, value_col)
+        value = float(values.mean()) if n else 0.0
+        gain_all = p_all * values
+        random_gain = float(gain_all.mean()) if base_rate is None and n else rate * value
+    order = np.lexsort((-p_all, -gain_all))  # by expected value, then probability (value 0)
+    p, gain = p_all[order], gain_all[order]
+    worth = int(np.count_nonzero(gain > cost))
     k, limited_by = _contacts_limit(n, cost, worth, max_contacts, budget, profitable_only, where)
     cum = np.concatenate([[0.0], np.cumsum(p)])
+    cum_gain = np.concatenate([[0.0], np.cumsum(gain)])
     buyers = float(cum[k])
     random_buyers = k * rate
-    profit_curve = cum * value - np.arange(n + 1) * cost
+    profit_curve = cum_gain - np.arange(n + 1) * cost
     best = int(np.argmax(profit_curve))
     selected = scores.iloc[order[:k]].copy()
     selected.insert(0, "rank", np.arange(1, k + 1))
-    selected["expected_value"] = selected[probability_col].to_numpy(dtype="float64") * value - cost
+    selected["expected_value"] = gain[:k] - cost
     return ContactPlan(
         candidates=n,
         contacts=k,
@@ -251,14 +273,15 @@ def plan_contacts(
         spend=k * cost,
         base_rate=rate,
         expected_buyers=buyers,
-        expected_profit=buyers * value - k * cost,
+        expected_profit=float(profit_curve[k]),
         random_buyers=random_buyers,
-        random_profit=random_buyers * value - k * cost,
+        random_profit=k * (random_gain - cost),
         best_contacts=best,
         best_profit=float(profit_curve[best]),
-        min_probability=float(p[k - 1]) if k else None,
+        min_probability=float(p[:k].min()) if k else None,
         selected=selected.reset_index(drop=True),
-        curve=_plan_curve(cum, profit_curve, rate, value, cost, (k, worth), curve_points),
+        curve=_plan_curve(cum, profit_curve, rate, random_gain, cost, (k, worth), curve_points),
+        value_col=value_col,
     )
 
 
@@ -271,6 +294,19 @@ def _probabilities(scores: pd.DataFrame, probability_col: str) -> np.ndarray:
     if np.isnan(p_all).any() or (p_all < 0).any() or (p_all > 1).any():
         raise SchemaError(f"The '{probability_col}' column must hold probabilities in [0, 1] without gaps.")
     return p_all
+
+
+def _values(scores: pd.DataFrame, value_col: str) -> np.ndarray:
+    """Each candidate's value of a conversion: missing counts as 0, negative is refused."""
+    if value_col not in scores.columns:
+        raise SchemaError(
+            f"The scores lack the value column '{value_col}' (they have: {', '.join(map(str, scores.columns[:20]))})."
+        )
+    values = pd.to_numeric(scores[value_col], errors="coerce").to_numpy(dtype="float64")
+    values = np.where(np.isfinite(values), values, 0.0)
+    if (values < 0).any():
+        raise SchemaError(f"The '{value_col}' column must hold values >= 0.")
+    return values
 
 
 def _contacts_limit(
@@ -304,12 +340,13 @@ def _plan_curve(
     cum: np.ndarray,
     profit_curve: np.ndarray,
     rate: float,
-    value: float,
+    random_gain: float,
     cost: float,
     marks: tuple[int, int],
     points: int,
 ) -> pd.DataFrame:
-    """Buyers and profit against contacts, ours and random, on a grid that includes ``marks``."""
+    """Buyers and profit against contacts, ours and random (``random_gain`` expected value per
+    random contact), on a grid that includes ``marks``."""
     n = len(cum) - 1
     grid = (
         np.unique(np.linspace(0, n, min(points, n + 1)).round().astype("int64"))
@@ -323,6 +360,6 @@ def _plan_curve(
             "buyers": cum[grid],
             "profit": profit_curve[grid],
             "random_buyers": grid * rate,
-            "random_profit": grid * rate * value - grid * cost,
+            "random_profit": grid * (random_gain - cost),
         }
     )

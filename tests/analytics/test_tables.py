@@ -198,6 +198,19 @@ def test_segment_summary_with_scores(store):
         segment_summary(r, scores.rename(columns={"probability": "p"}))
 
 
+def test_segment_summary_with_lifetime_values(store):
+    r = rfm_table(store, as_of="2024-04-01")  # A at risk, B promising, C a prospect, D hibernating
+    clv = pd.DataFrame(
+        {"customer_id": ["A", "B", "D"], "p_alive": [0.9, 0.4, 0.6], "clv": [120.0, 30.0, 0.0]}
+    )
+    s = segment_summary(r, clv).set_index("segment")
+    assert "mean_probability" not in s.columns  # no propensity scores given
+    assert s.loc["at risk", "mean_p_alive"] == pytest.approx(0.9)
+    assert s.loc["promising", "likely_alive"] == 0 and s.loc["hibernating", "likely_alive"] == 1
+    assert s.loc["at risk", "clv"] == pytest.approx(120.0)
+    assert math.isnan(s.loc["prospects", "clv"]) and math.isnan(s.loc["prospects", "likely_alive"])
+
+
 def test_store_refuses_a_raw_log_without_canonical_columns(tmp_path):
     raw = tmp_path / "raw.csv"
     raw.write_text("user,when,what\n1,2024-01-01,view\n")

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from propensity.analytics import EventStore, summary_kpis
 from propensity.dashboard import (
     CACHE_ENV,
+    CLV_ENV,
     EVENTS_ENV,
     MODEL_ENV,
     app_path,
@@ -56,7 +57,10 @@ def shop_model(tmp_path_factory, small_shop):
     return out
 
 
-def _app(monkeypatch, cache: Path, model: Path | None, events: Path | None) -> AppTest:
+def _app(
+    monkeypatch, cache: Path, model: Path | None, events: Path | None, clv: Path | None = None
+) -> AppTest:
+    monkeypatch.setenv(CLV_ENV, str(clv) if clv else "")
     monkeypatch.setenv(MODEL_ENV, str(model) if model else "")
     monkeypatch.setenv(EVENTS_ENV, str(events) if events else "")
     monkeypatch.setenv(CACHE_ENV, str(cache))
@@ -166,6 +170,40 @@ def test_every_page_with_a_model_and_a_log(monkeypatch, tmp_path, shop_model, sm
 
 
 @pytest.mark.slow
+def test_lifetime_values_by_segment_and_targeting_by_expected_value(
+    monkeypatch, tmp_path, shop_model, small_shop
+):
+    pytest.importorskip("pymc_marketing", reason="the clv extra (pymc-marketing) is not installed")
+    from propensity.workflows.clv import clv_snapshot, fit_clv_from_events
+
+    events = small_shop / "events.parquet"
+    clv_dir = tmp_path / "clv"
+    fit_clv_from_events(events, out=clv_dir, model="bgnbd", horizon_days=90, report=False, tracking=False)
+    at = _app(monkeypatch, tmp_path / "cache", shop_model, events, clv_dir)
+    _page(at, "behaviour")
+    segments = _frame(at, "meaning")
+    assert {"mean propensity", "mean P(alive)", "P(alive) ≥ 50 %", "lifetime value"} <= set(segments.columns)
+    snap = pd.read_parquet(next((tmp_path / "cache").glob("snapshot-*.parquet")))
+    as_of = EventStore(tmp_path / "cache" / "validated" / "events.parquet").data_end
+    clv, _, _ = clv_snapshot(clv_dir, events, as_of=str(as_of))
+    assert segments["lifetime value"].sum() == pytest.approx(clv["clv"].sum(), rel=1e-9)
+    # Target: ranking by probability × CLV picks the top expected values among the eligible
+    _page(at, "target")
+    at.radio(key="target_value_mode").set_value(at.radio(key="target_value_mode").options[1]).run()
+    assert not at.exception
+    at.number_input(key="target_contacts").set_value(20).run()
+    eligible = snap[snap["eligible"]].merge(clv[["customer_id", "clv"]], on="customer_id", how="left")
+    eligible["ev"] = eligible["probability"] * eligible["clv"].fillna(0.0)
+    top = eligible.sort_values(["ev", "probability"], ascending=False).head(20)
+    shown = _metrics(at)
+    assert shown["Contacts"] == "20"
+    assert shown["Expected buyers"] == f"{top['probability'].sum():,.1f}"
+    listing = _frame(at, "expected_value")
+    assert listing["customer_id"].head(20).tolist() == top["customer_id"].tolist()
+    assert listing["expected_value"].head(20).to_numpy() == pytest.approx(top["ev"].to_numpy() - 2.0)
+
+
+@pytest.mark.slow
 def test_pages_without_a_model_explain_what_is_missing(monkeypatch, tmp_path, small_shop):
     at = _app(monkeypatch, tmp_path / "cache", None, small_shop / "events.parquet")
     for page in PAGES:
@@ -261,6 +299,14 @@ def test_dashboard_command_needs_something_to_show(tmp_path, monkeypatch):
     (tmp_path / "demo" / "shop" / "events.parquet").write_bytes(b"")
     sources = resolve_sources(None, None)
     assert sources.model is None and sources.events == str(Path("demo/shop/events.parquet"))
+    with pytest.raises(ParameterError, match="needs an event log"):
+        resolve_sources("models:/shop/1", None, clv="clv")
+    with pytest.raises(ParameterError, match="not a lifetime-value bundle"):
+        resolve_sources(None, "demo/shop/events.parquet", clv="demo/shop")
+    result = CliRunner().invoke(
+        app, ["dashboard", "--events", "demo/shop/events.parquet", "--clv", "nowhere"]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
 
 
 def test_analyze_command_writes_tables_and_charts(tmp_path, small_shop):

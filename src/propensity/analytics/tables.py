@@ -536,25 +536,29 @@ def segment_summary(rfm: pd.DataFrame, scores: pd.DataFrame | None = None) -> pd
     rfm
         The output of :func:`rfm_table`.
     scores
-        Optional ``customer_id`` and ``probability`` columns (e.g. ``propensity score`` output);
-        customers without a score are left out of the propensity columns.
+        Optional ``customer_id`` with a ``probability`` column (e.g. ``propensity score``
+        output) and/or the lifetime-value columns ``p_alive`` and ``clv`` (``propensity clv``
+        scores); customers without a score are left out of those columns.
 
     Returns
     -------
     pandas.DataFrame
         ``segment``, ``meaning``, ``customers``, ``share`` (of all customers), ``revenue``,
-        ``revenue_share``, ``avg_orders``, ``avg_recency_days``, ``avg_revenue``; with scores
-        also ``scored``, ``mean_probability`` and ``expected_buyers`` (sum of probabilities).
+        ``revenue_share``, ``avg_orders``, ``avg_recency_days``, ``avg_revenue``; with
+        probabilities also ``scored``, ``mean_probability`` and ``expected_buyers`` (sum of
+        probabilities); with ``p_alive`` also ``mean_p_alive`` and ``likely_alive`` (the share
+        with P(alive) ≥ 0.5); with ``clv`` also ``clv`` (summed over the segment).
         Segments in the order of :data:`SEGMENTS`; empty segments are left out.
     """
     frame = rfm[["customer_id", "segment", "recency_days", "frequency", "monetary"]]
+    scored = [c for c in ("probability", "p_alive", "clv") if scores is not None and c in scores.columns]
     if scores is not None:
-        if not {"customer_id", "probability"} <= set(scores.columns):
-            raise SchemaError("The 'scores' of segment_summary need the columns customer_id and probability.")
+        if "customer_id" not in scores.columns or not scored:
+            raise SchemaError(
+                "The 'scores' of segment_summary need a customer_id column and probability, p_alive or clv."
+            )
         frame = frame.merge(
-            scores[["customer_id", "probability"]]
-            .astype({"customer_id": str})
-            .drop_duplicates("customer_id"),
+            scores[["customer_id", *scored]].astype({"customer_id": str}).drop_duplicates("customer_id"),
             on="customer_id",
             how="left",
         )
@@ -568,10 +572,17 @@ def segment_summary(rfm: pd.DataFrame, scores: pd.DataFrame | None = None) -> pd
         }
     )
     out["avg_revenue"] = out["revenue"] / out["customers"]
-    if scores is not None:
+    if "probability" in scored:
         out["scored"] = grouped["probability"].count()
         out["mean_probability"] = grouped["probability"].mean()
         out["expected_buyers"] = grouped["probability"].sum()
+    if "p_alive" in scored:
+        out["mean_p_alive"] = grouped["p_alive"].mean()
+        out["likely_alive"] = (
+            frame["p_alive"].ge(0.5).where(frame["p_alive"].notna()).groupby(frame["segment"]).mean()
+        )
+    if "clv" in scored:
+        out["clv"] = grouped["clv"].sum(min_count=1)
     total, revenue = out["customers"].sum(), out["revenue"].sum()
     out["share"] = out["customers"] / total if total else np.nan
     out["revenue_share"] = out["revenue"] / revenue if revenue else np.nan

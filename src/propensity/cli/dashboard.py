@@ -34,6 +34,13 @@ def dashboard(
         Path | None,
         typer.Option("--events", "-e", help="Event or order log, CSV or Parquet (default: the demo's log)."),
     ] = None,
+    clv: Annotated[
+        str | None,
+        typer.Option(
+            "--clv",
+            help="A lifetime-value bundle (propensity clv): P(alive) and CLV by segment, targeting by probability × CLV.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     cache: Annotated[
         Path | None,
@@ -56,10 +63,10 @@ def dashboard(
             )
         if not 1 <= port <= 65535:
             raise ParameterError(f"The --port must be in [1, 65535]. Got {port} instead.")
-        sources = resolve_sources(model, str(events) if events else None, cache=cache)
+        sources = resolve_sources(model, str(events) if events else None, cache=cache, clv=clv)
     shown = ", ".join(
         f"{what} {where}"
-        for what, where in (("model", sources.model), ("events", sources.events))
+        for what, where in (("model", sources.model), ("events", sources.events), ("CLV", sources.clv))
         if where is not None
     )
     out.print(

@@ -1,11 +1,14 @@
 """The Streamlit dashboard: behaviour analytics, model quality, explanations, targeting and scoring.
 
-``propensity dashboard [--model MODEL] [--events EVENTS]`` runs ``streamlit run`` on
+``propensity dashboard [--model MODEL] [--events EVENTS] [--clv CLV]`` runs ``streamlit run`` on
 :func:`app_path` and tells the app what to show through the environment (so Streamlit's own
 test harness, ``AppTest``, can set the same variables):
 
 - ``PROPENSITY_DASHBOARD_MODEL`` — a bundle folder or ``models:/`` URI (empty: no model);
 - ``PROPENSITY_DASHBOARD_EVENTS`` — a raw event or order log (empty: no log);
+- ``PROPENSITY_DASHBOARD_CLV`` — a lifetime-value bundle of ``propensity clv`` (folder or
+  ``models:/`` URI; empty: none): the log's customers get P(alive) and CLV, the Behaviour page
+  shows them by RFM segment and the Target page can rank by probability × CLV;
 - ``PROPENSITY_DASHBOARD_CACHE`` — where the validated log and the scored customers are kept
   between runs (default: ``<PROPENSITY_HOME>/dashboard/<hash of the log's path>``).
 
@@ -24,6 +27,7 @@ from propensity.errors import ParameterError
 
 __all__ = [
     "CACHE_ENV",
+    "CLV_ENV",
     "EVENTS_ENV",
     "MODEL_ENV",
     "DashboardSources",
@@ -38,21 +42,29 @@ __all__ = [
 MODEL_ENV = "PROPENSITY_DASHBOARD_MODEL"
 EVENTS_ENV = "PROPENSITY_DASHBOARD_EVENTS"
 CACHE_ENV = "PROPENSITY_DASHBOARD_CACHE"
+CLV_ENV = "PROPENSITY_DASHBOARD_CLV"
 #: Where ``propensity demo`` (``make demo``) writes its outputs, relative to the working directory.
 DEMO_DIR = Path("demo")
 
 
 @dataclass(frozen=True)
 class DashboardSources:
-    """What the dashboard shows: a model reference and/or a raw event log, and its cache folder."""
+    """What the dashboard shows: a model reference and/or a raw event log, its cache folder, and
+    optionally a lifetime-value bundle."""
 
     model: str | None
     events: str | None
     cache: Path
+    clv: str | None = None
 
     def environ(self) -> dict[str, str]:
         """The environment variables that hand these sources to the app."""
-        return {MODEL_ENV: self.model or "", EVENTS_ENV: self.events or "", CACHE_ENV: str(self.cache)}
+        return {
+            MODEL_ENV: self.model or "",
+            EVENTS_ENV: self.events or "",
+            CACHE_ENV: str(self.cache),
+            CLV_ENV: self.clv or "",
+        }
 
 
 def app_path() -> Path:
@@ -82,17 +94,21 @@ def sources_from_env() -> DashboardSources:
     model = os.environ.get(MODEL_ENV, "").strip() or None
     events = os.environ.get(EVENTS_ENV, "").strip() or None
     cache = os.environ.get(CACHE_ENV, "").strip()
-    return DashboardSources(model, events, Path(cache) if cache else cache_dir(events))
+    clv = os.environ.get(CLV_ENV, "").strip() or None
+    return DashboardSources(model, events, Path(cache) if cache else cache_dir(events), clv)
 
 
-def resolve_sources(model: str | None, events: str | None, *, cache: Path | None = None) -> DashboardSources:
+def resolve_sources(
+    model: str | None, events: str | None, *, cache: Path | None = None, clv: str | None = None
+) -> DashboardSources:
     """Check the paths given on the command line; without either, use the demo's outputs.
 
     Raises
     ------
     ParameterError
-        A given path does not exist, or nothing was given and the demo outputs are missing
-        (the message says to run ``make demo``).
+        A given path does not exist, nothing was given and the demo outputs are missing (the
+        message says to run ``make demo``), or ``clv`` is not a lifetime-value bundle or comes
+        without an event log.
     """
     if model is None and events is None:
         model, events = demo_sources()
@@ -106,7 +122,27 @@ def resolve_sources(model: str | None, events: str | None, *, cache: Path | None
         raise ParameterError(f"The model '{model}' does not exist (a bundle folder or a models:/ URI).")
     if events is not None and not Path(events).exists():
         raise ParameterError(f"The event log '{events}' does not exist.")
-    return DashboardSources(model, events, cache or cache_dir(events))
+    if clv is not None:
+        _check_clv(clv, events)
+    return DashboardSources(model, events, cache or cache_dir(events), clv)
+
+
+def _check_clv(clv: str, events: str | None) -> None:
+    from propensity.bundle import is_clv_bundle
+
+    if events is None:
+        raise ParameterError("--clv needs an event log (--events) whose customers it scores.")
+    if clv.startswith("models:/"):
+        return
+    if not Path(clv).exists():
+        raise ParameterError(
+            f"The lifetime-value bundle '{clv}' does not exist (run `propensity clv` first)."
+        )
+    if not is_clv_bundle(clv):
+        raise ParameterError(
+            f"'{clv}' is not a lifetime-value bundle (`propensity clv LOG --out FOLDER` writes one); "
+            "a propensity model goes to --model."
+        )
 
 
 def streamlit_command(port: int) -> list[str]:

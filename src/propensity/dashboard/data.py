@@ -34,7 +34,7 @@ from propensity.pipeline import TrainedModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Context", "context", "monitor_log", "monitor_table", "snapshot"]
+__all__ = ["Context", "clv_scores", "context", "monitor_log", "monitor_table", "snapshot", "with_clv"]
 
 
 @dataclass
@@ -169,6 +169,48 @@ def snapshot(ctx: Context) -> pd.DataFrame | None:
     except PropensityError as exc:
         ctx.problems.append(f"The customers of the log could not be scored: {exc}")
         return None
+
+
+@st.cache_resource(show_spinner="Scoring lifetime values (once per run)…")
+def _clv_scores(clv_ref: str, events: str, mtime_ns: int, as_of: str) -> pd.DataFrame:
+    from propensity.workflows.clv import clv_snapshot
+
+    frame, _, _ = clv_snapshot(clv_ref, events, as_of=as_of)
+    return frame[[c for c in ("customer_id", "p_alive", "expected_purchases", "clv") if c in frame.columns]]
+
+
+def clv_scores(ctx: Context) -> pd.DataFrame | None:
+    """P(alive), expected purchases and CLV of the log's buyers at the snapshot's as-of (with --clv only).
+
+    The lifetime-value bundle reads the raw log with its own mapping; customers without a purchase
+    before the as-of have no row.
+    """
+    if not ctx.sources.clv or ctx.store is None or ctx.sources.events is None:
+        return None
+    try:
+        return _clv_scores(
+            ctx.sources.clv,
+            ctx.sources.events,
+            Path(ctx.sources.events).stat().st_mtime_ns,
+            str(ctx.store.data_end),
+        )
+    except PropensityError as exc:
+        problem = f"The lifetime values could not be computed with '{ctx.sources.clv}': {exc}"
+        ctx.problems.append(problem)
+        st.warning(problem)
+        return None
+
+
+def with_clv(frame: pd.DataFrame, clv: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` (one row per ``customer_id``) with the CLV columns joined on; missing where none."""
+    if clv is None or "customer_id" not in frame.columns:
+        return frame
+    keys = frame["customer_id"].astype(str)
+    joined = clv.assign(customer_id=clv["customer_id"].astype(str)).set_index("customer_id")
+    out = frame.copy()
+    for col in joined.columns:
+        out[col] = keys.map(joined[col]).to_numpy()
+    return out
 
 
 # ------------------------------------------------------------------------------ monitoring

@@ -46,6 +46,7 @@ __all__ = [
     "ClvRunSummary",
     "clv_columns_at",
     "clv_feature_defs",
+    "clv_snapshot",
     "event_data",
     "fit_clv_from_events",
     "resolve_clv",
@@ -624,19 +625,17 @@ def score_clv(
     out = Path(out)
     table_format(out)
     s = clv_model.manifest.settings
-    with load_events(
+    scored, cutoff, validation = clv_snapshot(
+        clv_model,
         source,
-        mapping if mapping is not None else clv_model.manifest.mapping,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        discount_rate=discount_rate,
+        mapping=mapping,
         engine=engine,
         export_time=export_time,
         quarantine=stem_path(out, ".quarantine.csv"),
-    ) as ev:
-        assert ev.data_end is not None
-        cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
-        check_cutoff(ev.events, cutoff, ev.engine.execute)
-        current = _summarise(ev, cutoff, holdout_days=None, scaler=s.time_scaler)
-        validation = ev.report
-    scored = _scores(clv_model, current, cutoff, horizon_days=horizon_days, discount_rate=discount_rate)
+    )
     with TableWriter(out) as writer:
         writer.write(scored)
     summary = {
@@ -653,6 +652,53 @@ def score_clv(
     }
     write_json(stem_path(out, ".summary.json"), summary, default=str)
     return summary
+
+
+def clv_snapshot(
+    model: str | Path | ClvModel,
+    source: EventSource,
+    *,
+    as_of: Any = None,
+    horizon_days: float | None = None,
+    discount_rate: float | None = None,
+    mapping: MappingLike = None,
+    engine: str | Engine = "duckdb",
+    export_time: Any = None,
+    quarantine: str | Path | None = None,
+    tracking_uri: str | None = None,
+) -> tuple[pd.DataFrame, pd.Timestamp, ValidationReport]:
+    """Every buyer of a log scored by a saved CLV bundle at ``as_of``, in memory (see :func:`score_clv`).
+
+    Returns
+    -------
+    (scores, as_of, validation)
+        One row per customer with a purchase before ``as_of`` (``customer_id``, the summary,
+        ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv``, …), the cutoff used,
+        and the validation report of the log (bad rows to ``quarantine`` when given).
+
+    Raises
+    ------
+    BundleError
+        Not a verified CLV bundle.
+    DataError
+        No purchase before ``as_of``.
+    """
+    clv_model = resolve_clv(model, tracking_uri=tracking_uri)
+    s = clv_model.manifest.settings
+    with load_events(
+        source,
+        mapping if mapping is not None else clv_model.manifest.mapping,
+        engine=engine,
+        export_time=export_time,
+        quarantine=quarantine,
+    ) as ev:
+        assert ev.data_end is not None
+        cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
+        check_cutoff(ev.events, cutoff, ev.engine.execute)
+        current = _summarise(ev, cutoff, holdout_days=None, scaler=s.time_scaler)
+        validation = ev.report
+    scored = _scores(clv_model, current, cutoff, horizon_days=horizon_days, discount_rate=discount_rate)
+    return scored, cutoff, validation
 
 
 # ------------------------------------------------------------------------------ features

@@ -47,7 +47,12 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
     rfm = data.rfm(store, key)
     scores = data.snapshot(ctx)
     scores_key = f"{ctx.model.version}" if scores is not None and ctx.model is not None else ""
-    summary = data.segments(store, key, scores, scores_key)
+    clv = data.clv_scores(ctx)
+    segment_scores = scores
+    if clv is not None:
+        segment_scores = clv if scores is None else data.with_clv(scores, clv)
+        scores_key += f"|clv:{ctx.sources.clv}"
+    summary = data.segments(store, key, segment_scores, scores_key)
     ui.chart(segments_chart(summary), key="behaviour_segments")
     fmt = {
         "share": "{:.1%}",
@@ -58,6 +63,9 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
         "avg_revenue": "{:,.0f}",
         "mean_probability": "{:.1%}",
         "expected_buyers": "{:,.0f}",
+        "mean_p_alive": "{:.1%}",
+        "likely_alive": "{:.1%}",
+        "clv": "{:,.0f}",
     }
     labels = {
         "revenue_share": "revenue share",
@@ -66,6 +74,9 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
         "avg_revenue": "revenue / customer",
         "mean_probability": "mean propensity",
         "expected_buyers": "expected buyers",
+        "mean_p_alive": "mean P(alive)",
+        "likely_alive": "P(alive) ≥ 50 %",
+        "clv": "lifetime value",
     }
     st.dataframe(
         summary.rename(columns=labels).style.format(
@@ -83,6 +94,12 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
             if scores is not None
             else "Start with an event-trained --model to see each segment's predicted propensity."
         )
+        + (
+            " P(alive) and lifetime value: the --clv bundle's BG/NBD and Gamma-Gamma estimates at the same date "
+            "(buyers only)."
+            if clv is not None
+            else ""
+        )
     )
     segment = st.selectbox(
         "Customers of a segment", [s for s in SEGMENTS if s in set(rfm["segment"])], key="behaviour_segment"
@@ -91,4 +108,5 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
     if scores is not None:
         members = members.merge(scores[["customer_id", "probability", "band"]], on="customer_id", how="left")
         members = members.sort_values("probability", ascending=False)
+    members = data.with_clv(members, clv)
     st.dataframe(members.head(500), hide_index=True)

@@ -1,5 +1,7 @@
 """Target: a budget (contacts or money) and value/cost per contact → whom to contact, expected
-buyers and profit versus random targeting, and the list as CSV."""
+buyers and profit versus random targeting, and the list as CSV. With a lifetime-value bundle
+(--clv), the value of a conversion can be each customer's CLV: customers are then ranked by
+probability × CLV."""
 
 from __future__ import annotations
 
@@ -37,10 +39,33 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
         )
     if candidates is not None:
         st.caption(f"Candidates: {where}.")
+        clv = data.clv_scores(ctx)
+        value_col: str | None = None
+        if clv is not None and "customer_id" in candidates.columns:
+            by_clv = st.radio(
+                "Value of a conversion",
+                ["the same for every customer", "each customer's lifetime value (rank by probability × CLV)"],
+                horizontal=True,
+                key="target_value_mode",
+            ).startswith("each")
+            if by_clv:
+                candidates = data.with_clv(candidates, clv)
+                value_col = "clv"
+                missing = int(candidates["clv"].isna().sum())
+                st.caption(
+                    f"CLV from {ctx.sources.clv} over its horizon; {missing:,} candidates without a purchase have no "
+                    "CLV and count as worth 0."
+                )
         a, b, c, d = st.columns(4)
         mode = a.radio("Budget in", ["contacts", "money"], horizontal=True, key="target_mode")
         value = c.number_input(
-            "Value of a conversion", min_value=0.0, value=40.0, step=1.0, key="target_value"
+            "Value of a conversion",
+            min_value=0.0,
+            value=40.0,
+            step=1.0,
+            key="target_value",
+            disabled=value_col is not None,
+            help="Ignored when ranking by lifetime value." if value_col else None,
         )
         cost = d.number_input("Cost of a contact", min_value=0.0, value=2.0, step=0.5, key="target_cost")
         max_contacts: int | None = None
@@ -72,6 +97,7 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
             profitable_only=profitable,
             max_contacts=max_contacts,
             budget=budget,
+            value_col=value_col,
         )
         cols = st.columns(5)
         cols[0].metric(
@@ -134,7 +160,17 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
         ui.chart(fig, key="target_curve")
         keep = [
             c
-            for c in ("rank", "customer_id", "id", "row", "probability", "band", "expected_value")
+            for c in (
+                "rank",
+                "customer_id",
+                "id",
+                "row",
+                "probability",
+                "band",
+                "p_alive",
+                "clv",
+                "expected_value",
+            )
             if c in plan.selected.columns
         ]
         listing = plan.selected[keep]
