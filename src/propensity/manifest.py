@@ -193,6 +193,11 @@ class Provenance(_Model):
     test_rows_repeating_training: int = Field(
         default=0, description="Test rows equal to a training row in every feature (copies in the table)."
     )
+    refit_rows: int = Field(
+        default=0,
+        description="Rows the shipped model was refitted on after the test (training + test rows); "
+        "0: it saw the training rows only, as tested.",
+    )
 
 
 class Histogram(_Model):

@@ -59,6 +59,27 @@ def test_the_test_set_is_not_used_for_selection_or_threshold(customer_table):
     assert a.manifest.metrics["test"]["roc_auc"] == pytest.approx(1 - b.manifest.metrics["test"]["roc_auc"])
 
 
+def test_the_shipped_model_is_refitted_on_the_test_rows_after_the_test(customer_table):
+    """The test figures are those of the model fitted on the training rows; the bundle then learns
+    from the test rows too (on small data by default), and says so."""
+    kw = {"candidates": ["logistic_regression", "lightgbm"], "seed": 5}
+    tested = propensity.train(customer_table, "purchased", refit_all=False, **kw)
+    shipped = propensity.train(customer_table, "purchased", **kw)  # 3,000 rows: refit by default
+    a, b = tested.model.manifest, shipped.model.manifest
+    assert a.provenance.refit_rows == 0
+    assert b.provenance.refit_rows == b.provenance.rows_train + b.provenance.rows_test
+    assert a.metrics == b.metrics and a.policy == b.policy  # measured before the refit: identical
+    X_test = shipped.run.X_test
+    # without the refit the bundle gives exactly the tested probabilities; with it, new ones
+    assert tested.model.predict_proba(X_test) == pytest.approx(tested.run.test_proba, abs=1e-12)
+    moved = np.abs(shipped.model.predict_proba(X_test) - shipped.run.test_proba)
+    assert moved.max() > 1e-6
+    # and the refit learnt the test rows: its log loss on them is lower than the tested model's
+    y = shipped.run.y_test
+    loss = lambda p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
+    assert loss(shipped.model.predict_proba(X_test)) < loss(shipped.run.test_proba)
+
+
 def test_same_seed_same_metrics(customer_table):
     kw = {"candidates": ["lightgbm", "random_forest"], "seed": 9}
     a = propensity.train(customer_table, "purchased", **kw).model

@@ -225,7 +225,12 @@ def print_training_summary(model: Any, out_dir: Path | None) -> None:
     out.print(
         f"[bold]Rows:[/] {prov.rows_in} read, {prov.rows_quarantined} quarantined"
         + (f" ({reasons})" if reasons else "")
-        + f", {prov.rows_train} train, {prov.rows_test} test."
+        + f", {prov.rows_train} train, {prov.rows_test} test"
+        + (
+            f"; the shipped model was refitted on all {prov.refit_rows} once tested."
+            if prov.refit_rows
+            else "."
+        )
     )
     if out_dir is not None:
         out.print(

@@ -94,6 +94,15 @@ _EnsembleOpt = Annotated[
         help="Blend the candidates in a greedy ensemble (default) or ship the single winner.",
     ),
 ]
+_RefitAllOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--refit-all/--no-refit-all",
+        help="Refit the shipped model on the training and test rows once tested "
+        "(default: yes up to 200,000 rows; the report keeps the held-out figures).",
+        show_default=False,
+    ),
+]
 _ClassWeightOpt = Annotated[str, typer.Option(help="auto, balanced or none.")]
 _ResampleOpt = Annotated[str, typer.Option(help="none, under or over (inside training folds only).")]
 _SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
@@ -173,6 +182,7 @@ def train(
     trials: _TrialsOpt = 0,
     candidates: _CandidatesOpt = None,
     ensemble: _EnsembleOpt = True,
+    refit_all: _RefitAllOpt = None,
     class_weight: _ClassWeightOpt = "auto",
     resample: _ResampleOpt = "none",
     seed: _SeedOpt = 42,
@@ -224,6 +234,7 @@ def train(
         "trials": trials,
         "candidates": [c.strip() for c in candidates.split(",")] if candidates else None,
         "ensemble": ensemble,
+        "refit_all": refit_all,
         "class_weight": class_weight,
         "resample": resample,
         "seed": seed,

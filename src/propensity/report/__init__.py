@@ -118,6 +118,12 @@ def _lead(ev: dict[str, Any]) -> tuple[str, str]:
             f"{model['winner']} predicts {model['target']} = {model['positive']!s}. It was trained on "
             f"{data['rows_train']:,} rows and tested on {data['rows_test']:,} held-out rows ({data['test_source']}); "
             f"{_pct(rate)} of training rows are positive."
+            + (
+                f" Once tested, the shipped model was refitted on all {data['refit_rows']:,} training and test rows: "
+                "it saw more data than the held-out figures below measure."
+                if data.get("refit_rows")
+                else ""
+            )
         )
         data_line = (
             f"Data: {data['source']} — {data['rows_in']:,} rows read, {data['rows_quarantined']:,} quarantined, "

@@ -19,6 +19,10 @@ def _check(name: str, ok: bool, expected: str, got: Any) -> None:
         raise ParameterError(f"The '{name}' parameter of train must be {expected}. Got {got!r} instead.")
 
 
+#: Up to this many training + test rows, the shipped model is refitted on both (``refit_all=None``).
+REFIT_ALL_MAX_ROWS = 200_000
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (validated on creation).
@@ -90,6 +94,12 @@ class TrainConfig:
         only the best ``finalists`` are then cross-validated on every training row; the
         winner is chosen among those. Random folds only: with a ``time_column`` every
         candidate runs on the time-ordered folds.
+    refit_all
+        Ship a model refitted on the training *and* test rows once the test figures are
+        recorded (the report keeps the held-out figures and says the shipped model saw more
+        data; with stacked snapshots the latest cutoff joins the fit). ``None`` (default):
+        yes up to :data:`REFIT_ALL_MAX_ROWS` rows, where a fifth more data still moves the
+        model; above, the second fit costs time and changes little.
     """
 
     target: str
@@ -116,6 +126,7 @@ class TrainConfig:
     screen_above: int = 100_000
     screen_sample: int = 30_000
     finalists: int = 1
+    refit_all: bool | None = None
 
     def __post_init__(self) -> None:
         _check(

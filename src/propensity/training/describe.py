@@ -210,8 +210,10 @@ def build_manifest(
     descriptions: Mapping[str, str],
     units: Mapping[str, str],
     label_definition: str | None,
+    refit_rows: int = 0,
 ) -> Manifest:
-    """The manifest of a finished fit (name, model version and integrity are set when saved)."""
+    """The manifest of a finished fit (name, model version and integrity are set when saved);
+    ``refit_rows`` > 0 when the shipped model was refitted on the training and test rows."""
     win_cal = chosen.calibrations[chosen.winner.name]
     versions = library_versions()
     return Manifest(
@@ -268,6 +270,7 @@ def build_manifest(
             platform=platform.platform(),
             quarantine_reasons=held.quarantine.counts_by_reason(),
             test_rows_repeating_training=held.repeated,
+            refit_rows=refit_rows,
         ),
     )
 

@@ -18,7 +18,7 @@ from propensity.pipeline import LogOddsEnsemble, ScoringPipeline, TrainedModel
 from propensity.schema import Quarantine, RoleTable, TargetSpec
 from propensity.training.calibration import CalibrationChoice
 from propensity.training.candidates import get_family
-from propensity.training.config import TrainConfig
+from propensity.training.config import REFIT_ALL_MAX_ROWS, TrainConfig
 from propensity.training.cv import CVResult
 from propensity.training.describe import build_manifest, candidate_reports
 from propensity.training.holdout import hold_out
@@ -60,18 +60,23 @@ class FitResult:
     run: TrainingRun
 
 
-def _refit(chosen: Selection, d: Design) -> tuple[Any, dict[str, Any]]:
-    """The shipped estimator refitted on every training row, and the parameters it was given.
+def _refit(
+    chosen: Selection, d: Design, X: np.ndarray | None = None, y: np.ndarray | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The shipped estimator refitted on every training row (or on ``X``, ``y``), and the
+    parameters it was given.
 
     A single winner is refitted alone; an ensemble refits each member (with the rounds its
     folds found) and blends them with the weights fitted on out-of-fold predictions.
     """
+    X = d.X_train if X is None else X
+    y = d.y_train if y is None else y
     parts = chosen.members or [chosen.winner]
     fitted, params = [], {}
     for res in parts:
         family = get_family(res.family)
         final = family.final_params(res.params, res.best_iterations)
-        estimator, _ = family.fit(family.build(final, d.ctx), d.X_train, d.y_train, d.ctx)
+        estimator, _ = family.fit(family.build(final, d.ctx), X, y, d.ctx)
         fitted.append(estimator)
         params[res.name] = final
     if not chosen.members:
@@ -79,6 +84,15 @@ def _refit(chosen: Selection, d: Design) -> tuple[Any, dict[str, Any]]:
     ensemble = LogOddsEnsemble(fitted, chosen.weights, [m.name for m in parts], [m.family for m in parts])
     weights = dict(zip(ensemble.names, ensemble.weights, strict=True))
     return ensemble, {"weights": weights, "members": params}
+
+
+def _refit_all(config: TrainConfig, d: Design) -> bool:
+    """Whether the shipped model is refitted on the training and test rows (see TrainConfig)."""
+    if len(d.y_test) == 0 or len(np.unique(d.y_test)) < 1:
+        return False
+    if config.refit_all is not None:
+        return config.refit_all
+    return len(d.y_train) + len(d.y_test) <= REFIT_ALL_MAX_ROWS
 
 
 def fit(
@@ -129,6 +143,19 @@ def fit(
     test_raw = pipeline.raw_proba_encoded(d.X_test)
     test_proba = win_cal.calibrator(test_raw)
     test_metrics = rounded(binary_metrics(held.y_test, test_proba, chosen.policy.threshold))
+    refit_rows = 0
+    if _refit_all(config, d):
+        # the figures are recorded; the shipped model now learns from the test rows too
+        emit(progress, "refit", 0, 1, f"{chosen.winner.name} on the training and test rows")
+        t5 = time.perf_counter()
+        X_all, y_all = np.concatenate([d.X_train, d.X_test]), np.concatenate([d.y_train, d.y_test])
+        estimator, _ = _refit(chosen, d, X_all, y_all)
+        pipeline = ScoringPipeline(
+            d.encoder, estimator, win_cal.calibrator, family=winner.family, n_jobs=n_jobs
+        )
+        refit_rows = len(y_all)
+        timings["refit_all"] = time.perf_counter() - t5
+        emit(progress, "refit", 1, 1)
     reports = candidate_reports(found, chosen, config, test_metrics, final_params, timings["refit"])
     manifest = build_manifest(
         frame,
@@ -143,6 +170,7 @@ def fit(
         descriptions=descriptions or {},
         units=units or {},
         label_definition=label_definition,
+        refit_rows=refit_rows,
     )
     timings["total"] = time.perf_counter() - t0
     run = TrainingRun(

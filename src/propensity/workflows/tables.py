@@ -137,6 +137,7 @@ def train(
     seed: int = 42,
     n_jobs: int | None = None,
     screen_above: int = 100_000,
+    refit_all: bool | None = None,
     descriptions: Mapping[str, str] | None = None,
     name: str | None = None,
     tracking: bool | None = None,
@@ -166,6 +167,9 @@ def train(
         Column-role controls; ``roles`` is a mapping or a YAML file (see :func:`propensity.schema.load_roles_file`).
     folds, metric, time_budget, trials, candidates, ensemble, class_weight, resample, seed, n_jobs, screen_above
         See :class:`~propensity.training.trainer.TrainConfig`.
+    refit_all
+        Refit the shipped model on the training and test rows once the test figures are recorded
+        (``None``: up to 200,000 rows); see :class:`~propensity.training.trainer.TrainConfig`.
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
         ``precision`` or ``recall`` with ``min_score``.
@@ -238,6 +242,7 @@ def train(
         seed=seed,
         n_jobs=n_jobs,
         screen_above=screen_above,
+        refit_all=refit_all,
         time_column=time_column,
         time_gap=time_gap,
         time_folds=time_folds,
