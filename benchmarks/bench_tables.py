@@ -1,7 +1,9 @@
 """Quality on the labelled public tables, default settings, no per-dataset tuning.
 
 Each data set is split once (stratified, seed 42): propensity trains on the training part with
-every default and is evaluated once on the held-out part; a peer baseline — scikit-learn's
+every default — as a user would, handing it the whole training part: it holds out its own test
+share, records its figures, then refits the shipped model on the whole part — and the shipped
+model is evaluated once on the benchmark's held-out part; a peer baseline — scikit-learn's
 HistGradientBoostingClassifier with its defaults, the "five lines of scikit-learn" a user would
 write — is trained and evaluated on exactly the same rows. Published figures are quoted where
 the data's SOURCE.md gives one. Test labels are read only after the models are frozen.
@@ -20,6 +22,7 @@ the data's SOURCE.md gives one. Test labels are read only after the models are f
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,15 +60,22 @@ def _split(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame
     return train_test_split(frame, test_size=0.2, stratify=frame[target], random_state=SEED)
 
 
+def _ours(train: pd.DataFrame, test: pd.DataFrame, target: str, positive: object) -> tuple[Any, np.ndarray]:
+    """Train with every default on ``train`` alone; the shipped model's probabilities on ``test``."""
+    import propensity
+
+    model = propensity.train(train, target, seed=SEED).model
+    return model, model.predict_proba(test.drop(columns=[target]))
+
+
 def _holdout(
     name: str, frame: pd.DataFrame, target: str, positive: object, published: dict[str, float]
 ) -> list[Figure]:
-    import propensity
     from propensity.metrics import metric_value
 
     train, test = _split(frame, target)
     start = time.perf_counter()
-    model = propensity.train(train, target, test=test, seed=SEED).model
+    model, p = _ours(train, test, target, positive)
     seconds = time.perf_counter() - start
     peer = _peer(train, test, target, positive)
     y_te = (test[target] == positive).astype(int).to_numpy()
@@ -75,11 +85,13 @@ def _holdout(
         "rows_train": len(train),
         "rows_test": len(test),
         "winner": m.winner,
+        "internal_test_roc_auc": m.metrics["test"]["roc_auc"],
+        "shipped_model_refitted_on_rows": m.provenance.refit_rows,
         "train_seconds": round(seconds, 1),
     }
     out = []
     for metric in ("roc_auc", "pr_auc"):
-        ours = m.metrics["test"][metric]
+        ours = metric_value(metric, y_te, p)
         base = metric_value(metric, y_te, peer)
         out.append(
             Figure(
@@ -121,7 +133,6 @@ def _repeated(
     """The holdout repeated on ``repeats`` stratified 80/20 splits: mean test figures, ours and the peer's."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
-    import propensity
     from propensity.metrics import metric_value
 
     splits = StratifiedShuffleSplit(n_splits=repeats, test_size=0.2, random_state=SEED)
@@ -129,12 +140,12 @@ def _repeated(
     start = time.perf_counter()
     for tr, te in splits.split(frame, frame[target]):
         train, test = frame.iloc[tr], frame.iloc[te]
-        model = propensity.train(train, target, test=test, seed=SEED).model
+        model, p = _ours(train, test, target, positive)
         peer = _peer(train, test, target, positive)
         y_te = (test[target] == positive).astype(int).to_numpy()
         row: dict[str, object] = {"winner": model.manifest.winner}
         for metric in ("roc_auc", "pr_auc"):
-            row[metric] = model.manifest.metrics["test"][metric]
+            row[metric] = metric_value(metric, y_te, p)
             row[f"peer_{metric}"] = metric_value(metric, y_te, peer)
         rows.append(row)
     seconds = time.perf_counter() - start

@@ -78,6 +78,9 @@ def test_the_shipped_model_is_refitted_on_the_test_rows_after_the_test(customer_
     y = shipped.run.y_test
     loss = lambda p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
     assert loss(shipped.model.predict_proba(X_test)) < loss(shipped.run.test_proba)
+    # a test table the user gives stays unseen unless asked
+    given = propensity.train(customer_table.iloc[:2400], "purchased", test=customer_table.iloc[2400:], **kw)
+    assert given.model.manifest.provenance.refit_rows == 0
 
 
 def test_same_seed_same_metrics(customer_table):

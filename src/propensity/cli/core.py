@@ -99,7 +99,7 @@ _RefitAllOpt = Annotated[
     typer.Option(
         "--refit-all/--no-refit-all",
         help="Refit the shipped model on the training and test rows once tested "
-        "(default: yes up to 200,000 rows; the report keeps the held-out figures).",
+        "(default: yes up to 200,000 rows, never on a --test table; the report keeps the held-out figures).",
         show_default=False,
     ),
 ]

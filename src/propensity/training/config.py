@@ -99,7 +99,8 @@ class TrainConfig:
         recorded (the report keeps the held-out figures and says the shipped model saw more
         data; with stacked snapshots the latest cutoff joins the fit). ``None`` (default):
         yes up to :data:`REFIT_ALL_MAX_ROWS` rows, where a fifth more data still moves the
-        model; above, the second fit costs time and changes little.
+        model (above, the second fit costs time and changes little), unless the test rows are
+        a table the user gave, which stays unseen so that evaluating on it remains honest.
     """
 
     target: str

@@ -86,13 +86,17 @@ def _refit(
     return ensemble, {"weights": weights, "members": params}
 
 
-def _refit_all(config: TrainConfig, d: Design) -> bool:
-    """Whether the shipped model is refitted on the training and test rows (see TrainConfig)."""
-    if len(d.y_test) == 0 or len(np.unique(d.y_test)) < 1:
+def _refit_all(config: TrainConfig, d: Design, given_test: bool) -> bool:
+    """Whether the shipped model is refitted on the training and test rows (see TrainConfig).
+
+    By default only when the test rows were carved from the training data: a test table the
+    user gave stays unseen, so that evaluating on it later remains honest.
+    """
+    if len(d.y_test) == 0:
         return False
     if config.refit_all is not None:
         return config.refit_all
-    return len(d.y_train) + len(d.y_test) <= REFIT_ALL_MAX_ROWS
+    return not given_test and len(d.y_train) + len(d.y_test) <= REFIT_ALL_MAX_ROWS
 
 
 def fit(
@@ -144,7 +148,7 @@ def fit(
     test_proba = win_cal.calibrator(test_raw)
     test_metrics = rounded(binary_metrics(held.y_test, test_proba, chosen.policy.threshold))
     refit_rows = 0
-    if _refit_all(config, d):
+    if _refit_all(config, d, given_test=test_frame is not None):
         # the figures are recorded; the shipped model now learns from the test rows too
         emit(progress, "refit", 0, 1, f"{chosen.winner.name} on the training and test rows")
         t5 = time.perf_counter()

@@ -169,7 +169,8 @@ def train(
         See :class:`~propensity.training.trainer.TrainConfig`.
     refit_all
         Refit the shipped model on the training and test rows once the test figures are recorded
-        (``None``: up to 200,000 rows); see :class:`~propensity.training.trainer.TrainConfig`.
+        (``None``: up to 200,000 rows, and not on a given ``test`` table); see
+        :class:`~propensity.training.trainer.TrainConfig`.
     policy, value, cost, fraction, min_score
         Decision policy: ``f1``; ``profit`` with ``value`` and ``cost``; ``top`` with ``fraction``;
         ``precision`` or ``recall`` with ``min_score``.
