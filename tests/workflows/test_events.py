@@ -10,7 +10,7 @@ import pytest
 
 import propensity
 from propensity.bundle import load_model
-from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError
+from propensity.errors import BundleError, DataError, InsufficientDataError, ParameterError, PropensityWarning
 from propensity.features.labels import plan_cutoffs
 from propensity.training.cv import time_ordered_split
 from propensity.workflows.events import compute_features, score_events, train_from_events
@@ -156,6 +156,11 @@ def test_cutoffs_and_horizons_that_do_not_fit_the_data_are_refused(small_shop):
     assert plan == [pd.Timestamp("2024-01-31"), pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-31")]
     with pytest.raises(DataError, match=r"At most 3 fit; pass --cutoffs 3"):
         plan_cutoffs(first, end, horizon_days=30, cutoffs=5, step_days=30)
+    # as an upper bound (train_from_events' default): the 3 that fit, and a warning that says so
+    with pytest.warns(PropensityWarning, match=r"5 cutoffs 30 days apart.*training on the 3 that fit"):
+        assert plan_cutoffs(first, end, horizon_days=30, cutoffs=5, step_days=30, at_most=True) == plan
+    with pytest.raises(DataError, match="At most 1 fit"):  # not even one: still an error
+        plan_cutoffs(first, end, horizon_days=118, cutoffs=4, step_days=30, at_most=True)
     with pytest.raises(DataError, match=r"reaches 15 day\(s\) past the end of the data"):
         plan_cutoffs(first, end, horizon_days=30, cutoffs=1, step_days=30, last="2024-04-15")
     with pytest.raises(DataError, match="past the end of the data"):

@@ -139,7 +139,13 @@ _FromEventsOpt = Annotated[
 ]
 _HorizonDaysOpt = Annotated[int, typer.Option(help="--from-events: predict within this many days.")]
 _LabelOpt = Annotated[str, typer.Option(help="--from-events: purchase or churn.")]
-_CutoffsOpt = Annotated[int, typer.Option(help="--from-events: rolling cutoffs (snapshots) to stack.")]
+_CutoffsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="--from-events: rolling cutoffs (snapshots) to stack (default: 4, or as many as the log holds).",
+        show_default=False,
+    ),
+]
 _StepDaysOpt = Annotated[
     int | None, typer.Option(help="--from-events: days between cutoffs (default: the horizon).")
 ]
@@ -196,7 +202,7 @@ def train(
     from_events: _FromEventsOpt = False,
     horizon_days: _HorizonDaysOpt = 30,
     label: _LabelOpt = "purchase",
-    cutoffs: _CutoffsOpt = 4,
+    cutoffs: _CutoffsOpt = None,
     step_days: _StepDaysOpt = None,
     last_cutoff: _LastCutoffOpt = None,
     time_folds: _TimeFoldsOpt = 1,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from propensity.errors import DataError, InsufficientDataError, ParameterError
+from propensity.errors import DataError, InsufficientDataError, ParameterError, PropensityWarning
 from propensity.features import (
     FeatureConfig,
     build_features,
@@ -193,16 +194,20 @@ def plan_cutoffs(
     last: Any = None,
     min_history_days: int = 7,
     allow_partial_horizon: bool = False,
+    at_most: bool = False,
 ) -> list[pd.Timestamp]:
     """The K cutoffs, oldest first: ``last - k * step``.
 
-    ``last`` defaults to the latest midnight whose horizon ends by the end of the data.
+    ``last`` defaults to the latest midnight whose horizon ends by the end of the data. With
+    ``at_most``, ``cutoffs`` is an upper bound: when fewer fit, the plan keeps as many as fit
+    (at least one) and a :class:`~propensity.errors.PropensityWarning` says so.
 
     Raises
     ------
     DataError
         When the data cannot hold K cutoffs with ``min_history_days`` of history before the first
-        (the message says how many fit), or the last horizon runs past the end of the data.
+        (the message says how many fit; never with ``at_most`` while one fits), or the last
+        horizon runs past the end of the data.
     """
     if not isinstance(cutoffs, int) or not 1 <= cutoffs <= 104:
         raise ParameterError(f"The 'cutoffs' parameter must be an int in [1, 104]. Got {cutoffs!r} instead.")
@@ -222,10 +227,21 @@ def plan_cutoffs(
     if plan[0] < earliest_ok:
         fit = 1 + max(0, math.floor((last_ts - earliest_ok) / pd.Timedelta(days=step_days)))
         span = (data_end - first_event) / pd.Timedelta(days=1)
-        raise DataError(
+        what = (
             f"{cutoffs} cutoffs {step_days} days apart, each with a {horizon_days}-day horizon and at least "
             f"{min_history_days} days of history, do not fit in the data ({span:.0f} days, {first_event.date()} .. "
-            f"{data_end.date()}): the first cutoff would be {plan[0].date()}. At most {fit} fit; pass --cutoffs {fit} "
+            f"{data_end.date()})"
+        )
+        if at_most and last_ts >= earliest_ok:
+            warnings.warn(
+                f"{what}: training on the {fit} that fit{'s' if fit == 1 else ''} "
+                f"({', '.join(str(c.date()) for c in plan[-fit:])}). Pass --cutoffs and --step-days to choose.",
+                PropensityWarning,
+                stacklevel=2,
+            )
+            return plan[-fit:]
+        raise DataError(
+            f"{what}: the first cutoff would be {plan[0].date()}. At most {fit} fit; pass --cutoffs {fit} "
             "or a smaller --step-days."
         )
     return plan

@@ -318,12 +318,16 @@ def _label_spec(label: str, horizon_days: int, train_options: dict[str, Any]) ->
     return spec
 
 
+#: Snapshots ``train_from_events`` stacks by default (fewer when the log is too short for them).
+DEFAULT_CUTOFFS = 4
+
+
 def train_from_events(
     source: EventSource,
     *,
     horizon_days: int = 30,
     label: str = "purchase",
-    cutoffs: int = 4,
+    cutoffs: int | None = None,
     step_days: int | None = None,
     last_cutoff: Any = None,
     lookbacks: Sequence[int] = DEFAULT_LOOKBACKS,
@@ -353,7 +357,9 @@ def train_from_events(
     horizon_days, label
         What to predict: ``purchase`` or ``churn`` within the horizon.
     cutoffs, step_days, last_cutoff
-        The snapshots (see :func:`~propensity.features.labels.plan_cutoffs`).
+        The snapshots (see :func:`~propensity.features.labels.plan_cutoffs`). ``cutoffs=None``
+        (default): :data:`DEFAULT_CUTOFFS`, or as many as the log holds (at least one; a
+        :class:`~propensity.errors.PropensityWarning` says so); a number given must fit.
     lookbacks, eligible_days
         Feature windows; eligibility (default: active within the longest lookback; 0 = all).
     time_folds
@@ -400,10 +406,11 @@ def train_from_events(
             ev.first_event,
             ev.data_end,
             horizon_days=horizon_days,
-            cutoffs=cutoffs,
+            cutoffs=DEFAULT_CUTOFFS if cutoffs is None else cutoffs,
             step_days=step,
             last=last_cutoff,
             allow_partial_horizon=allow_partial_horizon,
+            at_most=cutoffs is None,
         )
         config = resolve_levels(
             ev.events, plan[-1], FeatureConfig(lookbacks=tuple(lookbacks)), ev.engine.execute
