@@ -787,6 +787,11 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
         f"- {m.winner} won; on the held-out latest cutoff ({ev.test_cutoff[:10]}, {m.provenance.rows_test:,} "
         f"customers it never saw labels for) it ranks buyers with ROC-AUC {_fmt(test.get('roc_auc'), 3)}, "
         f"PR-AUC {_fmt(test.get('pr_auc'), 3)}; the top 10 % hold {_fmt(test.get('lift_top10'), 1)}x the average buyer rate."
+        + (
+            " Once measured, the model was refitted with that cutoff's labels too, to learn from the latest behaviour."
+            if m.provenance.refit_rows
+            else ""
+        )
     )
     out.print(
         f"- Threshold {m.policy.threshold:.3f} ({m.policy.rationale}): on the test cutoff it would have contacted "

@@ -119,13 +119,15 @@ def node_arrays(nodes: list[Node]) -> dict[str, np.ndarray]:
             cats.extend(int(v) for v in node.categories)
         cat_start.append(len(cats))
     thresholds = [n.threshold for n in nodes]
+    with np.errstate(over="ignore"):  # LightGBM's "always left" 1e300 becomes inf: the same split
+        thr32 = np.asarray(thresholds, dtype=np.float32)
     return {
         "node_feature": np.asarray([n.feature for n in nodes], dtype=np.int64),
         "node_kind": np.asarray(kinds, dtype=np.int64),
         "node_missing": np.asarray([{"Zero": 1, "NaN": 2}.get(n.missing, 0) for n in nodes], dtype=np.int64),
         "node_default": np.asarray([n.default_left for n in nodes], dtype=np.bool_),
         "node_thr": np.asarray(thresholds, dtype=np.float64),
-        "node_thr32": np.asarray(thresholds, dtype=np.float32),
+        "node_thr32": thr32,
         "cat_start": np.asarray(cat_start, dtype=np.int64),
         "cats": np.asarray(cats, dtype=np.int64),
     }
