@@ -242,7 +242,7 @@ def item_table(events: ir.Table, *, level: Level = "product_id") -> ir.Table:
 
 
 def affinity(
-    lines: ir.Table, items: pd.DataFrame, *, engine: Engine, top_items: int = 50, min_pair_orders: int = 5
+    lines: ir.Table, items: pd.DataFrame, *, engine: Engine, top_items: int = 50, min_pair_orders: int = 10
 ) -> pd.DataFrame:
     """Products bought together among the ``top_items`` products with the most orders.
 
@@ -393,7 +393,7 @@ def product_analytics(
     engine: Engine,
     min_support: int = 30,
     top_items: int = 50,
-    min_pair_orders: int = 5,
+    min_pair_orders: int = 10,
 ) -> ProductAnalytics | None:
     """Every product and category table of the log, computed by ``engine``.
 
