@@ -53,6 +53,7 @@ def test_without_a_model_the_churn_segments_hold_the_revenue_at_risk():
     ]
     assert out["customers"].tolist() == [2, 1, 1]
     assert out["mean_probability"].isna().all() and out["clv"].isna().all()
+    assert out["action"].iloc[1] == ACTIONS["best"][2]  # no model: the action of the segment alone
 
 
 def test_every_segment_has_an_action_for_every_band():

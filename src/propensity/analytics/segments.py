@@ -14,7 +14,7 @@ The rules are fixed here, not chosen per run, so two reports of the same shop ca
 - **Value**: lifetime value (``clv``, e.g. the ``scores.parquet`` of ``propensity clv``) when given,
   summed per cell.
 - **Action**: :data:`ACTIONS` by the segment's group (:data:`SEGMENT_GROUPS`) and whether the band
-  is ``high`` (likely to buy anyway: no discount) or not.
+  is ``high`` (likely to buy anyway: no discount), ``medium``/``low``, or ``unscored``.
 """
 
 from __future__ import annotations
@@ -48,32 +48,38 @@ SEGMENT_GROUPS: dict[str, str] = {
     "prospects": "never bought",
 }
 
-#: The suggested action per segment group: (when the model says likely to buy — band ``high``,
-#: otherwise — ``medium``, ``low`` or ``unscored``).
-ACTIONS: dict[str, tuple[str, str]] = {
+#: The suggested action per segment group: when the model says likely to buy (band ``high``), when it
+#: does not (``medium`` or ``low``), and without a score (``unscored``: the RFM segment alone).
+ACTIONS: dict[str, tuple[str, str, str]] = {
     "best": (
         "Reward and cross-sell (bought-together items); no discount needed.",
         "Check in personally: valued customers whose next purchase looks less likely — loyalty perk or early access.",
+        "Reward and cross-sell (bought-together items); keep them close with early access, not discounts.",
     ),
     "growing": (
         "Recommend the next product (bought-together items) to make them regulars.",
         "Second-order incentive: a welcome series with a modest first-repeat offer.",
+        "Welcome series recommending the next product; a modest offer for the second order.",
     ),
     "slipping": (
         "Light reminder (recently viewed, abandoned cart); no discount.",
+        "Time-limited offer in their favourite category before they lapse.",
         "Time-limited offer in their favourite category before they lapse.",
     ),
     "valuable lapsing": (
         "Remind them personally; they are likely to come back without a discount.",
         "Win-back with a personal offer: the most revenue is at stake here.",
+        "Win-back with a personal offer: the most revenue is at stake here.",
     ),
     "lapsed": (
         "Reactivation reminder: the model sees them returning.",
+        "Low-cost channel only (email); do not spend paid contacts on them.",
         "Low-cost channel only (email); do not spend paid contacts on them.",
     ),
     "never bought": (
         "Nudge the first purchase (cart and browse reminders).",
         "Leave to general marketing.",
+        "Nudge the first purchase with cart and browse reminders; otherwise general marketing.",
     ),
 }
 
@@ -94,8 +100,8 @@ _COLUMNS = [
 
 def suggested_action(segment: str, band: str) -> str:
     """The action of :data:`ACTIONS` for an RFM segment and a score band."""
-    likely, otherwise = ACTIONS[SEGMENT_GROUPS.get(segment, "never bought")]
-    return likely if band == "high" else otherwise
+    likely, otherwise, unscored = ACTIONS[SEGMENT_GROUPS.get(segment, "never bought")]
+    return likely if band == "high" else unscored if band == "unscored" else otherwise
 
 
 def risk_segments(

@@ -412,7 +412,9 @@ def compose(insights: dict[str, Any]) -> dict[str, Any]:
     ins["limitations"] = _limitations(ins)
     ins["recommendations"] = _recommendations(ins)
     ins["rules"] = {
-        "actions": {group: {"likely": a[0], "otherwise": a[1]} for group, a in ACTIONS.items()},
+        "actions": {
+            group: {"high": a[0], "medium_or_low": a[1], "unscored": a[2]} for group, a in ACTIONS.items()
+        },
         "rankings": {
             by: {"sorted_by": list(cols), "support": support} for by, (cols, support) in RANKINGS.items()
         },
