@@ -23,17 +23,17 @@ SCORES = pd.DataFrame(
 )
 
 
-def test_with_scores_revenue_at_risk_is_revenue_times_the_chance_of_not_buying():
+def test_with_scores_revenue_at_risk_is_the_revenue_of_the_low_band():
     out = risk_segments(RFM, SCORES, pd.DataFrame({"customer_id": ["a", "b"], "clv": [10.0, 5.0]}))
     cells = list(zip(out["segment"], out["band"], strict=True))
-    # b: 50 × (1 − 0.2) = 40; a: 100 × 0.2 = 20; c: 30 × 0.5 = 15; d was not scored: 0
+    # only b is in the low band (50 at risk); then by past revenue: a 100, c 30, d 0 (not scored)
     assert cells == [
         ("at risk", "low"),
         ("champions", "high"),
         ("at risk", "medium"),
         ("prospects", "unscored"),
     ]
-    assert out["revenue_at_risk"].tolist() == pytest.approx([40.0, 20.0, 15.0, 0.0])
+    assert out["revenue_at_risk"].tolist() == [50.0, 0.0, 0.0, 0.0]
     assert out["customers"].tolist() == [1, 1, 1, 1]
     assert out["share"].tolist() == [0.25] * 4
     assert out["mean_probability"].iloc[:3].tolist() == pytest.approx([0.2, 0.8, 0.5])

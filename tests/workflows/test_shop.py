@@ -114,8 +114,8 @@ def test_with_a_model_segments_are_split_by_band_and_the_model_is_described(tmp_
     bands = {s["band"] for s in data["segments"]}
     assert bands & {"high", "medium", "low"}
     scored = [s for s in data["segments"] if s["band"] != "unscored"]
-    for s in scored:  # revenue at risk = past revenue × (1 − probability), summed
-        assert 0 <= s["revenue_at_risk"] <= s["revenue"] + 1e-9
+    for s in scored:  # revenue at risk = the past revenue of the low band
+        assert s["revenue_at_risk"] == (s["revenue"] if s["band"] == "low" else 0.0)
         assert 0 <= s["mean_probability"] <= 1
     assert data["segments_basis"]["clv"] is True
     assert "lifetime value" in page

@@ -7,10 +7,9 @@ The rules are fixed here, not chosen per run, so two reports of the same shop ca
 - **Band**: the model's score band of each customer (``high``: at or above the decision threshold,
   ``medium``: above the average customer, ``low``: the rest — see the model report); ``unscored``
   without a model, or for a customer the model did not score.
-- **Revenue at risk** of a customer: with a model, the customer's past revenue × (1 − the
-  probability of buying within the model's horizon) — what the shop earned from customers who,
-  by the model, will not buy again soon; without a model, the past revenue of the customers in
-  the segments of :data:`CHURN_SEGMENTS` (recency score 1–3), and 0 elsewhere.
+- **Revenue at risk**: the past revenue of the customers flagged at risk — with a model, those in
+  band ``low`` (less likely to buy within the model's horizon than the average customer); without
+  one, those in the segments of :data:`CHURN_SEGMENTS` (recency score 1–3). Other customers add 0.
 - **Value**: lifetime value (``clv``, e.g. the ``scores.parquet`` of ``propensity clv``) when given,
   summed per cell.
 - **Action**: :data:`ACTIONS` by the segment's group (:data:`SEGMENT_GROUPS`) and whether the band
@@ -153,11 +152,8 @@ def risk_segments(
     else:
         frame["clv"] = np.nan
     churn = frame["segment"].isin(CHURN_SEGMENTS)
-    frame["at_risk"] = np.where(
-        frame["probability"].notna(),
-        frame["monetary"] * (1 - frame["probability"]),
-        np.where(churn & (scores is None), frame["monetary"], 0.0),
-    )
+    flagged = (frame["band"] == "low") if scores is not None else churn
+    frame["at_risk"] = np.where(flagged, frame["monetary"], 0.0)
     grouped = frame.groupby(["segment", "band"], sort=False)
     out = grouped.agg(
         customers=("customer_id", "size"),

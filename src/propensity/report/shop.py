@@ -281,8 +281,8 @@ def _methodology(ins: dict[str, Any]) -> list[str]:
     out.append(
         "Segments are RFM segments at the end of the data (recency and frequency scores 1–5 among buyers). "
         + (
-            "Each is split by the model's score band; revenue at risk is each customer's past revenue × the model's "
-            "probability that they will not buy within its horizon."
+            "Each is split by the model's score band; revenue at risk is the past revenue of the customers the model "
+            "rates low (less likely to buy within its horizon than the average customer)."
             if ins["model"]
             else "Without a model, revenue at risk is the past revenue of the segments that have not bought lately ("
             + ", ".join(CHURN_SEGMENTS)
