@@ -714,7 +714,26 @@ def demo(
         _finish(result, model_dir, False, caught)
         scores_path = out_dir / "scores.parquet"
         scored = score_events(result.model, events, scores_path, export_time=None)
+        insights = _demo_insights(result.model, events, scores_path, out_dir / "insights.html")
     _print_story(result.model, scored, time.perf_counter() - started)
+    out.print(
+        f"- Shop insights for a manager (products, categories, churn-risk segments, recommendations): "
+        f"{insights.report} (every number in {insights.json}; took {insights.seconds:.0f}s).",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _demo_insights(model: Any, events: Path, scores_path: Path, report: Path) -> Any:
+    """The shop report of the demo, from the scores just written (no second scoring)."""
+    import pandas as pd
+
+    from propensity.workflows.shop import report_shop
+
+    with _progress() as bar:
+        bar.add_task("writing the shop report", total=None)
+        scores = pd.read_parquet(scores_path, columns=["customer_id", "probability", "band"])
+        return report_shop(events, report, model=model, scores=scores)
 
 
 #: Families the demo compares (all installed families are the default of `train`).
