@@ -442,7 +442,7 @@ def shop_figures(ins: dict[str, Any]) -> dict[str, dict[str, Any]]:
                     "hovertemplate": "%{x}: %{y:,.0f} (%{customdata[0]:.1%}), %{customdata[1]:,} orders<extra></extra>",
                 }
             ],
-            "layout": _layout("Revenue by category", "", "revenue", showlegend=False),
+            "layout": _layout(f"Revenue by category (top {len(cats)})", "", "revenue", showlegend=False),
         }
     if ins["funnel"]:
         rows = ins["funnel"]
