@@ -26,6 +26,7 @@ from propensity.analytics.segments import risk_segments
 from propensity.engines import get_engine
 from propensity.errors import ParameterError
 from propensity.events.mapping import MappingLike
+from propensity.events.validate import ValidationReport
 from propensity.sources import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,6 +100,7 @@ def shop_insights(
     scores: pd.DataFrame | None = None,
     clv: pd.DataFrame | None = None,
     cache: str | Path,
+    validated: tuple[str | Path, ValidationReport] | None = None,
     engine: str = "duckdb",
     min_support: int = 30,
     top_items: int = 50,
@@ -120,6 +122,9 @@ def shop_insights(
         ``customer_id`` and ``clv`` per customer (the ``scores.parquet`` of ``propensity clv``).
     cache
         Folder for the validated log (reused while the log and mapping are unchanged).
+    validated
+        The log already validated: (canonical events file, its validation report), e.g. from
+        ``train_from_events(..., clean_out=...)``; ``cache`` is then not used.
     engine
         Runs the product aggregates: ``duckdb`` (default) or ``spark``.
     min_support, top_items, min_pair_orders
@@ -136,7 +141,10 @@ def shop_insights(
     """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    canonical, validation = prepare_events(events, Path(cache), mapping=mapping)
+    if validated is not None:
+        canonical, validation = Path(validated[0]), validated[1]
+    else:
+        canonical, validation = prepare_events(events, Path(cache), mapping=mapping)
     seconds["validation"] = round(time.perf_counter() - started, 3)
     t = time.perf_counter()
     store = EventStore(canonical)
