@@ -275,7 +275,8 @@ def affinity(
     ]
     top = items.sort_values(["orders", "product_id"], ascending=[False, True], kind="stable").head(top_items)
     top = top[top["orders"] > 0]
-    total_orders = int(engine.execute(lines.select("order_key").distinct().count().as_table()).iloc[0, 0])
+    counted_orders = engine.execute(lines.select("order_key").distinct().count().as_table())
+    total_orders = int(counted_orders.to_numpy()[0, 0])
     if len(top) < 2 or total_orders == 0:
         return pd.DataFrame(columns=columns)
     wanted = lines.filter(lines.product_id.isin([str(p) for p in top["product_id"]]))

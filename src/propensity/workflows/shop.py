@@ -43,7 +43,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready rows: NaN as null, numpy scalars as Python numbers."""
     clean = frame.astype(object).where(frame.notna(), None)
     return [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
         for row in clean.to_dict(orient="records")
     ]
 

@@ -146,8 +146,11 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
     else:
         left, right = st.columns(2)
         level = left.radio("Level", ["products", "categories"], horizontal=True, key="behaviour_level")
-        ranking = right.selectbox(
-            "Top by", items.rankings(), format_func=RANKING_NAMES.get, key="behaviour_ranking"
+        choices: list[str] = items.rankings()
+        ranking = str(
+            right.selectbox(
+                "Top by", choices, format_func=lambda r: RANKING_NAMES.get(r, r), key="behaviour_ranking"
+            )
         )
         count = int(st.slider("Rows", min_value=5, max_value=100, value=20, step=5, key="behaviour_rows"))
         _items_table(items.top(ranking, level=level, n=count), "behaviour_items")
