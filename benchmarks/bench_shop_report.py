@@ -15,6 +15,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from benchmarks._common import WORK, Figure, emit, isolated, shared, skipped, speed_ratio
 
 QUICK = True
@@ -53,13 +56,11 @@ def _report(events: str, out: str, mapping: str | None = None) -> dict:
     return {"seconds": time.perf_counter() - start}
 
 
-def _pandas_products(canonical: str) -> dict:
-    """The per-product table of propensity.analytics.products, in pandas (the same definitions)."""
-    import numpy as np
-    import pandas as pd
-
-    start = time.perf_counter()
-    e = pd.read_parquet(canonical)
+def pandas_product_table(e: pd.DataFrame) -> pd.DataFrame:
+    """The per-product table of propensity.analytics.products, in pandas (the same definitions):
+    ``viewers``, ``carters``, ``buyers``, ``view_buyers``, ``abandoned``, ``orders``, ``revenue``,
+    ``conversion_rate`` by ``product_id``."""
+    e = e.copy()
     purchase = e["event_type"] == "purchase"
     named = e[purchase & e["product_id"].notna()]
     e["bought"] = purchase
@@ -70,37 +71,48 @@ def _pandas_products(canonical: str) -> dict:
         .max()
         .reset_index()
     )
-    carts = e[(e["event_type"] == "add_to_cart") & e["product_id"].notna()]
+    carts = e[(e["event_type"] == "add_to_cart") & e["product_id"].notna()].drop(columns=["bought", "named"])
     carted = carts.merge(flags[flags["bought"] & ~flags["named"]], on=["customer_id", "session_id"])
-    lines = pd.concat([named, carted])[
-        ["customer_id", "product_id", "session_id", "order_id", "amount", "quantity"]
-    ]
+    lines = pd.concat([named, carted])[["customer_id", "product_id", "session_id", "order_id", "amount"]]
     lines["order_key"] = (
         lines["customer_id"] + "|" + lines["order_id"].fillna(lines["session_id"]).astype(str)
     )
     browse = e[e["event_type"].isin(["view", "add_to_cart"]) & e["product_id"].notna()]
-    pairs = (
-        pd.concat(
-            [
-                browse.assign(
-                    v=(browse["event_type"] == "view").astype(int),
-                    c=(browse["event_type"] == "add_to_cart").astype(int),
-                    b=0,
-                ),
-                lines.assign(v=0, c=0, b=1),
-            ]
-        )
-        .groupby(["product_id", "customer_id"])[["v", "c", "b"]]
-        .max()
+    tagged = pd.concat(
+        [
+            browse.assign(
+                v=(browse["event_type"] == "view").astype(int),
+                c=(browse["event_type"] == "add_to_cart").astype(int),
+                b=0,
+            ),
+            lines.assign(v=0, c=0, b=1),
+        ]
     )
+    pairs = tagged.groupby(["product_id", "customer_id"])[["v", "c", "b"]].max()
     per_customer = (
-        pairs.assign(vb=(pairs["v"] == 1) & (pairs["b"] == 1), ab=(pairs["c"] == 1) & (pairs["b"] == 0))
+        pd.DataFrame(
+            {
+                "viewers": pairs["v"],
+                "carters": pairs["c"],
+                "buyers": pairs["b"],
+                "view_buyers": (pairs["v"] == 1) & (pairs["b"] == 1),
+                "abandoned": (pairs["c"] == 1) & (pairs["b"] == 0),
+            }
+        )
         .groupby(level=0)
         .sum()
     )
     per_item = lines.groupby("product_id").agg(orders=("order_key", "nunique"), revenue=("amount", "sum"))
-    table = per_customer.join(per_item, how="left")
-    table["conversion"] = np.where(table["v"] > 0, table["vb"] / table["v"].clip(lower=1), np.nan)
+    table = per_customer.join(per_item, how="left").fillna({"orders": 0, "revenue": 0.0})
+    table["conversion_rate"] = np.where(
+        table["viewers"] > 0, table["view_buyers"] / table["viewers"].clip(lower=1), np.nan
+    )
+    return table.reset_index()
+
+
+def _pandas_products(canonical: str) -> dict:
+    start = time.perf_counter()
+    table = pandas_product_table(pd.read_parquet(canonical))
     return {"seconds": time.perf_counter() - start, "products": len(table)}
 
 
