@@ -137,3 +137,28 @@ def test_the_recency_frequency_baseline_ranks_recent_frequent_buyers_first():
     assert p[0] > p[1] and p[0] > p[2]
     # a customer who never bought counts as if the last purchase were when first seen
     assert recency_frequency(score)[2].tolist() == pytest.approx([np.log1p(10), 0.0])
+
+
+def test_the_shop_report_baseline_computes_the_same_product_table():
+    from benchmarks.bench_shop_report import pandas_product_table
+
+    from propensity.analytics.products import product_analytics
+    from propensity.engines import get_engine
+    from tests.analytics.test_products import hand_events
+
+    with get_engine("duckdb", threads=1) as eng:
+        ours = product_analytics(eng.from_frame(hand_events()), engine=eng).products.set_index("product_id")
+    theirs = pandas_product_table(hand_events()).set_index("product_id").loc[ours.index]
+    for col in (
+        "viewers",
+        "carters",
+        "buyers",
+        "view_buyers",
+        "abandoned",
+        "orders",
+        "revenue",
+        "conversion_rate",
+    ):
+        assert theirs[col].astype(float).tolist() == pytest.approx(
+            ours[col].astype(float).tolist(), nan_ok=True
+        ), col

@@ -156,3 +156,7 @@ def test_installed_demo_runs_end_to_end(tmp_path):
     model = tmp_path / "demo" / "model"
     assert (model / "manifest.json").exists() and (model / "metrics.json").exists()
     assert (tmp_path / "demo" / "scores.parquet").exists()
+    # the demo writes the shop report from what it already validated and scored, and says where it is
+    assert "Shop insights" in out and "insights.html" in out
+    insights = json.loads((tmp_path / "demo" / "insights.json").read_text())
+    assert insights["model"] is not None and (tmp_path / "demo" / "insights.html").stat().st_size > 1_000_000

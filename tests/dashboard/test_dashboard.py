@@ -204,6 +204,35 @@ def test_lifetime_values_by_segment_and_targeting_by_expected_value(
 
 
 @pytest.mark.slow
+def test_behaviour_product_tables_and_target_by_segment(monkeypatch, tmp_path, shop_model, small_shop):
+    from propensity.analytics.products import product_analytics
+    from propensity.engines import get_engine
+
+    at = _app(monkeypatch, tmp_path / "cache", shop_model, small_shop / "events.parquet")
+    _page(at, "behaviour")
+    canonical = tmp_path / "cache" / "validated" / "events.parquet"
+    with get_engine("duckdb", threads=1) as eng:
+        expected = product_analytics(eng.read(canonical), engine=eng, min_support=5)
+    assert expected is not None
+    shown = _frame(at, "share of revenue")  # products by revenue, 20 rows, by default
+    assert list(shown["product_id"]) == list(expected.top("revenue", n=20)["product_id"])
+    at.number_input(key="behaviour_support").set_value(5).run()
+    at.radio(key="behaviour_level").set_value("categories").run()
+    at.selectbox(key="behaviour_ranking").set_value("conversion").run()
+    shown = _frame(at, "view → purchase")
+    assert list(shown["category"]) == list(expected.top("conversion", level="categories", n=20)["category"])
+    assert (shown["viewers"] >= 5).all()
+    assert expected.pairs.empty  # too few orders in the small shop for pairs of 10 orders or more
+    assert any(c.value.startswith("Bought together: no two") for c in at.caption)
+    _page(at, "target")
+    at.multiselect(key="target_segments").set_value(["champions", "loyal"]).run()
+    listing = _frame(at, "expected_value")
+    assert not at.exception and set(listing["segment"]) <= {"champions", "loyal"} and len(listing)
+    at.multiselect(key="target_bands").set_value(["high"]).run()
+    assert set(_frame(at, "expected_value")["band"]) == {"high"}
+
+
+@pytest.mark.slow
 def test_pages_without_a_model_explain_what_is_missing(monkeypatch, tmp_path, small_shop):
     at = _app(monkeypatch, tmp_path / "cache", None, small_shop / "events.parquet")
     for page in PAGES:

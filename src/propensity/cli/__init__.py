@@ -18,7 +18,7 @@ from propensity.cli import (
     dashboard,  # noqa: F401  (registers dashboard, analyze)
     events,  # noqa: F401  (registers validate, features, generate)
     monitor,  # noqa: F401  (registers monitor)
-    report,  # noqa: F401  (registers evaluate)
+    report,  # noqa: F401  (registers evaluate, report-shop)
     serve,  # noqa: F401  (registers serve, api-key)
 )
 from propensity.cli._common import app, out

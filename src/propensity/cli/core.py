@@ -724,6 +724,7 @@ def demo(
                 name="demo",
                 candidates=[c.strip() for c in candidates.split(",")] if candidates else _DEMO_CANDIDATES,
                 progress=step,
+                clean_out=out_dir / "validated" / "events.parquet",
             )
         _print_quarantine_line(result.validation, model_dir / "events_quarantine.csv")
         _print_cutoffs(result.model)
@@ -731,7 +732,26 @@ def demo(
         _finish(result, model_dir, False, caught)
         scores_path = out_dir / "scores.parquet"
         scored = score_events(result.model, events, scores_path, export_time=None)
-    _print_story(result.model, scored, time.perf_counter() - started)
+        insights = _demo_insights(result, events, out_dir)
+    _print_story(result.model, scored, time.perf_counter() - started, insights)
+
+
+def _demo_insights(result: Any, events: Path, out_dir: Path) -> Any:
+    """The shop report of the demo, from the log validated and the scores written (nothing done twice)."""
+    import pandas as pd
+
+    from propensity.workflows.shop import report_shop
+
+    with _progress() as bar:
+        bar.add_task("writing the shop report", total=None)
+        scores = pd.read_parquet(out_dir / "scores.parquet", columns=["customer_id", "probability", "band"])
+        return report_shop(
+            events,
+            out_dir / "insights.html",
+            model=result.model,
+            scores=scores,
+            validated=(out_dir / "validated" / "events.parquet", result.validation),
+        )
 
 
 #: Families the demo compares (all installed families are the default of `train`).
@@ -771,7 +791,7 @@ def _print_cutoffs(model: Any) -> None:
     out.print(table)
 
 
-def _print_story(model: Any, scored: Any, seconds: float) -> None:
+def _print_story(model: Any, scored: Any, seconds: float, insights: Any = None) -> None:
     m = model.manifest
     ev = m.events
     test = m.metrics.get("test") or {}
@@ -809,6 +829,11 @@ def _print_story(model: Any, scored: Any, seconds: float) -> None:
         f"- Files: bundle {model.path}/ (manifest.json, model.joblib, metrics.json, validation.json, "
         f"events_quarantine.csv, training_set.parquet); scores {scored.output}."
     )
+    if insights is not None:
+        out.print(
+            f"- Shop insights for a manager (products, categories, churn-risk segments, recommendations): "
+            f"{insights.report} (every number in {insights.json})."
+        )
     out.print(f"- Done in {seconds:.0f}s.")
 
 

@@ -1,4 +1,5 @@
-"""Evaluation commands: ``propensity evaluate`` (a saved model on new labelled data, with a report)."""
+"""Report commands: ``propensity evaluate`` (a saved model on new labelled data, with a report) and
+``propensity report-shop`` (shop insights from an event log)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ from typing import Annotated
 import typer
 
 from propensity.cli._common import Encoding, _fmt, app, err, out, text_inputs, user_errors
+from propensity.cli.events import (
+    Engine,
+    MapCols,
+    MapEvents,
+    MappingFile,
+    OrderLog,
+    Returns,
+    SessionGap,
+    Timezone,
+    TsFormat,
+    build_mapping,
+)
 
 
 @app.command()
@@ -97,3 +110,77 @@ def _evaluate(
     out.print(f"Written: {report} and {json_file}", highlight=False)
     for warning in evaluation["warnings"]:
         err.print(f"note: {warning}", style="yellow", markup=False, highlight=False)
+
+
+@app.command("report-shop")
+def report_shop(
+    events: Annotated[Path, typer.Argument(help="Event or order log: CSV (compressed ok) or Parquet.")],
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Report to write: .html (default) or .md (Markdown).")
+    ] = Path("insights.html"),
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="An event-trained model (folder or models:/ URI): scores, segments by band, its performance.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="html or md (default: from the --out suffix).")
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Every number as JSON (default: the report's name with .json)."),
+    ] = None,
+    clv: Annotated[
+        Path | None,
+        typer.Option(
+            "--clv",
+            help="Lifetime values per customer (customer_id, clv), e.g. the scores of propensity clv.",
+        ),
+    ] = None,
+    min_support: Annotated[
+        int,
+        typer.Option("--min-support", help="Viewers (or carters) a product needs to be ranked by a rate."),
+    ] = 30,
+    engine: Engine = "duckdb",
+    mapping: MappingFile = None,
+    map_cols: MapCols = None,
+    map_events: MapEvents = None,
+    order_log: OrderLog = None,
+    returns: Returns = None,
+    timezone: Timezone = None,
+    ts_format: TsFormat = None,
+    session_gap: SessionGap = None,
+) -> None:
+    """Shop insights a manager can act on: products, categories, churn-risk segments, findings and
+    recommendations, as one offline HTML page (or Markdown) with every number in a JSON file next to it."""
+    from propensity.sources import check_output
+    from propensity.workflows.shop import read_customer_table
+    from propensity.workflows.shop import report_shop as run_report
+
+    with user_errors():
+        mp = build_mapping(
+            mapping, map_cols, map_events, order_log, returns, timezone, ts_format, session_gap
+        )
+        check_output(out_path, inputs=[events], what="--out file")
+        loaded = None
+        if model is not None:
+            from propensity.loading import resolve_model
+
+            loaded = resolve_model(model)
+        values = read_customer_table(clv, ("customer_id", "clv")) if clv is not None else None
+        result = run_report(
+            events,
+            out_path,
+            format=fmt,
+            json_path=json_path,
+            mapping=mp,
+            model=loaded,
+            clv=values,
+            engine=engine,
+            min_support=min_support,
+        )
+    for finding in result.findings:
+        out.print(f"- {finding}", highlight=False, soft_wrap=True)
+    out.print(f"Written: {result.report} and {result.json} (in {result.seconds:.1f}s)", highlight=False)

@@ -28,13 +28,23 @@ from propensity.analytics import (
     segment_summary,
     summary_kpis,
 )
+from propensity.analytics.products import ProductAnalytics, product_analytics
 from propensity.dashboard import DashboardSources, sources_from_env
 from propensity.errors import PropensityError
 from propensity.pipeline import TrainedModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Context", "clv_scores", "context", "monitor_log", "monitor_table", "snapshot", "with_clv"]
+__all__ = [
+    "Context",
+    "clv_scores",
+    "context",
+    "monitor_log",
+    "monitor_table",
+    "products",
+    "snapshot",
+    "with_clv",
+]
 
 
 @dataclass
@@ -130,6 +140,17 @@ def rfm(_store: EventStore, key: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def segments(_store: EventStore, key: str, _scores: pd.DataFrame | None, scores_key: str) -> pd.DataFrame:
     return segment_summary(rfm(_store, key), _scores)
+
+
+@st.cache_data(show_spinner="Counting products and categories…", max_entries=8)
+def products(_store: EventStore, key: str, min_support: int) -> ProductAnalytics | None:
+    """Product and category tables of the log (``None`` when it names no product or category)."""
+    from propensity.engines import get_engine
+
+    if not Path(_store.source).is_file():
+        return None
+    with get_engine("duckdb", threads=2) as eng:
+        return product_analytics(eng.read(_store.source), engine=eng, min_support=min_support)
 
 
 @st.cache_resource(show_spinner="Scoring every customer of the log (once; cached on disk)…")

@@ -340,6 +340,7 @@ def train_from_events(
     out: str | Path | None = None,
     progress: ProgressFn | None = None,
     clv_features: bool = False,
+    clean_out: str | Path | None = None,
     **train_options: Any,
 ) -> TrainingResult:
     """Train "who will <label> in the next ``horizon_days`` days" from an event or order log.
@@ -372,6 +373,9 @@ def train_from_events(
         cutoff, from a BG/NBD model fitted on the purchases before that cutoff only (see
         :func:`propensity.workflows.clv.clv_columns_at`); scoring refits it at its own cutoff.
         Each fit takes seconds (pymc-marketing).
+    clean_out
+        Also write the valid canonical events there (Parquet), e.g. for a shop report that
+        should not validate the log again.
     **train_options
         Passed to :func:`propensity.train` (``candidates``, ``policy``, ``metric``, ``seed`` …);
         ``name``, ``tracking``, ``tracking_uri`` and ``experiment`` record the saved bundle in MLflow.
@@ -399,7 +403,9 @@ def train_from_events(
 
     tell("validate", 0, 1)
     quarantine = out_dir / "events_quarantine.csv" if out_dir else None
-    with load_events(source, mapping, engine=engine, export_time=export_time, quarantine=quarantine) as ev:
+    with load_events(
+        source, mapping, engine=engine, export_time=export_time, quarantine=quarantine, clean_out=clean_out
+    ) as ev:
         tell("validate", 1, 1)
         assert ev.first_event is not None and ev.data_end is not None
         plan = plan_cutoffs(

@@ -1,12 +1,49 @@
-"""Behaviour: the session funnel with drop-off by device/channel, cohort retention, RFM segments."""
+"""Behaviour: the session funnel with drop-off by device/channel, cohort retention, RFM segments,
+products and categories (by revenue, views, conversion, cart abandonment) and products bought together."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from propensity.analytics import SEGMENTS
 from propensity.analytics.charts import funnel_by_chart, funnel_chart, retention_heatmap, segments_chart
 from propensity.dashboard import data, ui
+
+#: How the product tables are formatted and labelled.
+ITEM_FORMAT = {
+    "revenue": "{:,.0f}",
+    "units": "{:,.0f}",
+    "revenue_share": "{:.1%}",
+    "conversion_rate": "{:.1%}",
+    "conversion_low": "{:.1%}",
+    "abandonment_rate": "{:.1%}",
+}
+ITEM_LABELS = {
+    "revenue_share": "share of revenue",
+    "view_buyers": "viewers who bought",
+    "conversion_rate": "view → purchase",
+    "conversion_low": "(95 % at least)",
+    "abandoned": "carters who never bought",
+    "abandonment_rate": "cart abandonment",
+}
+RANKING_NAMES = {
+    "revenue": "revenue",
+    "views": "views",
+    "conversion": "view → purchase conversion",
+    "abandonment": "cart abandonment",
+}
+
+
+def _items_table(table: pd.DataFrame, key: str) -> None:
+    st.dataframe(
+        table.rename(columns=ITEM_LABELS).style.format(
+            {ITEM_LABELS.get(k, k): v for k, v in ITEM_FORMAT.items() if k in table.columns}, na_rep="–"
+        ),
+        hide_index=True,
+        key=key,
+    )
+
 
 ctx = data.context()
 st.title("Behaviour")
@@ -110,3 +147,59 @@ if ui.need_events(ctx, "the funnel, cohorts and segments") and ctx.store is not 
         members = members.sort_values("probability", ascending=False)
     members = data.with_clv(members, clv)
     st.dataframe(members.head(500), hide_index=True)
+
+    st.subheader("Products and categories")
+    support = int(
+        st.number_input(
+            "Minimum support: viewers (conversion) or carters (abandonment) an item needs to be ranked by a rate",
+            min_value=1,
+            value=30,
+            step=5,
+            key="behaviour_support",
+        )
+    )
+    items = data.products(store, key, support)
+    if items is None:
+        st.info("The log names no product or category: there are no product tables.")
+    else:
+        left, right = st.columns(2)
+        level = left.radio("Level", ["products", "categories"], horizontal=True, key="behaviour_level")
+        choices: list[str] = items.rankings()
+        ranking = str(
+            right.selectbox(
+                "Top by", choices, format_func=lambda r: RANKING_NAMES.get(r, r), key="behaviour_ranking"
+            )
+        )
+        count = int(st.slider("Rows", min_value=5, max_value=100, value=20, step=5, key="behaviour_rows"))
+        _items_table(items.top(ranking, level=level, n=count), "behaviour_items")
+        for note in items.notes:
+            st.caption(note)
+        st.caption(
+            "A product is bought when a purchase names it, or when it was carted in a session that ended in a "
+            "purchase. View → purchase: viewers who bought it; cart abandonment: carters who never bought it "
+            "(per customer, over the whole log); '95 % at least' is the Wilson lower bound."
+        )
+        if items.pairs.empty:
+            st.caption(
+                "Bought together: no two of the 50 products with the most orders share 10 orders or more."
+            )
+        else:
+            st.markdown(
+                "**Bought together** (among the 50 products with the most orders, pairs in at least 10 orders)"
+            )
+            st.dataframe(
+                items.pairs.head(50).style.format(
+                    {
+                        "support": "{:.2%}",
+                        "confidence_a_b": "{:.1%}",
+                        "confidence_b_a": "{:.1%}",
+                        "lift": "{:.2f}",
+                    }
+                ),
+                hide_index=True,
+                key="behaviour_pairs",
+            )
+            st.caption(
+                "confidence_a_b: share of A's orders that also hold B; lift: how many times more often A and B share "
+                "an order than if they were unrelated."
+            )

@@ -1,7 +1,7 @@
 """Target: a budget (contacts or money) and value/cost per contact → whom to contact, expected
-buyers and profit versus random targeting, and the list as CSV. With a lifetime-value bundle
-(--clv), the value of a conversion can be each customer's CLV: customers are then ranked by
-probability × CLV."""
+buyers and profit versus random targeting, and the list as CSV; the customers of the log can be
+narrowed to RFM segments and score bands first. With a lifetime-value bundle (--clv), the value
+of a conversion can be each customer's CLV: customers are then ranked by probability × CLV."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from propensity.analytics import SEGMENTS
 from propensity.dashboard import data, ui
 from propensity.targeting import plan_contacts
 
@@ -26,6 +27,24 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
             key="target_eligible",
         )
         candidates = snap[snap["eligible"]] if eligible_only else snap
+        if ctx.store is not None:
+            rfm = data.rfm(ctx.store, ctx.events_key)[["customer_id", "segment"]]
+            candidates = candidates.merge(rfm.astype({"customer_id": str}), on="customer_id", how="left")
+            candidates["segment"] = candidates["segment"].fillna("prospects")
+            left, right = st.columns(2)
+            present = set(candidates["segment"])
+            chosen = left.multiselect(
+                "RFM segments (empty: all)", [s for s in SEGMENTS if s in present], key="target_segments"
+            )
+            bands = right.multiselect(
+                "Score bands (empty: all)",
+                [b for b in ("high", "medium", "low") if b in set(candidates["band"])],
+                key="target_bands",
+            )
+            if chosen:
+                candidates = candidates[candidates["segment"].isin(chosen)]
+            if bands:
+                candidates = candidates[candidates["band"].isin(bands)]
         where = f"{len(candidates):,} customers of the log scored at {snap.attrs.get('as_of', 'its end')}"
     elif uploaded is not None:
         candidates = uploaded
@@ -167,6 +186,7 @@ if ui.need_model(ctx, "whom to contact") and ctx.model is not None:
                 "row",
                 "probability",
                 "band",
+                "segment",
                 "p_alive",
                 "clv",
                 "expected_value",
