@@ -1,0 +1,232 @@
+"""Live scores: events in micro-batches → the store → the affected customers re-scored.
+
+:class:`LiveScorer` is what the stream scorer calls for each batch a broker delivers. It
+validates the events by the batch rules (:func:`propensity.events.validate.flag_rows`), stores
+the good ones in the :class:`~propensity.workflows.store.EventStore` (idempotently), and
+re-scores every customer the batch touched **with the batch path itself**: their stored
+history goes through :func:`~propensity.workflows.events.event_features_at` and
+:func:`~propensity.workflows.scoring.score_rows`, as ``propensity score MODEL EVENTS --as-of T``
+would. The as-of of a batch is the second after the store's latest event (event time: a replayed
+log scores as it would have live; cutoffs are whole seconds and the batch rule is "events before
+the cutoff", so the latest event counts).
+
+Only when :meth:`LiveScorer.process` has returned are the scores durable; the broker acknowledges
+the batch after that, so a crash re-delivers it, and re-delivery is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+
+from propensity.errors import BundleError
+from propensity.events.validate import flag_rows
+from propensity.loading import ModelRef, resolve_model
+from propensity.workflows.events import EventModelSpec, EventRows, event_features_at, model_event_spec
+from propensity.workflows.scoring import RowSource, check_reasons, score_rows
+from propensity.workflows.store import EventStore, event_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from propensity.engines import Engine
+    from propensity.pipeline import TrainedModel
+    from propensity.sources import TableWriter
+
+__all__ = ["BatchResult", "DeadEvent", "LiveScorer"]
+
+log = logging.getLogger(__name__)
+
+#: Cutoffs are whole seconds (:func:`propensity.features.to_timestamp`).
+TICK = pd.Timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DeadEvent:
+    """An event refused by validation: its position in the batch and the rule it broke."""
+
+    index: int
+    reason: str
+    column: str | None
+    value: str | None
+
+
+@dataclass
+class BatchResult:
+    """What one :meth:`LiveScorer.process` call did."""
+
+    events: int = 0
+    new: int = 0
+    duplicates: int = 0
+    dead: list[DeadEvent] = field(default_factory=list)
+    as_of: pd.Timestamp | None = None
+    #: One row per re-scored customer: ``customer_id``, ``probability``, ``decision``, ``band``,
+    #: ``eligible``, ``as_of``, ``model_version``, ``scored_at``, ``reason_1`` …
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    seconds: float = 0.0
+
+
+class _Frames:
+    """A :class:`~propensity.sources.TableWriter` stand-in that keeps the scores in memory."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.frames.append(frame)
+        self.rows += len(frame)
+
+
+@dataclass
+class _KeepFeatures(RowSource):
+    """The batch row source, keeping each chunk of features (the store returns them per customer)."""
+
+    inner: EventRows
+    kept: list[pd.DataFrame] = field(default_factory=list)
+
+    def chunks(self, batch_rows: int) -> Iterator[pd.DataFrame]:
+        for chunk in self.inner.chunks(batch_rows):
+            self.kept.append(chunk)
+            yield chunk
+
+    def annotate(self, chunk: pd.DataFrame, scores: pd.DataFrame, good: np.ndarray) -> pd.DataFrame:
+        return self.inner.annotate(chunk, scores, good)
+
+
+class LiveScorer:
+    """Keeps the store's scores current from batches of raw events.
+
+    Parameters
+    ----------
+    model
+        An event-trained model (bundle folder, registry reference or loaded model).
+    store
+        The :class:`EventStore` written to.
+    reasons
+        Reasons kept per customer (0–10).
+    engine
+        Engine of the feature computation (``"duckdb"``; a fresh one per batch).
+
+    Raises
+    ------
+    BundleError
+        The model was not trained on an event log, or uses lifetime-value features (fitted on the
+        whole population at each as-of, so a customer's score is not a function of their own
+        events alone).
+    """
+
+    def __init__(
+        self,
+        model: ModelRef,
+        store: EventStore,
+        *,
+        reasons: int = 3,
+        engine: str = "duckdb",
+        tracking_uri: str | None = None,
+    ) -> None:
+        check_reasons(reasons, "LiveScorer")
+        self.model: TrainedModel = resolve_model(model, tracking_uri=tracking_uri)
+        self.spec: EventModelSpec = model_event_spec(self.model)
+        if self.spec.block.clv_features:
+            raise BundleError(
+                "This model uses lifetime-value features, fitted on every customer at each as-of: it cannot "
+                "be scored one customer at a time from a stream. Train it without --clv-features to stream it."
+            )
+        self.store = store
+        self.reasons = reasons
+        self.engine = engine
+        self._validator: Engine | None = None
+
+    def close(self) -> None:
+        if self._validator is not None:
+            self._validator.close()
+            self._validator = None
+
+    def _validation_engine(self) -> Engine:
+        from propensity.engines import get_engine
+
+        if self._validator is None:
+            self._validator = get_engine(self.engine)
+        return self._validator
+
+    def process(self, events: Sequence[Mapping[str, Any]]) -> BatchResult:
+        """Validate, store and score one batch; the scores are durable when this returns.
+
+        Parameters
+        ----------
+        events
+            Raw events, each a mapping of field name to text (as a broker carries them).
+
+        Returns
+        -------
+        BatchResult
+            The refused events (with their rule), the counts and the new scores.
+        """
+        started = time.perf_counter()
+        result = BatchResult(events=len(events))
+        if not events:
+            return result
+        # an empty field is a missing value (as an empty CSV cell); the field still exists
+        raw = [{k: str(v) for k, v in e.items() if v is not None and v != ""} for e in events]
+        names = sorted({k for e in events for k in e})
+        frame = pd.DataFrame.from_records(raw, columns=names).astype("string")
+        verdicts = flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
+        bad = verdicts["reason"].notna().to_numpy()
+        for i in np.flatnonzero(bad):
+            v = verdicts.iloc[i]
+            result.dead.append(
+                DeadEvent(int(i), str(v["reason"]), _text_or_none(v["column"]), _text_or_none(v["value"]))
+            )
+        good = np.flatnonzero(~bad)
+        rows = [
+            (
+                event_key(raw[i]),
+                str(verdicts["customer_id"].iat[i]),
+                pd.Timestamp(verdicts["ts"].iat[i]).isoformat(sep=" ", timespec="microseconds"),
+                json.dumps(raw[i], sort_keys=True),
+            )
+            for i in good
+        ]
+        result.new = self.store.add_events(rows, names)
+        result.duplicates = len(rows) - result.new
+        customers = sorted({r[1] for r in rows})
+        if customers:
+            watermark = self.store.watermark()
+            assert watermark is not None
+            result.as_of = watermark.floor("s") + TICK
+            result.scores = self.rescore(customers, result.as_of)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def rescore(self, customers: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
+        """Score ``customers`` at ``as_of`` from their stored history, by the batch path, and store it."""
+        history = self.store.history(customers)
+        if history.empty:
+            return pd.DataFrame()
+        with event_features_at(history, self.spec, as_of, engine=self.engine, export_time=as_of) as (_, rows):
+            source = _KeepFeatures(rows)
+            sink = _Frames()
+            # a small batch is explained exactly, as score_events explains a small log
+            score_rows(self.model, source, cast("TableWriter", sink), reasons=self.reasons)
+        if not sink.frames:
+            return pd.DataFrame()
+        scores = pd.concat(sink.frames, ignore_index=True)
+        for col in ("band", "model_version", "scored_at"):
+            scores[col] = scores[col].astype(str)
+        feats = pd.concat(source.kept, ignore_index=True)
+        feats["customer_id"] = feats["customer_id"].astype(str)
+        feats = feats.set_index("customer_id").loc[scores["customer_id"].astype(str), self.model.features]
+        reason_cols = [c for c in scores.columns if c.startswith("reason_")]
+        scores["customer_id"] = scores["customer_id"].astype(str)
+        self.store.put_scores(scores, feats.reset_index(drop=True), reason_cols)
+        return scores
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) else str(value)
