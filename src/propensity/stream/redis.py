@@ -21,7 +21,7 @@ from propensity.stream.broker import BrokerDown, Message
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["RedisStreams", "connect"]
+__all__ = ["RedisStreams", "backlog", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,27 @@ def connect(url: str) -> Any:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ParameterError(f"The broker URL must look like redis://127.0.0.1:6379/0. Got {url!r} instead.")
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)
+
+
+def backlog(client: Any, stream: str, group: str) -> int | None:
+    """Events of ``stream`` that ``group`` has not finished: undelivered (lag) + delivered, un-acked.
+
+    ``None`` when the stream or the group does not exist yet.
+    """
+    import redis
+
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no stream yet
+        return None
+    for g in groups:
+        if g["name"] == group:
+            lag = g.get("lag")
+            if lag is None:  # unknown to the server (e.g. after a restart): count what is after the group
+                after = client.xrange(stream, min=f"({g['last-delivered-id']}", max="+", count=100_000)
+                lag = len(after)
+            return int(lag) + int(g.get("pending") or 0)
+    return None
 
 
 @contextmanager

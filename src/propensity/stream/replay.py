@@ -14,7 +14,7 @@ import pandas as pd
 
 from propensity.errors import ParameterError
 from propensity.sources import table_format
-from propensity.stream.redis import connect
+from propensity.stream.redis import backlog, connect
 
 __all__ = ["ReplaySummary", "log_messages", "replay"]
 
@@ -113,23 +113,8 @@ def _wait_for_backlog(client: Any, stream: str, group: str, limit: int) -> float
     """Sleep while ``group`` has more than ``limit`` undelivered events; return the seconds waited."""
     waited = 0.0
     while True:
-        lag = _lag(client, stream, group)
+        lag = backlog(client, stream, group)
         if lag is None or lag <= limit:
             return waited
         time.sleep(0.02)
         waited += 0.02
-
-
-def _lag(client: Any, stream: str, group: str) -> int | None:
-    import redis
-
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:  # no stream yet
-        return None
-    for g in groups:
-        if g["name"] == group:
-            lag = g.get("lag")
-            pending = int(g.get("pending") or 0)
-            return (int(lag) if lag is not None else 0) + pending
-    return None

@@ -228,15 +228,22 @@ class EventStore:
                 con.execute("ROLLBACK")
                 raise
 
+    def _ready(self) -> bool:
+        """The writer has created the tables (a reader may open the file a moment before)."""
+        found = self._con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scores'")
+        return found.fetchone() is not None
+
     def scores(self, customers: Iterable[str] | None = None) -> pd.DataFrame:
         """Current score rows (all, or of ``customers``; unknown ones are absent)."""
         cols = "customer_id, probability, decision, band, eligible, as_of, model_version, scored_at, reasons, features"
-        if customers is None:
+        records: list[Any] = []
+        if not self._ready():
+            pass
+        elif customers is None:
             cur = self._con.execute(f"SELECT {cols} FROM scores ORDER BY customer_id")
             records = cur.fetchall()
         else:
             ids = list(dict.fromkeys(str(c) for c in customers))
-            records = []
             for start in range(0, len(ids), 900):
                 part = ids[start : start + 900]
                 marks = ",".join("?" * len(part))
@@ -251,6 +258,8 @@ class EventStore:
         return frame
 
     def score_count(self) -> int:
+        if not self._ready():
+            return 0
         return int(self._con.execute("SELECT count(*) FROM scores").fetchone()[0])
 
 
