@@ -21,15 +21,22 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
-from propensity.errors import BundleError
-from propensity.events.validate import flag_rows
+from propensity.errors import BundleError, ParameterError
+from propensity.events.validate import EventSource, flag_rows
 from propensity.loading import ModelRef, resolve_model
-from propensity.workflows.events import EventModelSpec, EventRows, event_features_at, model_event_spec
+from propensity.workflows.events import (
+    EventModelSpec,
+    EventRows,
+    event_features_at,
+    model_event_spec,
+    source_name,
+)
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows
 from propensity.workflows.store import EventStore, event_key
 
@@ -38,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from propensity.pipeline import TrainedModel
     from propensity.sources import TableWriter
 
-__all__ = ["BatchResult", "DeadEvent", "LiveScorer"]
+__all__ = ["BatchResult", "CustomerLookup", "DeadEvent", "LiveScorer", "score_log"]
 
 log = logging.getLogger(__name__)
 
@@ -209,23 +216,142 @@ class LiveScorer:
         history = self.store.history(customers)
         if history.empty:
             return pd.DataFrame()
-        with event_features_at(history, self.spec, as_of, engine=self.engine, export_time=as_of) as (_, rows):
-            source = _KeepFeatures(rows)
-            sink = _Frames()
-            # a small batch is explained exactly, as score_events explains a small log
-            score_rows(self.model, source, cast("TableWriter", sink), reasons=self.reasons)
-        if not sink.frames:
-            return pd.DataFrame()
-        scores = pd.concat(sink.frames, ignore_index=True)
-        for col in ("band", "model_version", "scored_at"):
-            scores[col] = scores[col].astype(str)
-        feats = pd.concat(source.kept, ignore_index=True)
-        feats["customer_id"] = feats["customer_id"].astype(str)
-        feats = feats.set_index("customer_id").loc[scores["customer_id"].astype(str), self.model.features]
+        scores, feats = score_log(self.model, history, as_of, reasons=self.reasons, engine=self.engine)
+        if scores.empty:
+            return scores
         reason_cols = [c for c in scores.columns if c.startswith("reason_")]
-        scores["customer_id"] = scores["customer_id"].astype(str)
-        self.store.put_scores(scores, feats.reset_index(drop=True), reason_cols)
+        self.store.put_scores(scores, feats, reason_cols)
         return scores
+
+
+def score_log(
+    model: TrainedModel,
+    log: EventSource,
+    as_of: Any = None,
+    *,
+    reasons: int = 3,
+    engine: str = "duckdb",
+    export_time: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer of ``log`` scored at ``as_of`` as :func:`~propensity.workflows.events.score_events`
+    scores them, in memory, with their features.
+
+    ``export_time`` defaults to ``as_of`` (a part of a log — one customer's history — ends at the
+    as-of, not at midnight after its last event).
+
+    Returns
+    -------
+    (scores, features)
+        ``scores``: ``customer_id`` (text), ``probability``, ``decision``, ``band``, ``eligible``,
+        ``as_of``, ``model_version``, ``scored_at``, ``reason_1`` …; ``features``: the model's
+        features, row for row.
+    """
+    spec = model_event_spec(model)
+    export = export_time if export_time is not None else as_of
+    with event_features_at(log, spec, as_of, engine=engine, export_time=export) as (_, rows):
+        source = _KeepFeatures(rows)
+        sink = _Frames()
+        score_rows(model, source, cast("TableWriter", sink), reasons=reasons)
+    if not sink.frames:
+        return pd.DataFrame(), pd.DataFrame()
+    scores = pd.concat(sink.frames, ignore_index=True)
+    for col in ("band", "model_version", "scored_at"):
+        scores[col] = scores[col].astype(str)
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    feats = pd.concat(source.kept, ignore_index=True)
+    feats["customer_id"] = feats["customer_id"].astype(str)
+    feats = feats.set_index("customer_id").loc[scores["customer_id"], model.features].reset_index(drop=True)
+    return scores, feats
+
+
+class CustomerLookup:
+    """Customers' current score, features and reasons: from the live store, or from a log at an as-of.
+
+    Parameters
+    ----------
+    store
+        The live store kept current by ``propensity stream`` (opened read-only).
+    model, events, as_of
+        Without a store: score every customer of the log ``events`` at ``as_of`` (default: the
+        end of its data) once, with ``model``, and answer from that.
+
+    Raises
+    ------
+    ParameterError
+        Neither a store nor a model and a log.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: str | Path | None = None,
+        model: TrainedModel | None = None,
+        events: EventSource | None = None,
+        as_of: Any = None,
+        reasons: int = 3,
+    ) -> None:
+        self._store: EventStore | None = None
+        self._frame: pd.DataFrame | None = None
+        if store is not None:
+            self._store = EventStore(store, readonly=True)
+            self.source = f"live store {store}"
+        elif model is not None and events is not None:
+            scores, feats = score_log(model, events, as_of, reasons=reasons, export_time=None)
+            reason_cols = [c for c in scores.columns if c.startswith("reason_")]
+            frame = scores[["customer_id", *SCORE_FIELDS]].copy()
+            frame["as_of"] = frame["as_of"].map(lambda t: pd.Timestamp(t).isoformat())
+            frame["reasons"] = [[r for r in rs if isinstance(r, str)] for rs in scores[reason_cols].values.tolist()]
+            frame["features"] = feats.astype(object).where(feats.notna(), None).to_dict("records")
+            self._frame = frame.set_index("customer_id", drop=False)
+            self.source = f"event log {source_name(events)} at {frame['as_of'].iat[0] if len(frame) else as_of}"
+        else:
+            raise ParameterError("A customer lookup needs a live store, or a model and an event log.")
+
+    def get(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The records of the known ``customer_ids`` (in their order; unknown ones are left out)."""
+        if self._store is not None:
+            frame = self._store.scores(customer_ids).set_index("customer_id", drop=False)
+        else:
+            assert self._frame is not None
+            frame = self._frame
+        known = [c for c in dict.fromkeys(customer_ids) if c in frame.index]
+        picked = frame.loc[known]
+        return [
+            {
+                "customer_id": str(r["customer_id"]),
+                "probability": float(r["probability"]),
+                "decision": bool(r["decision"]),
+                "band": str(r["band"]),
+                "eligible": bool(r["eligible"]),
+                "as_of": str(r["as_of"]),
+                "model_version": str(r["model_version"]),
+                "scored_at": str(r["scored_at"]),
+                "reasons": list(r["reasons"]),
+                "features": {k: _plain(v) for k, v in dict(r["features"]).items()},
+            }
+            for r in picked.to_dict("records")
+        ]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+#: The score fields of a lookup record (besides the id, reasons and features).
+SCORE_FIELDS = ("probability", "decision", "band", "eligible", "as_of", "model_version", "scored_at")
+
+
+def _plain(value: Any) -> Any:
+    """A feature value as JSON has it (``None`` for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
 
 
 def _text_or_none(value: Any) -> str | None:
