@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import redis
 import pandas as pd
+import redis
 
 from propensity.events.validate import DUPLICATE, load_events
 from propensity.stream.broker import StreamStats, run
@@ -23,7 +23,9 @@ def wait_until_done(url: str, stream: str, group: str, timeout: float = 90.0) ->
     deadline = time.monotonic() + timeout
     try:
         while backlog(client, stream, group) != 0:
-            assert time.monotonic() < deadline, f"{group} still has {backlog(client, stream, group)} events to do"
+            assert time.monotonic() < deadline, (
+                f"{group} still has {backlog(client, stream, group)} events to do"
+            )
             time.sleep(0.1)
     finally:
         client.close()

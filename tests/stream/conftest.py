@@ -73,7 +73,9 @@ class RedisServer:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     exe = shutil.which("redis-server")
     if exe is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; scripts/system-deps.sh installs it)")
+        pytest.skip(
+            "redis-server is not installed (Debian package redis-server; scripts/system-deps.sh installs it)"
+        )
     folder = tmp_path / "redis"
     folder.mkdir()
     server = RedisServer(exe, folder)

@@ -76,7 +76,9 @@ def test_bad_requests_get_4xx_with_the_field(client, method, path, body, status,
 
 
 def test_not_json_is_a_400(client):
-    r = client.post("/customers/batch", content=b"{nope", headers={**HEADERS, "Content-Type": "application/json"})
+    r = client.post(
+        "/customers/batch", content=b"{nope", headers={**HEADERS, "Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["detail"][0]["field"] == "body"
 
 

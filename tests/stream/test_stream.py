@@ -36,7 +36,9 @@ def test_live_scores_equal_batch_scores_of_the_same_log(redis_server, stream_mod
     assert stats.batches >= 4 and stats.events == sent.events
     rows_ok, refused = batch_validation(stream_log)
     with EventStore(tmp_path / "live.db", readonly=True) as live:
-        assert live.event_count() == rows_ok == stats.new  # exact duplicates are stored once, as batch keeps one
+        assert (
+            live.event_count() == rows_ok == stats.new
+        )  # exact duplicates are stored once, as batch keeps one
         assert set(live.scores()["customer_id"]) == _valid_customers(stream_log)
     assert stats.dead == refused > 0  # the same rules refuse the same rows
     client = connect(redis_server.url)
@@ -82,9 +84,21 @@ def test_poison_events_go_to_the_dead_letter_stream_with_their_reason(redis_serv
     client.close()
 
 
-def _scorer(model: Path, url: str, store: Path, consumer: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _scorer(
+    model: Path, url: str, store: Path, consumer: str, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "propensity.cli", "stream", str(model), "--source", url, "--store", str(store)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "propensity.cli",
+        "stream",
+        str(model),
+        "--source",
+        url,
+        "--store",
+        str(store),
+    ]
     cmd += ["--consumer", consumer, "--batch", "300", "--block-ms", "100", *extra]
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -167,7 +181,12 @@ def test_a_slow_scorer_holds_the_producer_back(redis_server, stream_model, strea
     client.xgroup_create("events", "scorer", id="0", mkstream=True)
     producer = threading.Thread(
         target=lambda: seen.append(
-            int(replay(stream_log, redis_server.url, "events", group="scorer", max_backlog=limit).waited_for_consumers > 0)
+            int(
+                replay(
+                    stream_log, redis_server.url, "events", group="scorer", max_backlog=limit
+                ).waited_for_consumers
+                > 0
+            )
         )
     )
     producer.start()

@@ -26,7 +26,9 @@ def stream(
     group: Annotated[str, typer.Option("--group", help="The consumer group.")] = "scorer",
     consumer: Annotated[
         str | None,
-        typer.Option("--consumer", help="This consumer's name (default: HOST-scorer; keep it across restarts)."),
+        typer.Option(
+            "--consumer", help="This consumer's name (default: HOST-scorer; keep it across restarts)."
+        ),
     ] = None,
     out_stream: Annotated[
         str | None, typer.Option("--out-stream", help="Publish each new score to this stream.")
@@ -51,9 +53,9 @@ def stream(
     ] = 0,
 ) -> None:
     """Consume events from a broker, keep the store's customer scores current (stop with Ctrl-C)."""
-    from propensity.stream.broker import run
+    from propensity.stream.broker import StreamStats, run
     from propensity.stream.redis import RedisStreams
-    from propensity.workflows.live import LiveScorer
+    from propensity.workflows.live import BatchResult, LiveScorer
     from propensity.workflows.store import EventStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,7 +85,7 @@ def stream(
             highlight=False,
         )
 
-        def _report(result, stats) -> None:  # type: ignore[no-untyped-def]
+        def _report(result: BatchResult, stats: StreamStats) -> None:
             err.print(
                 f"batch {stats.batches}: {result.events} events ({result.new} new, {result.duplicates} repeated, "
                 f"{len(result.dead)} refused), {len(result.scores)} customers scored at {result.as_of} "
@@ -108,7 +110,10 @@ def stream(
             live_store.close()
     out.print(
         json.dumps(
-            {k: getattr(stats, k) for k in ("batches", "events", "new", "duplicates", "dead", "scored", "reconnects")}
+            {
+                k: getattr(stats, k)
+                for k in ("batches", "events", "new", "duplicates", "dead", "scored", "reconnects")
+            }
         ),
         highlight=False,
     )
@@ -117,15 +122,21 @@ def stream(
 @app.command()
 def replay(
     events: Annotated[Path, typer.Argument(help="The event log (CSV or Parquet), sent in file order.")],
-    to: Annotated[str, typer.Option("--to", help="The broker: redis://HOST:PORT/DB.")] = "redis://127.0.0.1:6379/0",
+    to: Annotated[
+        str, typer.Option("--to", help="The broker: redis://HOST:PORT/DB.")
+    ] = "redis://127.0.0.1:6379/0",
     stream_name: Annotated[str, typer.Option("--stream", help="The stream to append to.")] = "events",
-    rate: Annotated[float, typer.Option("--rate", min=0, help="Events per second (0: as fast as possible).")] = 0,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Events per second (0: as fast as possible).")
+    ] = 0,
     group: Annotated[
         str | None, typer.Option("--group", help="With --max-backlog: the consumer group to wait for.")
     ] = None,
     max_backlog: Annotated[
         int,
-        typer.Option("--max-backlog", min=0, help="Pause while the group has more than this many events to do."),
+        typer.Option(
+            "--max-backlog", min=0, help="Pause while the group has more than this many events to do."
+        ),
     ] = 0,
 ) -> None:
     """Stream an event log into a broker (the demo, the benchmark)."""

@@ -599,9 +599,9 @@ def flag_rows(
     raw = raw.mutate(**{_COPIES: ibis.literal(1, type=dt.int64)})
     flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(row,))
     out = engine.execute(
-        flagged.select(
-            row, "customer_id", "ts", reason="_reason", column="_column", value="_value"
-        ).order_by(row)
+        flagged.select(row, "customer_id", "ts", reason="_reason", column="_column", value="_value").order_by(
+            row
+        )
     )
     out.index = frame.index
     return out.drop(columns=row)

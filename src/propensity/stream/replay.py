@@ -82,7 +82,9 @@ def replay(
     if rate < 0 or max_backlog < 0:
         raise ParameterError(f"rate and max_backlog must be >= 0. Got {rate} and {max_backlog} instead.")
     client = connect(url)
-    summary = ReplaySummary(source="DataFrame" if isinstance(source, pd.DataFrame) else str(source), stream=stream)
+    summary = ReplaySummary(
+        source="DataFrame" if isinstance(source, pd.DataFrame) else str(source), stream=stream
+    )
     started = time.perf_counter()
     step = 500 if not rate else max(1, min(500, int(rate / 20)))
     try:

@@ -190,15 +190,11 @@ class LiveScorer:
             result.dead.append(
                 DeadEvent(int(i), str(v["reason"]), _text_or_none(v["column"]), _text_or_none(v["value"]))
             )
-        good = np.flatnonzero(~bad)
+        good = np.flatnonzero(~bad).tolist()
+        ids = verdicts["customer_id"].astype(str).tolist()
+        stamps = verdicts["ts"].tolist()  # refused rows may hold instants pandas cannot (year 2999)
         rows = [
-            (
-                event_key(raw[i]),
-                str(verdicts["customer_id"].iat[i]),
-                pd.Timestamp(verdicts["ts"].iat[i]).isoformat(sep=" ", timespec="microseconds"),
-                json.dumps(raw[i], sort_keys=True),
-            )
-            for i in good
+            (event_key(raw[i]), ids[i], _stamp(stamps[i]), json.dumps(raw[i], sort_keys=True)) for i in good
         ]
         result.new = self.store.add_events(rows, names)
         result.duplicates = len(rows) - result.new
@@ -300,10 +296,15 @@ class CustomerLookup:
             reason_cols = [c for c in scores.columns if c.startswith("reason_")]
             frame = scores[["customer_id", *SCORE_FIELDS]].copy()
             frame["as_of"] = frame["as_of"].map(lambda t: pd.Timestamp(t).isoformat())
-            frame["reasons"] = [[r for r in rs if isinstance(r, str)] for rs in scores[reason_cols].values.tolist()]
-            frame["features"] = feats.astype(object).where(feats.notna(), None).to_dict("records")
+            frame["reasons"] = [
+                [r for r in rs if isinstance(r, str)] for rs in scores[reason_cols].values.tolist()
+            ]
+            frame["features"] = pd.Series(
+                feats.astype(object).where(feats.notna(), None).to_dict("records"), index=frame.index
+            )
             self._frame = frame.set_index("customer_id", drop=False)
-            self.source = f"event log {source_name(events)} at {frame['as_of'].iat[0] if len(frame) else as_of}"
+            shown = str(frame["as_of"].iat[0]) if len(frame) else str(as_of)
+            self.source = f"event log {source_name(events)} at {shown}"
         else:
             raise ParameterError("A customer lookup needs a live store, or a model and an event log.")
 
@@ -354,5 +355,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _stamp(value: Any) -> str:
+    """A valid event's canonical time as text that sorts as time."""
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _text_or_none(value: Any) -> str | None:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) else str(value)
+    return (
+        None
+        if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value)
+        else str(value)
+    )

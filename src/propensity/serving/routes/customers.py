@@ -29,7 +29,9 @@ class CustomerRecord(BaseModel):
 
     customer_id: str
     probability: float = Field(ge=0, le=1, description="Calibrated probability of the positive outcome.")
-    decision: bool = Field(description="Contact this customer: probability >= threshold (the model's policy).")
+    decision: bool = Field(
+        description="Contact this customer: probability >= threshold (the model's policy)."
+    )
     band: str = Field(description="Score band from the model's policy.")
     eligible: bool = Field(description="Active enough to be targeted, as in training.")
     as_of: str = Field(description="The instant the features were computed at (events before it count).")
@@ -92,7 +94,9 @@ def _check_id(value: Any, where: str) -> str:
     return value
 
 
-@router.get("/{customer_id}", summary="One customer's current score", response_model=CustomerRecord, responses=ERRORS)
+@router.get(
+    "/{customer_id}", summary="One customer's current score", response_model=CustomerRecord, responses=ERRORS
+)
 async def customer(customer_id: str, request: Request) -> Response:
     """Probability, decision, band, reasons and features of one customer, as of their last event."""
     lookup = _lookup(request)
@@ -114,7 +118,9 @@ async def customer(customer_id: str, request: Request) -> Response:
     return json_response(found[0])
 
 
-@router.post("/batch", summary="Several customers' current scores", response_model=CustomersResponse, responses=ERRORS)
+@router.post(
+    "/batch", summary="Several customers' current scores", response_model=CustomersResponse, responses=ERRORS
+)
 async def customers(request: Request, settings: SettingsDep) -> Response:
     """Body ``{"customer_ids": [...]}``: the known customers' records and the unknown ids."""
     lookup = _lookup(request)
@@ -122,7 +128,8 @@ async def customers(request: Request, settings: SettingsDep) -> Response:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise ApiError(
-            400, [Problem("body", None, "a JSON object", f"The body is not valid JSON: {exc}.", "json_invalid")]
+            400,
+            [Problem("body", None, "a JSON object", f"The body is not valid JSON: {exc}.", "json_invalid")],
         ) from None
     ids = body.get("customer_ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not ids:
@@ -154,4 +161,6 @@ async def customers(request: Request, settings: SettingsDep) -> Response:
     checked = [_check_id(v, f"customer_ids[{i}]") for i, v in enumerate(ids)]
     found = await anyio.to_thread.run_sync(lookup.get, checked)
     seen = {r["customer_id"] for r in found}
-    return json_response({"customers": found, "unknown": [c for c in dict.fromkeys(checked) if c not in seen]})
+    return json_response(
+        {"customers": found, "unknown": [c for c in dict.fromkeys(checked) if c not in seen]}
+    )
