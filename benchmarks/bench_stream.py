@@ -132,6 +132,7 @@ def _consume(url: str, model: str | None, store: str, batch: int, block_ms: int)
     else:
         store_obj = EventStore(store)
         scorer = LiveScorer(model, store_obj)
+    client.set("bench:ready", "1")  # the producer of the latency run starts now
     started = time.perf_counter()
     stats = run(broker, scorer, batch=batch, block_ms=block_ms, stop=done, on_batch=mark)
     ended = time.perf_counter()
@@ -148,13 +149,15 @@ def _consume(url: str, model: str | None, store: str, batch: int, block_ms: int)
     }
 
 
-def _measure(url: str, log: Path, model: Path | None, store: Path, *, batch: int, rate: float, limit: int) -> dict:
+def _measure(
+    url: str, log: Path, model: Path | None, store: Path, *, batch: int, rate: float, limit: int
+) -> dict:
     import redis
 
     from propensity.stream.replay import replay
 
     client = redis.Redis.from_url(url)
-    client.delete("bench:sent")
+    client.delete("bench:sent", "bench:ready")
     group = "scorer" if model else "reader"
     client.delete("events")
     if rate == 0:  # throughput: the whole log waits in the stream first
@@ -166,6 +169,8 @@ def _measure(url: str, log: Path, model: Path | None, store: Path, *, batch: int
 
         def produce() -> None:
             frame = __import__("pandas").read_parquet(log).iloc[:limit]
+            while client.get("bench:ready") is None:  # the consumer has loaded the model
+                time.sleep(0.05)
             replay(frame, url, "events", rate=rate)
             client.set("bench:sent", "1")
 
@@ -193,7 +198,9 @@ def run(quick: bool = False) -> list[Figure]:
             base = _measure(server.url, log, None, folder / "b.db", batch=BATCH_THROUGHPUT, rate=0, limit=0)
             n = min(LATENCY_EVENTS // (2 if quick else 1), events)
             lat = _measure(server.url, log, model, folder / "c.db", batch=BATCH_LATENCY, rate=RATE, limit=n)
-            lat_base = _measure(server.url, log, None, folder / "d.db", batch=BATCH_LATENCY, rate=RATE, limit=n)
+            lat_base = _measure(
+                server.url, log, None, folder / "d.db", batch=BATCH_LATENCY, rate=RATE, limit=n
+            )
         finally:
             server.stop()
     eps = ours["events"] / ours["seconds"]

@@ -16,7 +16,6 @@ the batch after that, so a crash re-delivers it, and re-delivery is harmless.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,7 +37,7 @@ from propensity.workflows.events import (
     source_name,
 )
 from propensity.workflows.scoring import RowSource, check_reasons, score_rows
-from propensity.workflows.store import EventStore, event_key
+from propensity.workflows.store import EventStore, event_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.engines import Engine
@@ -194,7 +193,7 @@ class LiveScorer:
         ids = verdicts["customer_id"].astype(str).tolist()
         stamps = verdicts["ts"].tolist()  # refused rows may hold instants pandas cannot (year 2999)
         rows = [
-            (event_key(raw[i]), ids[i], _stamp(stamps[i]), json.dumps(raw[i], sort_keys=True)) for i in good
+            (key, ids[i], _stamp(stamps[i]), payload) for i in good for key, payload in [event_record(raw[i])]
         ]
         result.new = self.store.add_events(rows, names)
         result.duplicates = len(rows) - result.new

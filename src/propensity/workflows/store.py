@@ -26,7 +26,7 @@ import pandas as pd
 
 from propensity.errors import DataError
 
-__all__ = ["SCORE_COLUMNS", "EventStore", "event_key"]
+__all__ = ["SCORE_COLUMNS", "EventStore", "event_key", "event_record"]
 
 #: The score columns kept per customer (besides the features and reasons, stored as JSON).
 SCORE_COLUMNS = ("probability", "decision", "band", "eligible", "as_of", "model_version", "scored_at")
@@ -55,10 +55,16 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def event_record(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """(key, payload) of an event: the payload is its fields as canonical JSON, the key a hash of
+    it, so equal fields (in any order) give the same key."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), text
+
+
 def event_key(fields: Mapping[str, Any]) -> str:
     """A stable key of an event's content: equal fields (in any order) give the same key."""
-    text = json.dumps({k: fields[k] for k in sorted(fields)}, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return event_record(fields)[0]
 
 
 class EventStore:
