@@ -20,6 +20,7 @@ from propensity.cli import (
     monitor,  # noqa: F401  (registers monitor)
     report,  # noqa: F401  (registers evaluate, report-shop)
     serve,  # noqa: F401  (registers serve, api-key)
+    stream,  # noqa: F401  (registers stream, replay)
 )
 from propensity.cli._common import app, out
 

@@ -79,6 +79,15 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="JSON access log on stdout (off by default for speed).")
     ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Live store of `propensity stream`: GET /customers/{id} answers from it."),
+    ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(help="Without --store: an event log scored at --as-of for GET /customers/{id}."),
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="With --events: score at this instant.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     graceful_timeout: Annotated[
         float, typer.Option(help="Seconds to let requests in flight finish on SIGTERM/Ctrl+C.")
@@ -104,6 +113,9 @@ def serve(
         "cors_origins": cors_origin or None,
         "public_docs": public_docs or None,
         "access_log": access_log or None,
+        "store": store,
+        "events": events,
+        "as_of": as_of,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     with user_errors():

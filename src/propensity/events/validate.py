@@ -59,6 +59,7 @@ __all__ = [
     "REASONS",
     "EventLog",
     "ValidationReport",
+    "flag_rows",
     "load_events",
     "validate_events",
 ]
@@ -314,8 +315,10 @@ def _flag(
     resolved: Mapping[str, str],
     engine: Engine,
     export_time: datetime,
+    keep: Sequence[str] = (),
 ) -> ir.Table:
-    """Canonical columns, ``_reason``/``_column``/``_value`` and the raw row as text for bad rows."""
+    """Canonical columns, ``_reason``/``_column``/``_value`` and the raw row as text for bad rows
+    (and the input columns ``keep`` as they are)."""
     import ibis
     import ibis.expr.datatypes as dt
 
@@ -371,6 +374,7 @@ def _flag(
         _value=table._value,
         _has_offset=table._has_offset,
         _copies=table[_COPIES],
+        **{c: table[c] for c in keep},
         **{
             f"{_RAW}{c}": ibis.ifelse(bad | (table[_COPIES] > 1), table[c].cast(dt.string), null_s)
             for c in raw_cols
@@ -559,6 +563,48 @@ def load_events(
                 "delimiter) or Parquet log; check the file and the mapping, or export it again."
             ) from exc
         raise
+
+
+def flag_rows(
+    frame: pd.DataFrame,
+    mapping: MappingLike = None,
+    *,
+    engine: Engine,
+    export_time: datetime | str | None = None,
+) -> pd.DataFrame:
+    """Each row of ``frame`` checked by the rules of :func:`load_events`, one verdict per row.
+
+    For sources that see events one batch at a time (the stream scorer): rules 1–8 are applied
+    exactly as for a log; rule 9 (exact duplicates) is left to the caller, which keys events by
+    their content.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``frame``: ``customer_id`` and ``ts`` (canonical, naive UTC), and
+        ``reason``, ``column``, ``value`` — the first rule broken, all null for a valid row.
+
+    Raises
+    ------
+    SchemaError
+        The mapping names a missing column, or no customer/timestamp/event column is found.
+    """
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    mp = as_mapping(mapping)
+    row = "_row__"
+    raw = engine.from_frame(frame.reset_index(drop=True).assign(**{row: range(len(frame))}))
+    resolved = mp.resolve([c for c in raw.columns if c != row])
+    raw = raw.mutate(**{_COPIES: ibis.literal(1, type=dt.int64)})
+    flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(row,))
+    out = engine.execute(
+        flagged.select(row, "customer_id", "ts", reason="_reason", column="_column", value="_value").order_by(
+            row
+        )
+    )
+    out.index = frame.index
+    return out.drop(columns=row)
 
 
 def _is_reader_error(exc: BaseException) -> bool:

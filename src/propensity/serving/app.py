@@ -25,7 +25,7 @@ from propensity.serving.auth import SECURITY_SCHEMES, KeyRing
 from propensity.serving.metrics import ServiceMetrics
 from propensity.serving.middleware import ServiceMiddleware
 from propensity.serving.problems import install_handlers
-from propensity.serving.routes import admin, docs, explain, health, model, predict
+from propensity.serving.routes import admin, customers, docs, explain, health, model, predict
 from propensity.serving.routes import metrics as metrics_routes
 from propensity.serving.scorer import ModelHolder
 from propensity.serving.settings import ServeSettings
@@ -115,9 +115,11 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
     app.state.settings = settings
     app.state.keys = keys
     app.state.metrics = metrics
+    app.state.customers = _customer_lookup(holder, settings)
     install_handlers(app)
     routers = [
         predict.router,
+        customers.router,
         explain.router,
         model.router,
         health.router,
@@ -165,6 +167,17 @@ def create_app(model_or_ref: str | Path | TrainedModel, settings: ServeSettings 
         log_access=settings.access_log,
     )
     return app
+
+
+def _customer_lookup(holder: ModelHolder, settings: ServeSettings) -> Any:
+    """The source of ``/customers`` (a live store, or a log scored at an as-of), ``None`` without one."""
+    from propensity.workflows.live import CustomerLookup
+
+    if settings.store is not None:
+        return CustomerLookup(store=settings.store)
+    if settings.events is not None:
+        return CustomerLookup(model=holder.scorer.model, events=settings.events, as_of=settings.as_of)
+    return None
 
 
 def _install_sighup(holder: ModelHolder) -> asyncio.AbstractEventLoop | None:

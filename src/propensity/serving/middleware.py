@@ -80,9 +80,17 @@ class ServiceMiddleware:
         self.keys = keys
         self.open_paths = frozenset(open_paths)
         self.routes = frozenset(routes)
+        # routes with a path parameter, e.g. /customers/{customer_id}: counted under their template
+        self.templates = [(t.split("{", 1)[0], t) for t in sorted(self.routes) if "{" in t]
         self.max_body = max_body_bytes
         self.timeout = timeout
         self.log_access = log_access
+
+    def _template(self, path: str) -> str:
+        for prefix, template in self.templates:
+            if path.startswith(prefix) and "/" not in path[len(prefix) :]:
+                return template
+        return "(unmatched)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,7 +99,7 @@ class ServiceMiddleware:
         start = time.perf_counter()
         path: str = scope["path"]
         method: str = scope["method"]
-        route = path if path in self.routes else "(unmatched)"
+        route = path if path in self.routes else self._template(path)
         state = {"status": 0, "body_done": False}
         declared = None
         for name, value in scope["headers"]:

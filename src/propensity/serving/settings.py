@@ -85,6 +85,19 @@ class ServeSettings(BaseSettings):
         ge=0,
         description="Seconds a computed drift snapshot is reused by /metrics before the window is tested again.",
     )
+    store: Path | None = Field(
+        default=None,
+        description="The live store kept current by `propensity stream` (SQLite, read-only here): "
+        "GET /customers/{id} and POST /customers/batch answer from it.",
+    )
+    events: Path | None = Field(
+        default=None,
+        description="Without a store: an event log whose customers are scored once at start (at as_of) and "
+        "answered by /customers.",
+    )
+    as_of: str | None = Field(
+        default=None, description="With events: the instant to score at (default: the end of the log's data)."
+    )
     supervisor_pid: int | None = Field(
         default=None,
         description="Set by `propensity serve --workers N`: POST /admin/reload then asks the supervisor to "

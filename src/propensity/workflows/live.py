@@ -1,0 +1,367 @@
+"""Live scores: events in micro-batches → the store → the affected customers re-scored.
+
+:class:`LiveScorer` is what the stream scorer calls for each batch a broker delivers. It
+validates the events by the batch rules (:func:`propensity.events.validate.flag_rows`), stores
+the good ones in the :class:`~propensity.workflows.store.EventStore` (idempotently), and
+re-scores every customer the batch touched **with the batch path itself**: their stored
+history goes through :func:`~propensity.workflows.events.event_features_at` and
+:func:`~propensity.workflows.scoring.score_rows`, as ``propensity score MODEL EVENTS --as-of T``
+would. The as-of of a batch is the second after the store's latest event (event time: a replayed
+log scores as it would have live; cutoffs are whole seconds and the batch rule is "events before
+the cutoff", so the latest event counts).
+
+Only when :meth:`LiveScorer.process` has returned are the scores durable; the broker acknowledges
+the batch after that, so a crash re-delivers it, and re-delivery is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+
+from propensity.errors import BundleError, ParameterError
+from propensity.events.validate import EventSource, flag_rows
+from propensity.loading import ModelRef, resolve_model
+from propensity.workflows.events import (
+    EventModelSpec,
+    EventRows,
+    event_features_at,
+    model_event_spec,
+    source_name,
+)
+from propensity.workflows.scoring import RowSource, check_reasons, score_rows
+from propensity.workflows.store import EventStore, event_record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from propensity.engines import Engine
+    from propensity.pipeline import TrainedModel
+    from propensity.sources import TableWriter
+
+__all__ = ["BatchResult", "CustomerLookup", "DeadEvent", "LiveScorer", "score_log"]
+
+log = logging.getLogger(__name__)
+
+#: Cutoffs are whole seconds (:func:`propensity.features.to_timestamp`).
+TICK = pd.Timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DeadEvent:
+    """An event refused by validation: its position in the batch and the rule it broke."""
+
+    index: int
+    reason: str
+    column: str | None
+    value: str | None
+
+
+@dataclass
+class BatchResult:
+    """What one :meth:`LiveScorer.process` call did."""
+
+    events: int = 0
+    new: int = 0
+    duplicates: int = 0
+    dead: list[DeadEvent] = field(default_factory=list)
+    as_of: pd.Timestamp | None = None
+    #: One row per re-scored customer: ``customer_id``, ``probability``, ``decision``, ``band``,
+    #: ``eligible``, ``as_of``, ``model_version``, ``scored_at``, ``reason_1`` …
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    seconds: float = 0.0
+
+
+class _Frames:
+    """A :class:`~propensity.sources.TableWriter` stand-in that keeps the scores in memory."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.frames.append(frame)
+        self.rows += len(frame)
+
+
+@dataclass
+class _KeepFeatures(RowSource):
+    """The batch row source, keeping each chunk of features (the store returns them per customer)."""
+
+    inner: EventRows
+    kept: list[pd.DataFrame] = field(default_factory=list)
+
+    def chunks(self, batch_rows: int) -> Iterator[pd.DataFrame]:
+        for chunk in self.inner.chunks(batch_rows):
+            self.kept.append(chunk)
+            yield chunk
+
+    def annotate(self, chunk: pd.DataFrame, scores: pd.DataFrame, good: np.ndarray) -> pd.DataFrame:
+        return self.inner.annotate(chunk, scores, good)
+
+
+class LiveScorer:
+    """Keeps the store's scores current from batches of raw events.
+
+    Parameters
+    ----------
+    model
+        An event-trained model (bundle folder, registry reference or loaded model).
+    store
+        The :class:`EventStore` written to.
+    reasons
+        Reasons kept per customer (0–10).
+    engine
+        Engine of the feature computation (``"duckdb"``; a fresh one per batch).
+
+    Raises
+    ------
+    BundleError
+        The model was not trained on an event log, or uses lifetime-value features (fitted on the
+        whole population at each as-of, so a customer's score is not a function of their own
+        events alone).
+    """
+
+    def __init__(
+        self,
+        model: ModelRef,
+        store: EventStore,
+        *,
+        reasons: int = 3,
+        engine: str = "duckdb",
+        tracking_uri: str | None = None,
+    ) -> None:
+        check_reasons(reasons, "LiveScorer")
+        self.model: TrainedModel = resolve_model(model, tracking_uri=tracking_uri)
+        self.spec: EventModelSpec = model_event_spec(self.model)
+        if self.spec.block.clv_features:
+            raise BundleError(
+                "This model uses lifetime-value features, fitted on every customer at each as-of: it cannot "
+                "be scored one customer at a time from a stream. Train it without --clv-features to stream it."
+            )
+        self.store = store
+        self.reasons = reasons
+        self.engine = engine
+        self._validator: Engine | None = None
+
+    def close(self) -> None:
+        if self._validator is not None:
+            self._validator.close()
+            self._validator = None
+
+    def _validation_engine(self) -> Engine:
+        from propensity.engines import get_engine
+
+        if self._validator is None:
+            self._validator = get_engine(self.engine)
+        return self._validator
+
+    def process(self, events: Sequence[Mapping[str, Any]]) -> BatchResult:
+        """Validate, store and score one batch; the scores are durable when this returns.
+
+        Parameters
+        ----------
+        events
+            Raw events, each a mapping of field name to text (as a broker carries them).
+
+        Returns
+        -------
+        BatchResult
+            The refused events (with their rule), the counts and the new scores.
+        """
+        started = time.perf_counter()
+        result = BatchResult(events=len(events))
+        if not events:
+            return result
+        # an empty field is a missing value (as an empty CSV cell); the field still exists
+        raw = [{k: str(v) for k, v in e.items() if v is not None and v != ""} for e in events]
+        names = sorted({k for e in events for k in e})
+        frame = pd.DataFrame.from_records(raw, columns=names).astype("string")
+        verdicts = flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
+        bad = verdicts["reason"].notna().to_numpy()
+        for i in np.flatnonzero(bad):
+            v = verdicts.iloc[i]
+            result.dead.append(
+                DeadEvent(int(i), str(v["reason"]), _text_or_none(v["column"]), _text_or_none(v["value"]))
+            )
+        good = np.flatnonzero(~bad).tolist()
+        ids = verdicts["customer_id"].astype(str).tolist()
+        stamps = verdicts["ts"].tolist()  # refused rows may hold instants pandas cannot (year 2999)
+        rows = [
+            (key, ids[i], _stamp(stamps[i]), payload) for i in good for key, payload in [event_record(raw[i])]
+        ]
+        result.new = self.store.add_events(rows, names)
+        result.duplicates = len(rows) - result.new
+        customers = sorted({r[1] for r in rows})
+        if customers:
+            watermark = self.store.watermark()
+            assert watermark is not None
+            result.as_of = watermark.floor("s") + TICK
+            result.scores = self.rescore(customers, result.as_of)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def rescore(self, customers: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
+        """Score ``customers`` at ``as_of`` from their stored history, by the batch path, and store it."""
+        history = self.store.history(customers)
+        if history.empty:
+            return pd.DataFrame()
+        scores, feats = score_log(self.model, history, as_of, reasons=self.reasons, engine=self.engine)
+        if scores.empty:
+            return scores
+        reason_cols = [c for c in scores.columns if c.startswith("reason_")]
+        self.store.put_scores(scores, feats, reason_cols)
+        return scores
+
+
+def score_log(
+    model: TrainedModel,
+    log: EventSource,
+    as_of: Any = None,
+    *,
+    reasons: int = 3,
+    engine: str = "duckdb",
+    export_time: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer of ``log`` scored at ``as_of`` as :func:`~propensity.workflows.events.score_events`
+    scores them, in memory, with their features.
+
+    ``export_time`` defaults to ``as_of`` (a part of a log — one customer's history — ends at the
+    as-of, not at midnight after its last event).
+
+    Returns
+    -------
+    (scores, features)
+        ``scores``: ``customer_id`` (text), ``probability``, ``decision``, ``band``, ``eligible``,
+        ``as_of``, ``model_version``, ``scored_at``, ``reason_1`` …; ``features``: the model's
+        features, row for row.
+    """
+    spec = model_event_spec(model)
+    export = export_time if export_time is not None else as_of
+    with event_features_at(log, spec, as_of, engine=engine, export_time=export) as (_, rows):
+        source = _KeepFeatures(rows)
+        sink = _Frames()
+        score_rows(model, source, cast("TableWriter", sink), reasons=reasons)
+    if not sink.frames:
+        return pd.DataFrame(), pd.DataFrame()
+    scores = pd.concat(sink.frames, ignore_index=True)
+    for col in ("band", "model_version", "scored_at"):
+        scores[col] = scores[col].astype(str)
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    feats = pd.concat(source.kept, ignore_index=True)
+    feats["customer_id"] = feats["customer_id"].astype(str)
+    feats = feats.set_index("customer_id").loc[scores["customer_id"], model.features].reset_index(drop=True)
+    return scores, feats
+
+
+class CustomerLookup:
+    """Customers' current score, features and reasons: from the live store, or from a log at an as-of.
+
+    Parameters
+    ----------
+    store
+        The live store kept current by ``propensity stream`` (opened read-only).
+    model, events, as_of
+        Without a store: score every customer of the log ``events`` at ``as_of`` (default: the
+        end of its data) once, with ``model``, and answer from that.
+
+    Raises
+    ------
+    ParameterError
+        Neither a store nor a model and a log.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: str | Path | None = None,
+        model: TrainedModel | None = None,
+        events: EventSource | None = None,
+        as_of: Any = None,
+        reasons: int = 3,
+    ) -> None:
+        self._store: EventStore | None = None
+        self._frame: pd.DataFrame | None = None
+        if store is not None:
+            self._store = EventStore(store, readonly=True)
+            self.source = f"live store {store}"
+        elif model is not None and events is not None:
+            scores, feats = score_log(model, events, as_of, reasons=reasons, export_time=None)
+            reason_cols = [c for c in scores.columns if c.startswith("reason_")]
+            frame = scores[["customer_id", *SCORE_FIELDS]].copy()
+            frame["as_of"] = frame["as_of"].map(lambda t: pd.Timestamp(t).isoformat())
+            frame["reasons"] = [
+                [r for r in rs if isinstance(r, str)] for rs in scores[reason_cols].values.tolist()
+            ]
+            frame["features"] = pd.Series(
+                feats.astype(object).where(feats.notna(), None).to_dict("records"), index=frame.index
+            )
+            self._frame = frame.set_index("customer_id", drop=False)
+            shown = str(frame["as_of"].iat[0]) if len(frame) else str(as_of)
+            self.source = f"event log {source_name(events)} at {shown}"
+        else:
+            raise ParameterError("A customer lookup needs a live store, or a model and an event log.")
+
+    def get(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The records of the known ``customer_ids`` (in their order; unknown ones are left out)."""
+        if self._store is not None:
+            frame = self._store.scores(customer_ids).set_index("customer_id", drop=False)
+        else:
+            assert self._frame is not None
+            frame = self._frame
+        known = [c for c in dict.fromkeys(customer_ids) if c in frame.index]
+        picked = frame.loc[known]
+        return [
+            {
+                "customer_id": str(r["customer_id"]),
+                "probability": float(r["probability"]),
+                "decision": bool(r["decision"]),
+                "band": str(r["band"]),
+                "eligible": bool(r["eligible"]),
+                "as_of": str(r["as_of"]),
+                "model_version": str(r["model_version"]),
+                "scored_at": str(r["scored_at"]),
+                "reasons": list(r["reasons"]),
+                "features": {k: _plain(v) for k, v in dict(r["features"]).items()},
+            }
+            for r in picked.to_dict("records")
+        ]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+#: The score fields of a lookup record (besides the id, reasons and features).
+SCORE_FIELDS = ("probability", "decision", "band", "eligible", "as_of", "model_version", "scored_at")
+
+
+def _plain(value: Any) -> Any:
+    """A feature value as JSON has it (``None`` for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def _stamp(value: Any) -> str:
+    """A valid event's canonical time as text that sorts as time."""
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return (
+        None
+        if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value)
+        else str(value)
+    )
