@@ -105,3 +105,36 @@ def test_from_a_log_at_an_as_of_the_answer_is_the_batch_score(stream_model, stre
     got = r.json()["customers"]
     assert [g["as_of"] for g in got] == ["2024-03-01T00:00:00"] * 5
     np.testing.assert_array_equal([g["probability"] for g in got], batch.loc[ids, "probability"].to_numpy())
+
+
+@pytest.mark.slow
+def test_with_a_lifetime_value_bundle_each_record_carries_its_clv(stream_model, stream_log, tmp_path):
+    pytest.importorskip("pymc_marketing", reason="the clv extra (pymc-marketing) is not installed")
+    from propensity.errors import ParameterError
+    from propensity.workflows.clv import clv_snapshot, fit_clv_from_events
+
+    as_of = "2024-03-01"
+    clv_dir = tmp_path / "clv"
+    fit_clv_from_events(stream_log, out=clv_dir, as_of=as_of, horizon_days=90, report=False, tracking=False)
+    expected, _, _ = clv_snapshot(clv_dir, stream_log, as_of=as_of)
+    expected = expected.set_index(expected["customer_id"].astype(str))
+    batch = pd.read_parquet(
+        score_events(stream_model, stream_log, tmp_path / "b.parquet", as_of=as_of).output
+    )
+    buyer = str(expected.index[0])
+    never = next(c for c in batch["customer_id"].astype(str) if c not in expected.index)
+    settings = ServeSettings(events=stream_log, as_of=as_of, clv=str(clv_dir))
+    with TestClient(create_app(stream_model, settings)) as c:
+        r = c.post("/customers/batch", json={"customer_ids": [buyer, never]})
+        assert r.status_code == 200, r.text
+        got = {g["customer_id"]: g for g in r.json()["customers"]}
+        lv = got[buyer]["lifetime_value"]
+        for field in ("p_alive", "expected_purchases", "clv"):
+            assert lv[field] == pytest.approx(float(expected.loc[buyer, field]), rel=1e-12)
+        assert got[never]["lifetime_value"] is None  # no purchase before the as-of
+        assert (
+            "lifetime_value"
+            in c.get("/openapi.json").json()["components"]["schemas"]["CustomerRecord"]["properties"]
+        )
+    with pytest.raises(ParameterError, match="--clv needs --events"):
+        create_app(stream_model, ServeSettings(clv=str(clv_dir)))

@@ -88,6 +88,13 @@ def serve(
         typer.Option(help="Without --store: an event log scored at --as-of for GET /customers/{id}."),
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="With --events: score at this instant.")] = None,
+    clv: Annotated[
+        str | None,
+        typer.Option(
+            "--clv",
+            help="With --events: a lifetime-value bundle (propensity clv); /customers records carry its P(alive) and CLV.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     graceful_timeout: Annotated[
         float, typer.Option(help="Seconds to let requests in flight finish on SIGTERM/Ctrl+C.")
@@ -116,6 +123,7 @@ def serve(
         "store": store,
         "events": events,
         "as_of": as_of,
+        "clv": clv,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     with user_errors():

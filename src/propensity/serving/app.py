@@ -176,7 +176,15 @@ def _customer_lookup(holder: ModelHolder, settings: ServeSettings) -> Any:
     if settings.store is not None:
         return CustomerLookup(store=settings.store)
     if settings.events is not None:
-        return CustomerLookup(model=holder.scorer.model, events=settings.events, as_of=settings.as_of)
+        return CustomerLookup(
+            model=holder.scorer.model, events=settings.events, as_of=settings.as_of, clv=settings.clv
+        )
+    if settings.clv is not None:
+        from propensity.errors import ParameterError
+
+        raise ParameterError(
+            "--clv needs --events: the log whose customers' lifetime values /customers returns."
+        )
     return None
 
 

@@ -98,6 +98,11 @@ class ServeSettings(BaseSettings):
     as_of: str | None = Field(
         default=None, description="With events: the instant to score at (default: the end of the log's data)."
     )
+    clv: str | None = Field(
+        default=None,
+        description="With events: a lifetime-value bundle (`propensity clv`; folder or models:/ URI) whose "
+        "P(alive), expected purchases and CLV at the same as-of join each /customers record.",
+    )
     supervisor_pid: int | None = Field(
         default=None,
         description="Set by `propensity serve --workers N`: POST /admin/reload then asks the supervisor to "

@@ -269,11 +269,15 @@ class CustomerLookup:
     model, events, as_of
         Without a store: score every customer of the log ``events`` at ``as_of`` (default: the
         end of its data) once, with ``model``, and answer from that.
+    clv
+        With a log: a lifetime-value bundle (``propensity clv``; folder or ``models:/`` URI)
+        whose P(alive), expected purchases, expected spend and CLV at the same as-of join each
+        record as ``lifetime_value`` (``None`` for a customer without a purchase).
 
     Raises
     ------
     ParameterError
-        Neither a store nor a model and a log.
+        Neither a store nor a model and a log, or ``clv`` without a log.
     """
 
     def __init__(
@@ -284,9 +288,16 @@ class CustomerLookup:
         events: EventSource | None = None,
         as_of: Any = None,
         reasons: int = 3,
+        clv: str | Path | None = None,
     ) -> None:
         self._store: EventStore | None = None
         self._frame: pd.DataFrame | None = None
+        self._clv: pd.DataFrame | None = None
+        if clv is not None and (store is not None or events is None):
+            raise ParameterError(
+                "Lifetime values need an event log scored at an as-of (--events), not a live store: "
+                "the store keeps propensity scores current, not CLV."
+            )
         if store is not None:
             self._store = EventStore(store, readonly=True)
             self.source = f"live store {store}"
@@ -304,6 +315,8 @@ class CustomerLookup:
             self._frame = frame.set_index("customer_id", drop=False)
             shown = str(frame["as_of"].iat[0]) if len(frame) else str(as_of)
             self.source = f"event log {source_name(events)} at {shown}"
+            if clv is not None:
+                self._clv = _lifetime_values(clv, events, shown if len(frame) else as_of)
         else:
             raise ParameterError("A customer lookup needs a live store, or a model and an event log.")
 
@@ -316,7 +329,7 @@ class CustomerLookup:
             frame = self._frame
         known = [c for c in dict.fromkeys(customer_ids) if c in frame.index]
         picked = frame.loc[known]
-        return [
+        records = [
             {
                 "customer_id": str(r["customer_id"]),
                 "probability": float(r["probability"]),
@@ -331,10 +344,31 @@ class CustomerLookup:
             }
             for r in picked.to_dict("records")
         ]
+        if self._clv is not None:
+            values = self._clv
+            for record in records:
+                cid = str(record["customer_id"])
+                record["lifetime_value"] = (
+                    {k: _plain(v) for k, v in values.loc[cid].items()} if cid in values.index else None
+                )
+        return records
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+#: The lifetime-value fields a lookup record carries with ``clv`` (from ``propensity clv`` scores).
+CLV_FIELDS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+
+
+def _lifetime_values(clv: str | Path, events: EventSource, as_of: Any) -> pd.DataFrame:
+    """The CLV bundle's scores of the log's buyers at ``as_of``, indexed by customer id."""
+    from propensity.workflows.clv import clv_snapshot
+
+    frame, _, _ = clv_snapshot(clv, events, as_of=as_of)
+    frame = frame.assign(customer_id=frame["customer_id"].astype(str))
+    return frame.set_index("customer_id")[[c for c in CLV_FIELDS if c in frame.columns]]
 
 
 #: The score fields of a lookup record (besides the id, reasons and features).

@@ -24,6 +24,17 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 MAX_ID_LENGTH = 200
 
 
+class LifetimeValue(BaseModel):
+    """The customer's lifetime value at the same as-of (a service started with --clv)."""
+
+    p_alive: float = Field(ge=0, le=1, description="BG/NBD probability that the customer is still active.")
+    expected_purchases: float = Field(ge=0, description="Expected purchases over the CLV bundle's horizon.")
+    expected_spend: float | None = Field(
+        default=None, description="Expected spend per purchase (Gamma-Gamma)."
+    )
+    clv: float | None = Field(default=None, description="Lifetime value over the horizon, discounted.")
+
+
 class CustomerRecord(BaseModel):
     """A customer's current score, as last computed from their events."""
 
@@ -39,6 +50,11 @@ class CustomerRecord(BaseModel):
     scored_at: str
     reasons: list[str] = Field(description="The strongest reasons, worded from the feature registry.")
     features: dict[str, Any] = Field(description="The model's features at as_of.")
+    lifetime_value: LifetimeValue | None = Field(
+        default=None,
+        description="With --clv: P(alive), expected purchases and spend, and CLV at as_of; null for a customer "
+        "without a purchase, absent without --clv.",
+    )
 
 
 class CustomersRequest(BaseModel):
