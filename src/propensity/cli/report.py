@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -136,7 +136,8 @@ def report_shop(
         Path | None,
         typer.Option(
             "--clv",
-            help="Lifetime values per customer (customer_id, clv), e.g. the scores of propensity clv.",
+            help="A lifetime-value bundle of propensity clv (scored on EVENTS), or a table of customer_id and clv "
+            "(e.g. its scores.parquet).",
         ),
     ] = None,
     min_support: Annotated[
@@ -156,7 +157,6 @@ def report_shop(
     """Shop insights a manager can act on: products, categories, churn-risk segments, findings and
     recommendations, as one offline HTML page (or Markdown) with every number in a JSON file next to it."""
     from propensity.sources import check_output
-    from propensity.workflows.shop import read_customer_table
     from propensity.workflows.shop import report_shop as run_report
 
     with user_errors():
@@ -169,7 +169,7 @@ def report_shop(
             from propensity.loading import resolve_model
 
             loaded = resolve_model(model)
-        values = read_customer_table(clv, ("customer_id", "clv")) if clv is not None else None
+        values = _lifetime_values(clv, events) if clv is not None else None
         result = run_report(
             events,
             out_path,
@@ -184,3 +184,16 @@ def report_shop(
     for finding in result.findings:
         out.print(f"- {finding}", highlight=False, soft_wrap=True)
     out.print(f"Written: {result.report} and {result.json} (in {result.seconds:.1f}s)", highlight=False)
+
+
+def _lifetime_values(clv: Path, events: Path) -> Any:
+    """``customer_id`` and ``clv``: a CLV bundle scored on the log (at its end), or a table as given."""
+    from propensity.bundle import is_clv_bundle
+    from propensity.workflows.shop import read_customer_table
+
+    if clv.is_dir() and is_clv_bundle(clv):
+        from propensity.workflows.clv import clv_snapshot
+
+        frame, _, _ = clv_snapshot(clv, events)
+        return frame[["customer_id", "clv"]].astype({"customer_id": str})
+    return read_customer_table(clv, ("customer_id", "clv"))
