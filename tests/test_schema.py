@@ -148,3 +148,11 @@ def test_coercion_quarantines_junk_cells_with_row_and_reason():
     assert q.bad.tolist() == [False, True, True, False, True]
     assert typed["c"].tolist()[:3] == ["1", "2", "3"]  # 1, 2.0 and "3" are the same category
     assert typed["b"].tolist()[:2] == [1.0, 0.0]
+
+
+def test_category_text_of_whole_floats_beyond_int64_does_not_crash():
+    from propensity.schema import category_text
+
+    text = category_text(pd.Series([1e308, 2.0, np.nan])).tolist()  # found by the CLI fuzz tests
+    assert text[1] == "2" and text[0].startswith("1000") and pd.isna(text[2])
+    assert category_text(pd.Series([1.0, -3.0, np.nan])).tolist()[:2] == ["1", "-3"]

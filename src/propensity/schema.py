@@ -788,7 +788,8 @@ def _plain_text(col: pd.Series) -> pd.Series:
         return col.astype("Int64").astype(str).where(col.notna()).astype(object)
     if pd.api.types.is_float_dtype(col):
         arr = col.to_numpy(dtype="float64")
-        integral = np.isfinite(arr) & (arr == np.round(arr))
+        # whole numbers print without ".0" — those an int64 holds exactly (1e308 stays a float)
+        integral = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**53)
         if integral[~np.isnan(arr)].all():
             return (
                 pd.Series(arr, index=col.index).astype("Int64").astype(str).where(col.notna()).astype(object)
