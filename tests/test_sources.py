@@ -115,3 +115,13 @@ def test_prefetched_yields_in_order_raises_reader_errors_and_stops_when_abandone
             break
     assert len(produced) <= 5, "the reader ran ahead by more than one chunk"
     assert not any(t.name == "propensity-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_header_names_with_control_characters_are_cleaned(tmp_path):
+    # a NUL inside a UTF-16 header: DuckDB cut the name at it, and the quarantine's schema broke
+    # (found by the CLI fuzz tests)
+    from propensity.sources import renamed_header
+
+    path = tmp_path / "log.csv"
+    path.write_bytes("customer_id,~\x00x,~,\t\n1,2,3,4\n".encode("utf-16"))
+    assert renamed_header(path) == ["customer_id", "~x", "~", "column_4"]

@@ -431,16 +431,18 @@ def check_column_names(path: str | Path, names: Sequence[str]) -> None:
 
 
 def _renamed_empty(names: Sequence[str]) -> list[str] | None:
-    """Names with empty or whitespace-only ones replaced by ``column_<position>``; ``None`` if none are."""
-    if not any(not n.strip() for n in names):
+    """Names with control characters (a NUL, which DuckDB cuts the name at) removed, and empty or
+    whitespace-only ones replaced by ``column_<position>``; ``None`` if no name needs it."""
+    if all(n.strip() and n.isprintable() for n in names):
         return None
-    taken = {n for n in names if n.strip()}
+    taken = {n for n in names if n.strip() and n.isprintable()}  # kept as they are
     renamed = []
     for i, n in enumerate(names, start=1):
-        if n.strip():
+        if n.strip() and n.isprintable():
             renamed.append(n)
             continue
-        new = f"column_{i}"
+        clean = "".join(ch for ch in n if ch.isprintable())
+        new = clean if clean.strip() else f"column_{i}"
         while new in taken:
             new += "_"
         taken.add(new)
