@@ -486,6 +486,7 @@ def load_events(
     quarantine: str | Path | None = None,
     clean_out: str | Path | None = None,
     require_rows: bool = True,
+    in_memory: bool = False,
 ) -> EventLog:
     """Validate an event or order log and return its canonical events.
 
@@ -507,6 +508,9 @@ def load_events(
         Parquet (or CSV) path for the valid canonical events (not written when ``None``).
     require_rows
         Raise when no valid row remains (default); ``False`` returns the report anyway.
+    in_memory
+        Keep the flagged and the canonical events in the engine's memory instead of Parquet
+        files in its work folder (small logs scored many times a second: the stream scorer).
 
     Returns
     -------
@@ -527,7 +531,7 @@ def load_events(
         raw, name = _open(source, eng)
         resolved = mp.resolve(list(raw.columns))
         export = _export_instant(export_time)
-        flagged = eng.materialize(_flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged")
+        flagged = eng.materialize(_flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged", memory=in_memory)
         tally = _tally(eng, flagged)
         qpath = None
         if quarantine is not None and tally.rows_in - tally.rows_ok > 0:
@@ -537,7 +541,7 @@ def load_events(
         derived = "session_id" not in resolved
         if derived and tally.rows_ok:
             clean = _sessions(clean, mp.session_gap_minutes)
-        events = eng.materialize(clean, "events")
+        events = eng.materialize(clean, "events", memory=in_memory)
         report = _report(eng, events, tally, name, mp, resolved, export, explicit_end=export_time is not None)
         report.quarantine_path = qpath
         report.encoding = _encoding_of(source)

@@ -571,9 +571,12 @@ def event_features_at(
     export_time: Any = None,
     quarantine: Path | None = None,
     eligible_only: bool = False,
+    in_memory: bool = False,
 ) -> Iterator[tuple[EventLog, EventRows]]:
     """Validate a log and give every customer's features at ``as_of`` (default: the end of the
     data), built the way the model was trained, as a row source for scoring.
+
+    ``in_memory``: the validated events stay in the engine's memory (see :func:`load_events`).
 
     Raises
     ------
@@ -586,6 +589,7 @@ def event_features_at(
         engine=engine,
         export_time=export_time,
         quarantine=quarantine,
+        in_memory=in_memory,
     ) as ev:
         cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
         assert cutoff is not None

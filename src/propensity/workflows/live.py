@@ -211,7 +211,9 @@ class LiveScorer:
         history = self.store.history(customers)
         if history.empty:
             return pd.DataFrame()
-        scores, feats = score_log(self.model, history, as_of, reasons=self.reasons, engine=self.engine)
+        scores, feats = score_log(
+            self.model, history, as_of, reasons=self.reasons, engine=self.engine, in_memory=True
+        )
         if scores.empty:
             return scores
         reason_cols = [c for c in scores.columns if c.startswith("reason_")]
@@ -227,12 +229,14 @@ def score_log(
     reasons: int = 3,
     engine: str = "duckdb",
     export_time: Any = None,
+    in_memory: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every customer of ``log`` scored at ``as_of`` as :func:`~propensity.workflows.events.score_events`
     scores them, in memory, with their features.
 
     ``export_time`` defaults to ``as_of`` (a part of a log — one customer's history — ends at the
-    as-of, not at midnight after its last event).
+    as-of, not at midnight after its last event). ``in_memory``: keep the validated events in the
+    engine's memory rather than in Parquet files (small logs: one micro-batch's customers).
 
     Returns
     -------
@@ -243,7 +247,9 @@ def score_log(
     """
     spec = model_event_spec(model)
     export = export_time if export_time is not None else as_of
-    with event_features_at(log, spec, as_of, engine=engine, export_time=export) as (_, rows):
+    with event_features_at(
+        log, spec, as_of, engine=engine, export_time=export, in_memory=in_memory
+    ) as (_, rows):
         source = _KeepFeatures(rows)
         sink = _Frames()
         score_rows(model, source, cast("TableWriter", sink), reasons=reasons)
