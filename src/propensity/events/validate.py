@@ -59,6 +59,7 @@ __all__ = [
     "REASONS",
     "EventLog",
     "ValidationReport",
+    "canonical_events",
     "flag_rows",
     "load_events",
     "validate_events",
@@ -531,7 +532,9 @@ def load_events(
         raw, name = _open(source, eng)
         resolved = mp.resolve(list(raw.columns))
         export = _export_instant(export_time)
-        flagged = eng.materialize(_flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged", memory=in_memory)
+        flagged = eng.materialize(
+            _flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged", memory=in_memory
+        )
         tally = _tally(eng, flagged)
         qpath = None
         if quarantine is not None and tally.rows_in - tally.rows_ok > 0:
@@ -567,6 +570,34 @@ def load_events(
                 "delimiter) or Parquet log; check the file and the mapping, or export it again."
             ) from exc
         raise
+
+
+def canonical_events(
+    raw: ir.Table,
+    mapping: MappingLike = None,
+    *,
+    engine: Engine,
+    export_time: datetime | str | None = None,
+) -> ir.Table:
+    """The valid canonical events of ``raw`` as one lazy expression, by the rules of :func:`load_events`.
+
+    What :func:`load_events` computes in steps (flag every row, keep the valid ones, derive
+    sessions when the log has none), without its counts, report or intermediate tables: for a
+    caller that runs the same query many times over small inputs of one shape (the stream
+    scorer compiles it once and runs it per micro-batch).
+
+    Raises
+    ------
+    SchemaError
+        The mapping names a missing column, or no customer/timestamp/event column is found.
+    """
+    mp = as_mapping(mapping)
+    resolved = mp.resolve(list(raw.columns))
+    flagged = _flag(_distinct_rows(raw), mp, resolved, engine, _export_instant(export_time))
+    clean = flagged.filter(flagged._reason.isnull()).select(*CANONICAL_COLUMNS)
+    if "session_id" not in resolved:
+        clean = _sessions(clean, mp.session_gap_minutes)
+    return clean
 
 
 def flag_rows(

@@ -77,6 +77,7 @@ __all__ = [
     "event_features_at",
     "model_event_spec",
     "score_events",
+    "scored_features",
     "source_name",
     "train_from_events",
 ]
@@ -594,13 +595,19 @@ def event_features_at(
         cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
         assert cutoff is not None
         check_as_of(cutoff, ev.first_event, ev.data_end)
-        feats = build_features(ev.events, cutoff, spec.config)
-        feats = feats.mutate(eligible=spec.eligibility.expr(feats))
+        feats = scored_features(ev.events, spec, cutoff)
         if spec.block.clv_features:
             feats = _with_clv_features(ev, feats, cutoff, spec.block.label.horizon_days)
         if eligible_only:
             feats = feats.filter(feats.eligible)
         yield ev, EventRows(ev.engine, feats.order_by("customer_id"), cutoff)
+
+
+def scored_features(events: ir.Table, spec: EventModelSpec, cutoff: pd.Timestamp) -> ir.Table:
+    """The model's features of every customer of ``events`` at ``cutoff``, with ``eligible`` (lazy;
+    without lifetime-value features)."""
+    feats = build_features(events, cutoff, spec.config)
+    return feats.mutate(eligible=spec.eligibility.expr(feats))
 
 
 def _with_clv_features(ev: EventLog, feats: ir.Table, cutoff: pd.Timestamp, horizon_days: int) -> ir.Table:
