@@ -8,7 +8,7 @@ import pytest
 from propensity.engines import get_engine
 from propensity.loading import resolve_model
 from propensity.workflows.events import event_features_at, model_event_spec
-from propensity.workflows.live import _FeatureQuery
+from propensity.workflows.live import _feature_query
 
 
 @pytest.mark.parametrize("day", ["2024-02-10 13:07:09", "2024-03-20 00:00:00"])
@@ -19,7 +19,7 @@ def test_compiled_feature_query_equals_the_batch_features(stream_model, stream_l
     as_of = pd.Timestamp(day)
     engine = get_engine("duckdb")
     try:
-        query = _FeatureQuery(engine, spec, list(history.columns))
+        query = _feature_query(engine, spec, list(history.columns))
         assert query.usable  # the as-of enters the SQL only as literals the query can replace
         live = query.run(history, as_of)
     finally:

@@ -62,6 +62,7 @@ __all__ = [
     "canonical_events",
     "flag_rows",
     "load_events",
+    "row_verdicts",
     "validate_events",
 ]
 
@@ -624,22 +625,35 @@ def flag_rows(
     SchemaError
         The mapping names a missing column, or no customer/timestamp/event column is found.
     """
+    raw = engine.from_frame(frame.reset_index(drop=True).assign(**{ROW: range(len(frame))}))
+    out = engine.execute(row_verdicts(raw, mapping, engine=engine, export_time=export_time))
+    out.index = frame.index
+    return out.drop(columns=ROW)
+
+
+#: The row-number column :func:`row_verdicts` expects in its input.
+ROW = "_row__"
+
+
+def row_verdicts(
+    raw: ir.Table,
+    mapping: MappingLike = None,
+    *,
+    engine: Engine,
+    export_time: datetime | str | None = None,
+) -> ir.Table:
+    """The lazy query of :func:`flag_rows`: ``raw`` carries its row numbers in :data:`ROW`; the
+    verdicts (``ROW``, ``customer_id``, ``ts``, ``reason``, ``column``, ``value``) come in that order."""
     import ibis
     import ibis.expr.datatypes as dt
 
     mp = as_mapping(mapping)
-    row = "_row__"
-    raw = engine.from_frame(frame.reset_index(drop=True).assign(**{row: range(len(frame))}))
-    resolved = mp.resolve([c for c in raw.columns if c != row])
+    resolved = mp.resolve([c for c in raw.columns if c != ROW])
     raw = raw.mutate(**{_COPIES: ibis.literal(1, type=dt.int64)})
-    flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(row,))
-    out = engine.execute(
-        flagged.select(row, "customer_id", "ts", reason="_reason", column="_column", value="_value").order_by(
-            row
-        )
-    )
-    out.index = frame.index
-    return out.drop(columns=row)
+    flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(ROW,))
+    return flagged.select(
+        ROW, "customer_id", "ts", reason="_reason", column="_column", value="_value"
+    ).order_by(ROW)
 
 
 def _is_reader_error(exc: BaseException) -> bool:

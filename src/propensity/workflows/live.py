@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from propensity.errors import BundleError, ParameterError
-from propensity.events.validate import EventSource, canonical_events, flag_rows
+from propensity.events.validate import ROW, EventSource, canonical_events, flag_rows, row_verdicts
 from propensity.features.base import epoch_seconds
 from propensity.loading import ModelRef, resolve_model
 from propensity.workflows.events import (
@@ -121,40 +121,39 @@ class _PrecomputedRows(EventRows):
             yield self.frame.iloc[start : start + batch_rows].reset_index(drop=True)
 
 
-class _FeatureQuery:
-    """The batch path's query from raw events to the model's features, compiled to SQL once.
+class _CompiledQuery:
+    """A query of the batch path over one shape of input, compiled to SQL once, run per micro-batch.
 
-    Building and compiling the Ibis expression (validation rules, sessions, every feature group)
-    costs ~0.6 s, more than running it on a micro-batch's customers. The expression is the one
-    :func:`~propensity.workflows.events.event_features_at` builds (:func:`canonical_events` then
-    :func:`scored_features`) over a table named ``live_history`` with text columns ``fields``;
-    the as-of (which is also the export time, as in :func:`score_log`) enters the SQL only as
-    literals, so it is compiled at a placeholder instant and the literals are replaced per batch.
-    The substitution is proved at construction: compiled at two placeholders, the text of one
-    with the other's literals substituted must equal the other exactly; otherwise (``usable`` is
-    false) the caller compiles per batch.
+    Building and compiling the Ibis expressions (validation rules, sessions, every feature group)
+    costs ~0.6 s per batch, more than running them on a micro-batch. ``build(table, instant)`` is
+    the batch code's own expression over a table named ``TABLE`` with the columns ``columns``; the
+    instant (the as-of, and the export time) enters the SQL only as literals, so the query is
+    compiled at a placeholder instant and the literals are replaced per batch. The substitution is
+    proved at construction: compiled at two placeholders, the text of one with the other's
+    literals substituted must equal the other exactly; otherwise ``usable`` is false and the
+    caller goes through the batch functions (compiling per batch).
     """
 
-    TABLE = "live_history"
+    TABLE = "live_input"
     _A = pd.Timestamp("2091-03-17 05:43:21")
     _B = pd.Timestamp("2093-11-02 19:28:47")
 
-    def __init__(self, engine: Engine, spec: EventModelSpec, fields: Sequence[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        columns: Mapping[str, str],
+        build: Callable[[ir.Table, pd.Timestamp], ir.Table],
+    ) -> None:
         import ibis
 
         self.engine = engine
-        self.spec = spec
-        self.fields = tuple(fields)
-        self._raw = ibis.table(dict.fromkeys(self.fields, "string"), name=self.TABLE)
-        expr_a = self._expr(self._A)
+        self.columns = dict(columns)
+        table = ibis.table(self.columns, name=self.TABLE)
+        expr_a = build(table, self._A)
         engine.con._run_pre_execute_hooks(expr_a)  # registers the expression's in-memory tables, once
         self.schema = expr_a.schema().to_pyarrow()
         self.sql = self._compile(expr_a)
-        self.usable = self._substitute(self.sql, self._A, self._B) == self._compile(self._expr(self._B))
-
-    def _expr(self, as_of: pd.Timestamp) -> ir.Table:
-        events = canonical_events(self._raw, self.spec.mapping, engine=self.engine, export_time=as_of)
-        return scored_features(events, self.spec, as_of).order_by("customer_id")
+        self.usable = self._substitute(self.sql, self._A, self._B) == self._compile(build(table, self._B))
 
     def _compile(self, expr: ir.Table) -> str:
         return str(self.engine.con.compile(expr))
@@ -175,18 +174,48 @@ class _FeatureQuery:
             sql = sql.replace(a, b)
         return sql
 
-    def run(self, history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The features of every customer of ``history`` (raw events, text) at ``as_of``."""
+    def run(self, frame: pd.DataFrame, instant: pd.Timestamp) -> pd.DataFrame:
+        """The query's answer over ``frame`` (its columns as :attr:`columns`) at ``instant`` (whole seconds)."""
         import pyarrow as pa
 
-        table = pa.table({f: pa.Array.from_pandas(history[f], type=pa.string()) for f in self.fields})
+        types = pa.schema([(name, ibis_type_to_arrow(t)) for name, t in self.columns.items()])
+        table = pa.table(
+            {f.name: pa.Array.from_pandas(frame[f.name], type=f.type) for f in types}, schema=types
+        )
         con = self.engine.con.con
         con.register(self.TABLE, table)
         try:
-            out = con.sql(self._substitute(self.sql, self._A, as_of)).to_arrow_table()
+            out = con.sql(self._substitute(self.sql, self._A, instant)).to_arrow_table()
         finally:
             con.unregister(self.TABLE)
         return (out if out.schema == self.schema else out.cast(self.schema)).to_pandas()
+
+
+def ibis_type_to_arrow(name: str) -> Any:
+    import ibis.expr.datatypes as dt
+
+    return dt.dtype(name).to_pyarrow()
+
+
+def _feature_query(engine: Engine, spec: EventModelSpec, fields: Sequence[str]) -> _CompiledQuery:
+    """Raw events (text fields) → the model's features at the as-of, which is also the export time
+    (as :func:`score_log` scores a history): what :func:`~propensity.workflows.events.event_features_at`
+    builds (:func:`canonical_events` then :func:`scored_features`)."""
+
+    def build(raw: ir.Table, as_of: pd.Timestamp) -> ir.Table:
+        events = canonical_events(raw, spec.mapping, engine=engine, export_time=as_of)
+        return scored_features(events, spec, as_of).order_by("customer_id")
+
+    return _CompiledQuery(engine, dict.fromkeys(fields, "string"), build)
+
+
+def _verdict_query(engine: Engine, spec: EventModelSpec, fields: Sequence[str]) -> _CompiledQuery:
+    """Raw events (text fields and their row number) → :func:`flag_rows`'s verdicts at an export time."""
+
+    def build(raw: ir.Table, export: pd.Timestamp) -> ir.Table:
+        return row_verdicts(raw, spec.mapping, engine=engine, export_time=export)
+
+    return _CompiledQuery(engine, {**dict.fromkeys(fields, "string"), ROW: "int64"}, build)
 
 
 class LiveScorer:
@@ -232,7 +261,7 @@ class LiveScorer:
         self.reasons = reasons
         self.engine = engine
         self._validator: Engine | None = None
-        self._queries: dict[tuple[str, ...], _FeatureQuery] = {}
+        self._queries: dict[tuple[str, tuple[str, ...]], _CompiledQuery] = {}
 
     def close(self) -> None:
         if self._validator is not None:
@@ -267,7 +296,7 @@ class LiveScorer:
         raw = [{k: str(v) for k, v in e.items() if v is not None and v != ""} for e in events]
         names = sorted({k for e in events for k in e})
         frame = pd.DataFrame.from_records(raw, columns=names).astype("string")
-        verdicts = flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
+        verdicts = self._verdicts(frame)
         bad = verdicts["reason"].notna().to_numpy()
         for i in np.flatnonzero(bad):
             v = verdicts.iloc[i]
@@ -291,21 +320,34 @@ class LiveScorer:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _query(self, fields: tuple[str, ...]) -> _FeatureQuery | None:
-        """The compiled feature query of histories with ``fields`` (DuckDB only; ``None``: compile per batch)."""
+    def _query(self, kind: str, fields: tuple[str, ...]) -> _CompiledQuery | None:
+        """The compiled ``kind`` query (features, verdicts) of inputs with ``fields`` (DuckDB only;
+        ``None``: go through the batch functions, compiling per batch)."""
         if self.engine != "duckdb":
             return None
-        if fields not in self._queries:
-            self._queries[fields] = _FeatureQuery(self._validation_engine(), self.spec, fields)
-        query = self._queries[fields]
+        if (kind, fields) not in self._queries:
+            make = _feature_query if kind == "features" else _verdict_query
+            self._queries[kind, fields] = make(self._validation_engine(), self.spec, fields)
+        query = self._queries[kind, fields]
         return query if query.usable else None
+
+    def _verdicts(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """:func:`flag_rows` of ``frame`` with the export time now (rounded up to the second: the
+        compiled query takes whole seconds)."""
+        query = self._query("verdicts", tuple(frame.columns))
+        if query is None:
+            return flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).ceil("s")
+        out = query.run(frame.assign(**{ROW: np.arange(len(frame), dtype="int64")}), now)
+        out.index = frame.index
+        return out.drop(columns=ROW)
 
     def rescore(self, customers: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
         """Score ``customers`` at ``as_of`` from their stored history, by the batch path, and store it."""
         history = self.store.history(customers)
         if history.empty:
             return pd.DataFrame()
-        query = self._query(tuple(history.columns))
+        query = self._query("features", tuple(history.columns))
         if query is None:
             scores, feats = score_log(
                 self.model, history, as_of, reasons=self.reasons, engine=self.engine, in_memory=True
