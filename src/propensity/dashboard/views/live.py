@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -16,8 +18,8 @@ ui.show_problems(ctx)
 REFRESH_S = 5
 
 
-def _seconds(delta: pd.Timedelta) -> str:
-    return f"{delta.total_seconds():,.0f} s"
+def _seconds(delta: Any) -> str:
+    return f"{pd.Timedelta(delta).total_seconds():,.0f} s"
 
 
 def _render(path: str) -> None:
