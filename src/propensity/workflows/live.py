@@ -6,7 +6,8 @@ the good ones in the :class:`~propensity.workflows.store.EventStore` (idempotent
 re-scores every customer the batch touched **with the batch path itself**: their stored
 history goes through :func:`~propensity.workflows.events.event_features_at` and
 :func:`~propensity.workflows.scoring.score_rows`, as ``propensity score MODEL EVENTS --as-of T``
-would. The as-of of a batch is the second after the store's latest event (event time: a replayed
+would. The validation and feature queries are compiled once per set of event fields and run per
+batch with the batch's as-of (see :class:`_CompiledQuery`). The as-of of a batch is the second after the store's latest event (event time: a replayed
 log scores as it would have live; cutoffs are whole seconds and the batch rule is "events before
 the cutoff", so the latest event counts).
 
@@ -230,7 +231,8 @@ class LiveScorer:
     reasons
         Reasons kept per customer (0–10).
     engine
-        Engine of the feature computation (``"duckdb"``; a fresh one per batch).
+        Engine of the feature computation (``"duckdb"``: one engine kept for the compiled queries;
+        another engine compiles per batch, a fresh one each time).
 
     Raises
     ------
