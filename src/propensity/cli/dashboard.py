@@ -41,6 +41,13 @@ def dashboard(
             help="A lifetime-value bundle (propensity clv): P(alive) and CLV by segment, targeting by probability × CLV.",
         ),
     ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="The live store of `propensity stream` (SQLite): the Live page shows its current scores.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     cache: Annotated[
         Path | None,
@@ -63,10 +70,17 @@ def dashboard(
             )
         if not 1 <= port <= 65535:
             raise ParameterError(f"The --port must be in [1, 65535]. Got {port} instead.")
-        sources = resolve_sources(model, str(events) if events else None, cache=cache, clv=clv)
+        sources = resolve_sources(
+            model, str(events) if events else None, cache=cache, clv=clv, store=str(store) if store else None
+        )
     shown = ", ".join(
         f"{what} {where}"
-        for what, where in (("model", sources.model), ("events", sources.events), ("CLV", sources.clv))
+        for what, where in (
+            ("model", sources.model),
+            ("events", sources.events),
+            ("CLV", sources.clv),
+            ("live store", sources.store),
+        )
         if where is not None
     )
     out.print(

@@ -1,6 +1,7 @@
-"""The Streamlit dashboard: behaviour analytics, model quality, explanations, targeting and scoring.
+"""The Streamlit dashboard: behaviour analytics, model quality, explanations, targeting, scoring and
+live scores.
 
-``propensity dashboard [--model MODEL] [--events EVENTS] [--clv CLV]`` runs ``streamlit run`` on
+``propensity dashboard [--model MODEL] [--events EVENTS] [--clv CLV] [--store STORE]`` runs ``streamlit run`` on
 :func:`app_path` and tells the app what to show through the environment (so Streamlit's own
 test harness, ``AppTest``, can set the same variables):
 
@@ -9,6 +10,8 @@ test harness, ``AppTest``, can set the same variables):
 - ``PROPENSITY_DASHBOARD_CLV`` — a lifetime-value bundle of ``propensity clv`` (folder or
   ``models:/`` URI; empty: none): the log's customers get P(alive) and CLV, the Behaviour page
   shows them by RFM segment and the Target page can rank by probability × CLV;
+- ``PROPENSITY_DASHBOARD_STORE`` — the live store kept current by ``propensity stream``
+  (empty: none): the Live page shows its latest scores, read-only, refreshed while it is open;
 - ``PROPENSITY_DASHBOARD_CACHE`` — where the validated log and the scored customers are kept
   between runs (default: ``<PROPENSITY_HOME>/dashboard/<hash of the log's path>``).
 
@@ -30,6 +33,7 @@ __all__ = [
     "CLV_ENV",
     "EVENTS_ENV",
     "MODEL_ENV",
+    "STORE_ENV",
     "DashboardSources",
     "app_path",
     "cache_dir",
@@ -43,19 +47,21 @@ MODEL_ENV = "PROPENSITY_DASHBOARD_MODEL"
 EVENTS_ENV = "PROPENSITY_DASHBOARD_EVENTS"
 CACHE_ENV = "PROPENSITY_DASHBOARD_CACHE"
 CLV_ENV = "PROPENSITY_DASHBOARD_CLV"
+STORE_ENV = "PROPENSITY_DASHBOARD_STORE"
 #: Where ``propensity demo`` (``make demo``) writes its outputs, relative to the working directory.
 DEMO_DIR = Path("demo")
 
 
 @dataclass(frozen=True)
 class DashboardSources:
-    """What the dashboard shows: a model reference and/or a raw event log, its cache folder, and
-    optionally a lifetime-value bundle."""
+    """What the dashboard shows: a model reference and/or a raw event log, its cache folder,
+    optionally a lifetime-value bundle and a live store."""
 
     model: str | None
     events: str | None
     cache: Path
     clv: str | None = None
+    store: str | None = None
 
     def environ(self) -> dict[str, str]:
         """The environment variables that hand these sources to the app."""
@@ -64,6 +70,7 @@ class DashboardSources:
             EVENTS_ENV: self.events or "",
             CACHE_ENV: str(self.cache),
             CLV_ENV: self.clv or "",
+            STORE_ENV: self.store or "",
         }
 
 
@@ -95,13 +102,20 @@ def sources_from_env() -> DashboardSources:
     events = os.environ.get(EVENTS_ENV, "").strip() or None
     cache = os.environ.get(CACHE_ENV, "").strip()
     clv = os.environ.get(CLV_ENV, "").strip() or None
-    return DashboardSources(model, events, Path(cache) if cache else cache_dir(events), clv)
+    store = os.environ.get(STORE_ENV, "").strip() or None
+    return DashboardSources(model, events, Path(cache) if cache else cache_dir(events), clv, store)
 
 
 def resolve_sources(
-    model: str | None, events: str | None, *, cache: Path | None = None, clv: str | None = None
+    model: str | None,
+    events: str | None,
+    *,
+    cache: Path | None = None,
+    clv: str | None = None,
+    store: str | None = None,
 ) -> DashboardSources:
-    """Check the paths given on the command line; without either, use the demo's outputs.
+    """Check the paths given on the command line; without a model, a log or a live store, use the
+    demo's outputs.
 
     Raises
     ------
@@ -110,7 +124,11 @@ def resolve_sources(
         message says to run ``make demo``), or ``clv`` is not a lifetime-value bundle or comes
         without an event log.
     """
-    if model is None and events is None:
+    if store is not None and not Path(store).exists():
+        raise ParameterError(
+            f"The live store '{store}' does not exist: start `propensity stream MODEL ... --store {store}` first."
+        )
+    if model is None and events is None and store is None:
         model, events = demo_sources()
         if model is None and events is None:
             raise ParameterError(
@@ -124,7 +142,7 @@ def resolve_sources(
         raise ParameterError(f"The event log '{events}' does not exist.")
     if clv is not None:
         _check_clv(clv, events)
-    return DashboardSources(model, events, cache or cache_dir(events), clv)
+    return DashboardSources(model, events, cache or cache_dir(events), clv, store)
 
 
 def _check_clv(clv: str, events: str | None) -> None:

@@ -39,6 +39,7 @@ pages = [
     st.Page(
         HERE / "views" / "monitor.py", title="Monitor", icon=":material/monitor_heart:", url_path="monitor"
     ),
+    st.Page(HERE / "views" / "live.py", title="Live", icon=":material/stream:", url_path="live"),
 ]
 page = st.navigation(pages)
 
@@ -57,4 +58,6 @@ with st.sidebar:
         )
     else:
         st.caption("Events: none")
+    if ctx.sources.store:
+        st.caption(f"Live store: `{ctx.sources.store}`")
 page.run()

@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Context",
+    "LiveView",
     "clv_scores",
     "context",
+    "live_view",
     "monitor_log",
     "monitor_table",
     "products",
@@ -269,3 +271,49 @@ def monitor_table(ctx: Context, frame: pd.DataFrame, labels: str | None) -> dict
     """``propensity monitor`` of an uploaded table of records (cached per content)."""
     assert ctx.model is not None and ctx.sources.model is not None
     return _monitor_table(ctx.sources.model, ctx.model.version, frame, labels)
+
+
+# ------------------------------------------------------------------------------ live store
+
+
+@dataclass
+class LiveView:
+    """What the live store holds at one read: every customer's current score and the counts.
+
+    ``as_of_lag`` is, per customer, how far their score's as-of is behind the newest one (a
+    customer is re-scored when one of their events arrives; until then their score stands at the
+    as-of of their last batch).
+    """
+
+    scores: pd.DataFrame
+    events: int
+    watermark: pd.Timestamp | None
+    newest_as_of: pd.Timestamp | None
+    last_scored_at: pd.Timestamp | None
+    read_at: pd.Timestamp
+
+    @property
+    def as_of_lag(self) -> pd.Series:
+        if self.scores.empty or self.newest_as_of is None:
+            return pd.Series(dtype="timedelta64[ns]")
+        return self.newest_as_of - pd.to_datetime(self.scores["as_of"])
+
+
+def live_view(path: str) -> LiveView:
+    """Read the live store of ``propensity stream`` (read-only; not cached: the page refreshes it)."""
+    from propensity.workflows.store import EventStore as LiveStore
+
+    with LiveStore(path, readonly=True) as store:
+        scores = store.scores()
+        events = store.event_count() if not scores.empty else 0
+        watermark = store.watermark() if not scores.empty else None
+    newest = pd.to_datetime(scores["as_of"]).max() if not scores.empty else None
+    scored = pd.to_datetime(scores["scored_at"], utc=True).max() if not scores.empty else None
+    return LiveView(
+        scores=scores,
+        events=events,
+        watermark=watermark,
+        newest_as_of=newest,
+        last_scored_at=scored,
+        read_at=pd.Timestamp.now(tz="UTC"),
+    )

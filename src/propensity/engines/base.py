@@ -82,8 +82,13 @@ class Engine:
     def batches(self, expr: ir.Table, rows: int = 500_000) -> Iterator[pa.RecordBatch]:
         yield from self.to_arrow(expr).to_batches(max_chunksize=rows)
 
-    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
-        """Write ``expr`` to Parquet in the work folder and return it read back (computed once)."""
+    def materialize(self, expr: ir.Table, name: str, *, memory: bool = False) -> ir.Table:
+        """Write ``expr`` to Parquet in the work folder and return it read back (computed once).
+
+        ``memory``: a small table that lives as long as the engine (the stream scorer's
+        micro-batches) may be kept in the engine's memory instead, where the engine can
+        (DuckDB: a temporary table); the Parquet round trip costs more than the work.
+        """
         raise NotImplementedError
 
     def write(self, expr: ir.Table, path: str | Path) -> int:

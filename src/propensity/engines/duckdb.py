@@ -101,7 +101,9 @@ class DuckDBEngine(Engine):
                 else pa.Table.from_batches([batch]).cast(schema).to_batches()[0]
             )
 
-    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+    def materialize(self, expr: ir.Table, name: str, *, memory: bool = False) -> ir.Table:
+        if memory:
+            return self._con.create_table(self._name(name), expr, temp=True)
         path = self.workdir() / f"{self._name(name)}.parquet"
         self._con.to_parquet(expr, str(path))
         return self._con.read_parquet(str(path), table_name=self._name(name))

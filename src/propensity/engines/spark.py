@@ -106,7 +106,7 @@ class SparkEngine(Engine):
         pq.write_table(table.cast(pa.schema(fields)), path)
         return self._con.read_parquet(str(path), table_name=self._name("frame"))
 
-    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+    def materialize(self, expr: ir.Table, name: str, *, memory: bool = False) -> ir.Table:
         path = self.workdir() / f"{self._name(name)}.parquet"
         self._con.to_parquet(expr, str(path))
         return self._con.read_parquet(str(path), table_name=self._name(name))

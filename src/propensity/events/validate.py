@@ -59,8 +59,10 @@ __all__ = [
     "REASONS",
     "EventLog",
     "ValidationReport",
+    "canonical_events",
     "flag_rows",
     "load_events",
+    "row_verdicts",
     "validate_events",
 ]
 
@@ -486,6 +488,7 @@ def load_events(
     quarantine: str | Path | None = None,
     clean_out: str | Path | None = None,
     require_rows: bool = True,
+    in_memory: bool = False,
 ) -> EventLog:
     """Validate an event or order log and return its canonical events.
 
@@ -507,6 +510,9 @@ def load_events(
         Parquet (or CSV) path for the valid canonical events (not written when ``None``).
     require_rows
         Raise when no valid row remains (default); ``False`` returns the report anyway.
+    in_memory
+        Keep the flagged and the canonical events in the engine's memory instead of Parquet
+        files in its work folder (small logs scored many times a second: the stream scorer).
 
     Returns
     -------
@@ -527,7 +533,9 @@ def load_events(
         raw, name = _open(source, eng)
         resolved = mp.resolve(list(raw.columns))
         export = _export_instant(export_time)
-        flagged = eng.materialize(_flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged")
+        flagged = eng.materialize(
+            _flag(_distinct_rows(raw), mp, resolved, eng, export), "flagged", memory=in_memory
+        )
         tally = _tally(eng, flagged)
         qpath = None
         if quarantine is not None and tally.rows_in - tally.rows_ok > 0:
@@ -537,7 +545,7 @@ def load_events(
         derived = "session_id" not in resolved
         if derived and tally.rows_ok:
             clean = _sessions(clean, mp.session_gap_minutes)
-        events = eng.materialize(clean, "events")
+        events = eng.materialize(clean, "events", memory=in_memory)
         report = _report(eng, events, tally, name, mp, resolved, export, explicit_end=export_time is not None)
         report.quarantine_path = qpath
         report.encoding = _encoding_of(source)
@@ -565,6 +573,34 @@ def load_events(
         raise
 
 
+def canonical_events(
+    raw: ir.Table,
+    mapping: MappingLike = None,
+    *,
+    engine: Engine,
+    export_time: datetime | str | None = None,
+) -> ir.Table:
+    """The valid canonical events of ``raw`` as one lazy expression, by the rules of :func:`load_events`.
+
+    What :func:`load_events` computes in steps (flag every row, keep the valid ones, derive
+    sessions when the log has none), without its counts, report or intermediate tables: for a
+    caller that runs the same query many times over small inputs of one shape (the stream
+    scorer compiles it once and runs it per micro-batch).
+
+    Raises
+    ------
+    SchemaError
+        The mapping names a missing column, or no customer/timestamp/event column is found.
+    """
+    mp = as_mapping(mapping)
+    resolved = mp.resolve(list(raw.columns))
+    flagged = _flag(_distinct_rows(raw), mp, resolved, engine, _export_instant(export_time))
+    clean = flagged.filter(flagged._reason.isnull()).select(*CANONICAL_COLUMNS)
+    if "session_id" not in resolved:
+        clean = _sessions(clean, mp.session_gap_minutes)
+    return clean
+
+
 def flag_rows(
     frame: pd.DataFrame,
     mapping: MappingLike = None,
@@ -589,22 +625,35 @@ def flag_rows(
     SchemaError
         The mapping names a missing column, or no customer/timestamp/event column is found.
     """
+    raw = engine.from_frame(frame.reset_index(drop=True).assign(**{ROW: range(len(frame))}))
+    out = engine.execute(row_verdicts(raw, mapping, engine=engine, export_time=export_time))
+    out.index = frame.index
+    return out.drop(columns=ROW)
+
+
+#: The row-number column :func:`row_verdicts` expects in its input.
+ROW = "_row__"
+
+
+def row_verdicts(
+    raw: ir.Table,
+    mapping: MappingLike = None,
+    *,
+    engine: Engine,
+    export_time: datetime | str | None = None,
+) -> ir.Table:
+    """The lazy query of :func:`flag_rows`: ``raw`` carries its row numbers in :data:`ROW`; the
+    verdicts (``ROW``, ``customer_id``, ``ts``, ``reason``, ``column``, ``value``) come in that order."""
     import ibis
     import ibis.expr.datatypes as dt
 
     mp = as_mapping(mapping)
-    row = "_row__"
-    raw = engine.from_frame(frame.reset_index(drop=True).assign(**{row: range(len(frame))}))
-    resolved = mp.resolve([c for c in raw.columns if c != row])
+    resolved = mp.resolve([c for c in raw.columns if c != ROW])
     raw = raw.mutate(**{_COPIES: ibis.literal(1, type=dt.int64)})
-    flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(row,))
-    out = engine.execute(
-        flagged.select(row, "customer_id", "ts", reason="_reason", column="_column", value="_value").order_by(
-            row
-        )
-    )
-    out.index = frame.index
-    return out.drop(columns=row)
+    flagged = _flag(raw, mp, resolved, engine, _export_instant(export_time), keep=(ROW,))
+    return flagged.select(
+        ROW, "customer_id", "ts", reason="_reason", column="_column", value="_value"
+    ).order_by(ROW)
 
 
 def _is_reader_error(exc: BaseException) -> bool:

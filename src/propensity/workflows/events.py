@@ -77,6 +77,7 @@ __all__ = [
     "event_features_at",
     "model_event_spec",
     "score_events",
+    "scored_features",
     "source_name",
     "train_from_events",
 ]
@@ -571,9 +572,12 @@ def event_features_at(
     export_time: Any = None,
     quarantine: Path | None = None,
     eligible_only: bool = False,
+    in_memory: bool = False,
 ) -> Iterator[tuple[EventLog, EventRows]]:
     """Validate a log and give every customer's features at ``as_of`` (default: the end of the
     data), built the way the model was trained, as a row source for scoring.
+
+    ``in_memory``: the validated events stay in the engine's memory (see :func:`load_events`).
 
     Raises
     ------
@@ -586,17 +590,24 @@ def event_features_at(
         engine=engine,
         export_time=export_time,
         quarantine=quarantine,
+        in_memory=in_memory,
     ) as ev:
         cutoff = to_timestamp(as_of) if as_of is not None else ev.data_end
         assert cutoff is not None
         check_as_of(cutoff, ev.first_event, ev.data_end)
-        feats = build_features(ev.events, cutoff, spec.config)
-        feats = feats.mutate(eligible=spec.eligibility.expr(feats))
+        feats = scored_features(ev.events, spec, cutoff)
         if spec.block.clv_features:
             feats = _with_clv_features(ev, feats, cutoff, spec.block.label.horizon_days)
         if eligible_only:
             feats = feats.filter(feats.eligible)
         yield ev, EventRows(ev.engine, feats.order_by("customer_id"), cutoff)
+
+
+def scored_features(events: ir.Table, spec: EventModelSpec, cutoff: pd.Timestamp) -> ir.Table:
+    """The model's features of every customer of ``events`` at ``cutoff``, with ``eligible`` (lazy;
+    without lifetime-value features)."""
+    feats = build_features(events, cutoff, spec.config)
+    return feats.mutate(eligible=spec.eligibility.expr(feats))
 
 
 def _with_clv_features(ev: EventLog, feats: ir.Table, cutoff: pd.Timestamp, horizon_days: int) -> ir.Table:
