@@ -8,7 +8,8 @@ bounded by the chunk. What varies is the :class:`RowSource`:
 - :class:`~propensity.workflows.events.EventRows` — every customer's features rebuilt from an
   event log at an as-of, on any engine (:func:`~propensity.workflows.events.score_events`).
 
-A Spark or stream scorer adds a source, not a loop.
+A Spark or stream scorer adds a source, not a loop: on Spark each partition runs this loop on
+its executor (:mod:`propensity.workflows.spark`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ from propensity.sources import (
 )
 
 __all__ = [
+    "ChunkWriter",
     "RowSource",
     "ScoreSummary",
     "ScoringTally",
@@ -127,6 +129,13 @@ def parquet_rows(path: Path) -> int | None:
 # ------------------------------------------------------------------------------ the loop
 
 
+class ChunkWriter(Protocol):
+    """Where :func:`score_rows` puts each chunk of scores (a :class:`~propensity.sources.TableWriter`,
+    or a list kept in memory on a Spark executor)."""
+
+    def write(self, frame: pd.DataFrame) -> None: ...
+
+
 @dataclass
 class ScoringTally:
     """What :func:`score_rows` counted over every chunk."""
@@ -157,7 +166,7 @@ class ScoringTally:
 def score_rows(
     model: TrainedModel,
     source: RowSource,
-    writer: TableWriter,
+    writer: ChunkWriter,
     *,
     batch_rows: int = 200_000,
     reasons: int = 0,
@@ -311,6 +320,8 @@ def score_file(
     quarantine_path: str | Path | None = None,
     reasons: int = 0,
     progress: ProgressFn | None = None,
+    engine: str = "duckdb",
+    partition_by: Sequence[str] = (),
 ) -> ScoreSummary:
     """Score a CSV/Parquet file chunk by chunk (memory stays flat) and write CSV/Parquet.
 
@@ -320,12 +331,34 @@ def score_file(
     go to ``quarantine_path`` (default: ``<out>.quarantine.csv``) with row, column, value and
     reason; a JSON summary is written to ``<out>.summary.json``.
 
+    ``engine="spark"`` scores a Parquet file, folder or partitioned dataset on Spark's executors
+    with this same loop and writes a folder of Parquet part files (split by ``partition_by``); see
+    :func:`propensity.workflows.spark.score_table_on_spark`. The default, ``"duckdb"``, needs
+    no engine: the file is read in chunks here.
+
     Raises
     ------
     SchemaError
         If the input lacks a required column (named in the message).
     """
     check_reasons(reasons, "score_file")
+    key = (engine or "duckdb").strip().lower()
+    if key == "spark":
+        from propensity.workflows.spark import score_table_on_spark
+
+        return score_table_on_spark(
+            model,
+            input,
+            out,
+            allow_missing=allow_missing,
+            quarantine_path=quarantine_path,
+            reasons=reasons,
+            partition_by=partition_by,
+        )
+    if key != "duckdb":
+        raise ParameterError(f"The 'engine' parameter must be one of duckdb, spark. Got {engine!r} instead.")
+    if partition_by:
+        raise ParameterError("partition_by applies to the spark engine (a folder of Parquet part files).")
     input, out = Path(input), Path(out)
     table_format(out)  # fail on an unsupported output suffix before doing any work
     check_output(out, inputs=[input])
