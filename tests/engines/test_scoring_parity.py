@@ -17,10 +17,17 @@ import pandas as pd
 import pytest
 
 from propensity.bundle import MODEL_FILE
-from propensity.errors import BundleError, ParameterError
+from propensity.errors import BundleError, DataError, ParameterError
 from propensity.workflows.events import event_features_at, model_event_spec, score_events, train_from_events
 from propensity.workflows.scoring import score_file
-from propensity.workflows.spark import KIND, PAYLOAD, PartitionScorer, ShippedBundle, executor_model
+from propensity.workflows.spark import (
+    KIND,
+    PAYLOAD,
+    PartitionScorer,
+    ShippedBundle,
+    executor_model,
+    score_table_on_spark,
+)
 from tests.features.test_features import assert_same_features
 
 
@@ -130,7 +137,7 @@ def test_table_scores_and_quarantine_agree_across_engines(engine, trained, dirty
     _, bundle = trained
     ref = score_file(bundle, dirty_table, tmp_path / "duck.parquet")
     out = tmp_path / "scores.parquet"
-    summary = score_file(bundle, dirty_table, out, engine=engine)
+    summary = (score_table_on_spark if engine == "spark" else score_file)(bundle, dirty_table, out)
     for key in (
         "rows_in",
         "rows_scored",
@@ -188,8 +195,10 @@ def test_a_bundle_altered_on_the_way_is_refused_by_the_executor_loader(trained):
 def test_spark_output_must_be_parquet_and_partitions_known_columns(trained, dirty_table, tmp_path):
     _, bundle = trained
     with pytest.raises(ParameterError, match="writes Parquet"):
-        score_file(bundle, dirty_table, tmp_path / "scores.csv", engine="spark")
+        score_table_on_spark(bundle, dirty_table, tmp_path / "scores.csv")
     with pytest.raises(ParameterError, match="'partition_by' parameter"):
-        score_file(bundle, dirty_table, tmp_path / "scores.parquet", engine="spark", partition_by=["country"])
-    with pytest.raises(ParameterError, match="one of duckdb, spark"):
-        score_file(bundle, dirty_table, tmp_path / "scores.parquet", engine="polars")
+        score_table_on_spark(bundle, dirty_table, tmp_path / "scores.parquet", partition_by=["country"])
+    csv = tmp_path / "t.csv"
+    pd.read_parquet(dirty_table).to_csv(csv, index=False)
+    with pytest.raises(DataError, match="is not Parquet"):
+        score_table_on_spark(bundle, csv, tmp_path / "scores.parquet")

@@ -447,6 +447,7 @@ def _score(
     from propensity.loading import resolve_model
     from propensity.pipeline import preload_batch_kernel
     from propensity.workflows.scoring import score_file
+    from propensity.workflows.spark import score_table_on_spark
 
     with user_errors(), live_warnings():
         preload_batch_kernel()  # the tree kernel loads while the bundle does
@@ -471,19 +472,32 @@ def _score(
                 "--as-of, --eligible-only and --mapping apply to models trained with --from-events; "
                 "this model was trained on a table of features."
             )
+        key = engine.strip().lower()
+        if key not in ("duckdb", "spark"):
+            raise ParameterError(f"--engine must be one of duckdb, spark. Got {engine!r} instead.")
+        if partition_by and key != "spark":
+            raise ParameterError("--partition-by applies to --engine spark (a folder of Parquet part files).")
         with _progress() as bar:
-            task = bar.add_task("scoring rows", total=None)
-            summary = score_file(
-                loaded,
-                input,
-                output,
-                batch_rows=batch_rows,
-                allow_missing=allow_missing,
-                reasons=reasons,
-                progress=lambda done, total: bar.update(task, completed=done, total=total or None),
-                engine=engine,
-                partition_by=partition_by,
-            )
+            task = bar.add_task("scoring on Spark" if key == "spark" else "scoring rows", total=None)
+            if key == "spark":
+                summary = score_table_on_spark(
+                    loaded,
+                    input,
+                    output,
+                    allow_missing=allow_missing,
+                    reasons=reasons,
+                    partition_by=partition_by,
+                )
+            else:
+                summary = score_file(
+                    loaded,
+                    input,
+                    output,
+                    batch_rows=batch_rows,
+                    allow_missing=allow_missing,
+                    reasons=reasons,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total or None),
+                )
     line = (
         f"Scored {summary.rows_scored:,} of {summary.rows_in:,} rows in {summary.seconds:.2f}s "
         f"({summary.rows_per_second:,.0f} rows/s) → {summary.output}; {summary.contacted:,} to contact "

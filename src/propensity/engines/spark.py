@@ -23,7 +23,7 @@ from propensity.sources import sniff_delimiter, table_columns, table_format, tra
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["SparkEngine", "java_pattern", "spark_session"]
+__all__ = ["SparkEngine", "java_pattern", "parquet_input", "spark_session"]
 
 _SPARK_LOCK = threading.Lock()
 _SPARK: Any = None
@@ -149,19 +149,7 @@ class SparkEngine(Engine):
         """
         from pyspark.errors import PySparkException
 
-        path = Path(path)
-        if not path.exists():
-            raise DataError(
-                f"File not found: '{path}'. Check the path (relative paths start at {Path.cwd()})."
-            )
-        if path.is_file():
-            table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
-            if table_format(path) != "parquet":
-                raise DataError(
-                    f"'{path}' is not Parquet: the spark engine reads Parquet files and folders. Convert it "
-                    "(e.g. pandas.read_csv(...).to_parquet(...)), or score it with "
-                    "--engine duckdb."
-                )
+        path = parquet_input(path)
         try:
             frame = self._spark.read.parquet(str(path))
         except PySparkException as exc:
@@ -187,6 +175,27 @@ class SparkEngine(Engine):
 
     def _zone_to_utc(self, ts: ir.TimestampValue, zone: str) -> ir.TimestampValue:
         return _spark_to_utc()(ts, zone)
+
+
+def parquet_input(path: str | Path) -> Path:
+    """``path`` if it is a Parquet file or a folder (checked before a Spark session is started).
+
+    Raises
+    ------
+    DataError
+        Missing, or a file that is not Parquet (with what to do).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"File not found: '{path}'. Check the path (relative paths start at {Path.cwd()}).")
+    if path.is_file():
+        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
+        if table_format(path) != "parquet":
+            raise DataError(
+                f"'{path}' is not Parquet: the spark engine reads Parquet files and folders. Convert it "
+                "(e.g. pandas.read_csv(...).to_parquet(...)), or score it with --engine duckdb."
+            )
+    return path
 
 
 def _spark_to_timestamp() -> Any:

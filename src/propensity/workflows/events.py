@@ -550,6 +550,13 @@ class EventRows(RowSource):
         scores.insert(5, "as_of", self.as_of)
         return scores
 
+    def counts(self) -> dict[str, Any]:
+        return {
+            "eligible": self.eligible,
+            "contacted_eligible": self.contacted_eligible,
+            **{f"expected_{k}": v for k, v in self.expected.items()},
+        }
+
     def observe(self, scores: pd.DataFrame) -> None:
         p, d, e = scores["probability"], scores["decision"], scores["eligible"]
         self.eligible += int(e.sum())
@@ -719,10 +726,9 @@ def score_events(
             score_events_on_spark(
                 trained,
                 summary,
-                rows.features,
+                rows,
                 ev.engine,  # type: ignore[arg-type]
                 out,
-                as_of=rows.as_of,
                 reasons=reasons,
                 partition_by=partition_by,
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +86,10 @@ class RowSource:
 
     def observe(self, scores: pd.DataFrame) -> None:
         """Count what this source reports about a written chunk of scores."""
+
+    def counts(self) -> dict[str, Any]:
+        """What :meth:`observe` counted, as JSON-able numbers (summed over Spark partitions)."""
+        return {}
 
 
 @dataclass
@@ -320,8 +324,6 @@ def score_file(
     quarantine_path: str | Path | None = None,
     reasons: int = 0,
     progress: ProgressFn | None = None,
-    engine: str = "duckdb",
-    partition_by: Sequence[str] = (),
 ) -> ScoreSummary:
     """Score a CSV/Parquet file chunk by chunk (memory stays flat) and write CSV/Parquet.
 
@@ -331,10 +333,8 @@ def score_file(
     go to ``quarantine_path`` (default: ``<out>.quarantine.csv``) with row, column, value and
     reason; a JSON summary is written to ``<out>.summary.json``.
 
-    ``engine="spark"`` scores a Parquet file, folder or partitioned dataset on Spark's executors
-    with this same loop and writes a folder of Parquet part files (split by ``partition_by``); see
-    :func:`propensity.workflows.spark.score_table_on_spark`. The default, ``"duckdb"``, needs
-    no engine: the file is read in chunks here.
+    :func:`propensity.workflows.spark.score_table_on_spark` runs this same loop on Spark's
+    executors, for Parquet files, folders and partitioned datasets.
 
     Raises
     ------
@@ -342,23 +342,6 @@ def score_file(
         If the input lacks a required column (named in the message).
     """
     check_reasons(reasons, "score_file")
-    key = (engine or "duckdb").strip().lower()
-    if key == "spark":
-        from propensity.workflows.spark import score_table_on_spark
-
-        return score_table_on_spark(
-            model,
-            input,
-            out,
-            allow_missing=allow_missing,
-            quarantine_path=quarantine_path,
-            reasons=reasons,
-            partition_by=partition_by,
-        )
-    if key != "duckdb":
-        raise ParameterError(f"The 'engine' parameter must be one of duckdb, spark. Got {engine!r} instead.")
-    if partition_by:
-        raise ParameterError("partition_by applies to the spark engine (a folder of Parquet part files).")
     input, out = Path(input), Path(out)
     table_format(out)  # fail on an unsupported output suffix before doing any work
     check_output(out, inputs=[input])

@@ -16,12 +16,12 @@ counts into the same summaries DuckDB scoring writes:
 - :func:`score_events_on_spark` — an event model's features rebuilt on Spark, scored on the
   executors (what :func:`~propensity.workflows.events.score_events` does).
 
-Both are reached through ``engine="spark"`` of those two functions (and ``propensity score
---engine spark``).
+``score_events(engine="spark")`` and ``propensity score --engine spark`` call them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -45,7 +45,7 @@ from propensity.workflows.scoring import RowSource, ScoreSummary, check_reasons,
 if TYPE_CHECKING:  # pragma: no cover
     from propensity.engines.spark import SparkEngine
     from propensity.pipeline import TrainedModel
-    from propensity.workflows.events import EventScoreSummary
+    from propensity.workflows.events import EventRows, EventScoreSummary
 
 __all__ = ["PartitionScorer", "ShippedBundle", "score_events_on_spark", "score_table_on_spark"]
 
@@ -115,15 +115,14 @@ class _Collected:
 class PartitionRows(RowSource):
     """The batch of a partition being scored; rows are named by their place in the input file.
 
-    For an event log (``as_of`` given) the scores get the same ``eligible`` and ``as_of``
-    columns and the same expected-conversion counts as :class:`~propensity.workflows.events.EventRows`.
+    ``inner`` is the driver's row source (e.g. :class:`~propensity.workflows.events.EventRows`,
+    shipped without its engine): its ``annotate`` and ``observe`` run here, so the scores get the
+    same columns and counts as on one machine.
     """
 
-    def __init__(self, as_of: pd.Timestamp | None) -> None:
-        from propensity.workflows.events import EventRows
-
+    def __init__(self, inner: RowSource | None) -> None:
         self.chunk = pd.DataFrame()
-        self.events = EventRows(engine=None, features=None, as_of=as_of) if as_of is not None else None  # type: ignore[arg-type]
+        self.inner = inner
 
     def chunks(self, batch_rows: int) -> Iterator[pd.DataFrame]:
         yield self.chunk
@@ -131,11 +130,14 @@ class PartitionRows(RowSource):
     def annotate(self, chunk: pd.DataFrame, scores: pd.DataFrame, good: np.ndarray) -> pd.DataFrame:
         if "row" in scores.columns and ROW_INDEX in chunk.columns:  # no id column: the file's row number
             scores["row"] = chunk[ROW_INDEX].to_numpy()[good] + 1
-        return self.events.annotate(chunk, scores, good) if self.events is not None else scores
+        return self.inner.annotate(chunk, scores, good) if self.inner is not None else scores
 
     def observe(self, scores: pd.DataFrame) -> None:
-        if self.events is not None:
-            self.events.observe(scores)
+        if self.inner is not None:
+            self.inner.observe(scores)
+
+    def counts(self) -> dict[str, Any]:
+        return self.inner.counts() if self.inner is not None else {}
 
 
 @dataclass
@@ -151,7 +153,7 @@ class PartitionScorer:
     scored_at: str
     reasons: int = 0
     allow_missing: bool = False
-    as_of: pd.Timestamp | None = None
+    inner: RowSource | None = None
     columns: Sequence[str] = field(default_factory=list)
 
     def _bundle(self) -> ShippedBundle:
@@ -159,7 +161,7 @@ class PartitionScorer:
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = executor_model(self._bundle())
-        source = PartitionRows(self.as_of)
+        source = PartitionRows(self.inner)
         counts = _Counts()
         for chunk in batches:
             if chunk.empty:
@@ -179,12 +181,7 @@ class PartitionScorer:
             counts.add(tally, chunk)
             for frame in writer.frames:
                 yield self._output(frame)
-        if source.events is not None:
-            counts.events = {
-                "eligible": source.events.eligible,
-                "contacted_eligible": source.events.contacted_eligible,
-                "expected": source.events.expected,
-            }
+        counts.source = source.counts()
         yield pd.DataFrame(
             {**{c: [None] for c in self.columns}, KIND: ["counts"], PAYLOAD: [counts.to_json()]}
         )
@@ -213,7 +210,8 @@ class _Counts:
     unknown_categories: dict[str, int] = field(default_factory=dict)
     missing_optional: list[str] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
-    events: dict[str, Any] = field(default_factory=dict)
+    #: What the row source counted (:meth:`RowSource.counts`), summed over partitions.
+    source: dict[str, Any] = field(default_factory=dict)
 
     def add(self, tally: Any, chunk: pd.DataFrame) -> None:
         self.rows_in += tally.rows_in
@@ -245,13 +243,8 @@ class _Counts:
             self.unknown_categories[key] = self.unknown_categories.get(key, 0) + n
         self.missing_optional = sorted(set(self.missing_optional) | set(other.missing_optional))
         self.quarantine.extend(other.quarantine)
-        if other.events:
-            mine = self.events or {"eligible": 0, "contacted_eligible": 0, "expected": {}}
-            mine["eligible"] += other.events["eligible"]
-            mine["contacted_eligible"] += other.events["contacted_eligible"]
-            for key, value in other.events["expected"].items():
-                mine["expected"][key] = mine["expected"].get(key, 0.0) + value
-            self.events = mine
+        for key, value in other.source.items():
+            self.source[key] = self.source.get(key, 0) + value
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, default=_json_default)
@@ -341,7 +334,7 @@ def _run(
     id_column: str | None,
     reasons: int,
     allow_missing: bool,
-    as_of: pd.Timestamp | None,
+    inner: RowSource | None,
     partition_by: Sequence[str],
 ) -> _Counts:
     """Score a PySpark DataFrame on the executors, write the scores to ``out``; return the merged counts."""
@@ -349,13 +342,13 @@ def _run(
 
     shipped = ShippedBundle.of(model, engine.workdir())
     broadcast = engine.session.sparkContext.broadcast(shipped)
-    schema = _output_schema(model, frame.schema, id_column, reasons, as_of is not None)
+    schema = _output_schema(model, frame.schema, id_column, reasons, inner is not None)
     scorer = PartitionScorer(
         bundle=broadcast,
         scored_at=datetime.now(UTC).isoformat(timespec="seconds"),
         reasons=reasons,
         allow_missing=allow_missing,
-        as_of=as_of,
+        inner=inner,
         columns=[f.name for f in schema.fields if f.name not in (KIND, PAYLOAD)],
     )
     result = frame.mapInPandas(scorer, schema).persist(StorageLevel.MEMORY_AND_DISK)
@@ -400,10 +393,10 @@ def score_table_on_spark(
     SchemaError
         If the input lacks a required column (named in the message).
     """
-    from propensity.engines.spark import SparkEngine
+    from propensity.engines.spark import SparkEngine, parquet_input
 
     check_reasons(reasons, "score_table_on_spark")
-    input, out = Path(input), Path(out)
+    input, out = parquet_input(input), Path(out)
     check_spark_output(out, [input], partition_by)
     trained = resolve_model(model)
     quarantine_path = Path(quarantine_path) if quarantine_path else stem_path(out, ".quarantine.csv")
@@ -426,7 +419,7 @@ def score_table_on_spark(
             id_column=id_column,
             reasons=reasons,
             allow_missing=allow_missing,
-            as_of=None,
+            inner=None,
             partition_by=partition_by,
         )
     finally:
@@ -460,15 +453,14 @@ def score_table_on_spark(
 def score_events_on_spark(
     trained: TrainedModel,
     summary: EventScoreSummary,
-    features: Any,
+    rows: EventRows,
     engine: SparkEngine,
     out: Path,
     *,
-    as_of: pd.Timestamp,
     reasons: int = 0,
     partition_by: Sequence[str] = (),
 ) -> None:
-    """Score an event model's features (an Ibis expression on ``engine``) on the executors.
+    """Score an event model's features (``rows``, defined on ``engine``) on the executors.
 
     Fills ``summary`` with the counts :func:`~propensity.workflows.events.score_events` reports;
     called by it for ``engine="spark"``, after the log was validated and the features defined.
@@ -478,7 +470,9 @@ def score_events_on_spark(
     DataError
         No customer to score.
     """
-    frame = engine.dataframe(features)
+    frame = engine.dataframe(rows.features)
+    as_of = rows.as_of
+    shipped = dataclasses.replace(rows, engine=None, features=None)  # its annotate/observe, not its engine
     counts = _run(
         engine,
         frame,
@@ -487,22 +481,18 @@ def score_events_on_spark(
         id_column="customer_id",
         reasons=reasons,
         allow_missing=False,
-        as_of=as_of,
+        inner=shipped,
         partition_by=partition_by,
     )
     if counts.rows_scored == 0:
         shutil.rmtree(out, ignore_errors=True)
         raise DataError(f"No customer to score at {as_of} (eligible only: {summary.eligible_only}).")
-    expected = counts.events.get("expected", {})
-    summary.customers, summary.scored, summary.contacted = (
-        counts.rows_in,
-        counts.rows_scored,
-        counts.contacted,
-    )
-    summary.eligible = int(counts.events.get("eligible", 0))
-    summary.contacted_eligible = int(counts.events.get("contacted_eligible", 0))
-    summary.bands = counts.bands
-    summary.expected_conversions = round(expected.get("all", 0.0), 2)
-    summary.expected_conversions_contacted = round(expected.get("contacted", 0.0), 2)
-    summary.expected_conversions_eligible = round(expected.get("contacted_eligible", 0.0), 2)
-    summary.expected_conversions_all_eligible = round(expected.get("eligible", 0.0), 2)
+    seen = counts.source
+    summary.customers, summary.scored = counts.rows_in, counts.rows_scored
+    summary.contacted, summary.bands = counts.contacted, counts.bands
+    summary.eligible = int(seen.get("eligible", 0))
+    summary.contacted_eligible = int(seen.get("contacted_eligible", 0))
+    summary.expected_conversions = round(seen.get("expected_all", 0.0), 2)
+    summary.expected_conversions_contacted = round(seen.get("expected_contacted", 0.0), 2)
+    summary.expected_conversions_eligible = round(seen.get("expected_contacted_eligible", 0.0), 2)
+    summary.expected_conversions_all_eligible = round(seen.get("expected_eligible", 0.0), 2)
