@@ -202,3 +202,38 @@ def test_spark_output_must_be_parquet_and_partitions_known_columns(trained, dirt
     pd.read_parquet(dirty_table).to_csv(csv, index=False)
     with pytest.raises(DataError, match="is not Parquet"):
         score_table_on_spark(bundle, csv, tmp_path / "scores.parquet")
+
+
+@pytest.mark.slow
+def test_a_training_set_built_on_spark_is_the_duckdb_one(small_shop, tmp_path):
+    """``train --from-events --engine spark``: snapshots and labels on Spark, collected for the fit."""
+    _needs_spark()
+    sets = {}
+    for engine in ("duckdb", "spark"):
+        result = train_from_events(
+            small_shop / "events.parquet",
+            horizon_days=14,
+            cutoffs=2,
+            step_days=14,
+            lookbacks=(7, 30),
+            engine=engine,
+            candidates=["logistic_regression"],
+            seed=3,
+        )
+        sets[engine] = result.training_set.frame
+        assert result.model.manifest.events.engine == engine
+    a, b = (f.sort_values(["cutoff", "customer_id"]).reset_index(drop=True) for f in sets.values())
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0
+    assert a["customer_id"].astype(str).tolist() == b["customer_id"].astype(str).tolist()
+    assert (a["cutoff"] == b["cutoff"]).all()
+    for col in a.columns.drop(["customer_id", "cutoff"]):
+        if a[col].dtype == object or b[col].dtype == object:
+            assert a[col].fillna("<NA>").tolist() == b[col].fillna("<NA>").tolist(), col
+            continue
+        np.testing.assert_allclose(
+            b[col].to_numpy(dtype="float64"),
+            a[col].to_numpy(dtype="float64"),
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=col,
+        )
