@@ -187,8 +187,12 @@ def test_a_bundle_altered_on_the_way_is_refused_by_the_executor_loader(trained):
     model, bundle = trained
     shipped = ShippedBundle.of(model, bundle)
     tampered = ShippedBundle("tampered0001", {**shipped.files, MODEL_FILE: shipped.files[MODEL_FILE] + b"\0"})
+    assert executor_model(shipped).version == model.version  # cached by content, not by version
     with pytest.raises(BundleError, match="modified after the bundle was written"):
         executor_model(tampered)
+    same_version = ShippedBundle(shipped.version, tampered.files)
+    with pytest.raises(BundleError, match="modified after the bundle was written"):
+        executor_model(same_version)
     assert executor_model(shipped).version == model.version
 
 
@@ -198,6 +202,12 @@ def test_spark_output_must_be_parquet_and_partitions_known_columns(trained, dirt
         score_table_on_spark(bundle, dirty_table, tmp_path / "scores.csv")
     with pytest.raises(ParameterError, match="'partition_by' parameter"):
         score_table_on_spark(bundle, dirty_table, tmp_path / "scores.parquet", partition_by=["country"])
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("not scores")
+    with pytest.raises(DataError, match="not an earlier Spark output"):
+        score_table_on_spark(bundle, dirty_table, keep)
+    assert (keep / "notes.txt").exists()
     csv = tmp_path / "t.csv"
     pd.read_parquet(dirty_table).to_csv(csv, index=False)
     with pytest.raises(DataError, match="is not Parquet"):

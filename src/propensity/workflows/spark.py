@@ -21,7 +21,9 @@ counts into the same summaries DuckDB scoring writes:
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import hashlib
 import json
 import shutil
 import tempfile
@@ -65,6 +67,14 @@ class ShippedBundle:
     version: str
     files: dict[str, bytes]
 
+    @property
+    def digest(self) -> str:
+        """sha256 of every shipped byte: the executor cache's key (never trust a version string alone)."""
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + self.files[name])
+        return h.hexdigest()
+
     @classmethod
     def of(cls, model: TrainedModel, workdir: Path) -> ShippedBundle:
         """The files of ``model``'s bundle folder (an unsaved model is saved to ``workdir`` first)."""
@@ -87,15 +97,17 @@ def executor_model(bundle: ShippedBundle) -> TrainedModel:
     so a bundle altered on the way is refused exactly as a local one would be. One thread per
     executor task: the estimator runs single-threaded (the task is the unit of parallelism).
     """
+    key = bundle.digest
     with _LOAD_LOCK:
-        model = _LOADED.get(bundle.version)
+        model = _LOADED.get(key)
         if model is None:
             folder = Path(tempfile.mkdtemp(prefix=f"propensity-bundle-{bundle.version}-"))
+            atexit.register(shutil.rmtree, folder, True)  # the model is in memory once loaded
             for name, data in bundle.files.items():
                 (folder / name).write_bytes(data)
             model = resolve_model(folder)
             model.pipeline.n_jobs = 1
-            _LOADED[bundle.version] = model
+            _LOADED[key] = model
         return model
 
 
@@ -310,6 +322,8 @@ def check_spark_output(out: Path, inputs: Sequence[Any], partition_by: Sequence[
     ------
     ParameterError
         A CSV output, or a partition column that scoring does not write.
+    DataError
+        ``out`` is a file, or a folder holding something other than an earlier Spark output.
     """
     if out.suffix.lower() not in ("", ".parquet"):
         raise ParameterError(
@@ -323,6 +337,11 @@ def check_spark_output(out: Path, inputs: Sequence[Any], partition_by: Sequence[
                 f"The 'partition_by' parameter must name columns among {', '.join(allowed)}. Got {col!r} instead."
             )
     check_output(out, inputs=list(inputs), folder=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / "_SUCCESS").exists():
+        raise DataError(
+            f"The output folder '{out}' exists and is not an earlier Spark output (it has no _SUCCESS file); "
+            "Spark would replace everything in it. Choose a new or empty folder."
+        )
 
 
 def _run(
