@@ -491,7 +491,8 @@ def score_events_on_spark(
     """
     frame = engine.dataframe(rows.features)
     as_of = rows.as_of
-    shipped = dataclasses.replace(rows, engine=None, features=None)  # its annotate/observe, not its engine
+    # Executors need the source's annotate/observe, not its engine or expression.
+    shipped = dataclasses.replace(rows, engine=None, features=None)  # type: ignore[arg-type]
     counts = _run(
         engine,
         frame,
