@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         default=None, description="File of API keys (plain or sha256:<hex> per line)."
     )
     seed: int = Field(default=42, description="Default random seed.")
+    spark_master: str = Field(
+        default="local[2]",
+        description="spark.master of the spark engine: local[N] or a cluster URL such as spark://host:7077.",
+    )
+    spark_partitions: int = Field(
+        default=8, ge=1, description="spark.sql.shuffle.partitions of the spark engine."
+    )
+    spark_driver_memory: str = Field(default="2g", description="spark.driver.memory of the spark engine.")
 
 
 @lru_cache(maxsize=1)

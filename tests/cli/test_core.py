@@ -75,6 +75,36 @@ def test_score_and_info(trained, table_csv, tmp_path):
     assert invoke("info", bundle).exit_code == 0
 
 
+def test_score_on_spark_refuses_a_csv_output_or_input_before_starting_spark(trained, table_csv, tmp_path):
+    _, bundle = trained
+    table = tmp_path / "t.parquet"
+    pd.read_csv(table_csv).to_parquet(table)
+    assert_user_error(
+        invoke("score", bundle, table, "--engine", "spark", "--out", tmp_path / "s.csv"), "writes Parquet"
+    )
+    assert_user_error(
+        invoke("score", bundle, table_csv, "--engine", "spark", "--out", tmp_path / "s.parquet"),
+        "is not Parquet",
+    )
+
+
+@pytest.mark.slow
+def test_score_on_spark_writes_partitioned_parquet(trained, table_csv, tmp_path):
+    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install 'propensity[spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (java on PATH), none found")
+    _, bundle = trained
+    table = tmp_path / "t.parquet"
+    pd.read_csv(table_csv).to_parquet(table)
+    out = tmp_path / "scores"
+    result = invoke("score", bundle, table, "--engine", "spark", "--partition-by", "band", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Scored 3,000 of 3,000 rows" in result.stdout
+    assert sorted(p.name for p in out.glob("band=*")) == ["band=high", "band=low", "band=medium"]
+    assert len(pd.read_parquet(out)) == 3000
+    assert json.loads((tmp_path / "scores.summary.json").read_text())["rows_scored"] == 3000
+
+
 def test_missing_file(tmp_path):
     assert_user_error(invoke("train", tmp_path / "nope.csv", "--target", "y"), "File not found")
 

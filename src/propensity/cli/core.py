@@ -386,13 +386,24 @@ def score(
         int, typer.Option(help="Add the K strongest reasons per row as text columns reason_1..reason_K.")
     ] = 0,
     encoding: Encoding = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="--engine spark: split the Parquet output folder by these columns (comma-separated, e.g. band).",
+        ),
+    ] = None,
 ) -> None:
     """Score a file in chunks: id, probability, decision, band, model_version, scored_at (and reasons).
 
     For a model trained with --from-events, INPUT is an event log: the features are rebuilt at
     --as-of from the definitions in the model, and every customer seen before it is scored (with
     an ``eligible`` column). For a lifetime-value bundle (propensity clv), INPUT is a log: every
-    buyer before --as-of gets P(alive), expected purchases, spend and lifetime value."""
+    buyer before --as-of gets P(alive), expected purchases, spend and lifetime value.
+
+    With --engine spark, a table must be Parquet (a file, a folder of part files or a partitioned
+    dataset), each Spark partition is scored on an executor, and --out is a folder of Parquet
+    part files (optionally split by --partition-by)."""
     from propensity.bundle import is_clv_bundle
 
     with text_inputs(encoding):
@@ -412,6 +423,7 @@ def score(
             export_time,
             tracking_uri,
             reasons,
+            [c.strip() for c in partition_by.split(",") if c.strip()] if partition_by else [],
         )
 
 
@@ -428,19 +440,31 @@ def _score(
     export_time: str | None,
     tracking_uri: str | None,
     reasons: int,
+    partition_by: list[str],
 ) -> None:
     """Score a table (or, for an event model, a log) with a propensity bundle."""
     from propensity.errors import ParameterError
     from propensity.loading import resolve_model
     from propensity.pipeline import preload_batch_kernel
     from propensity.workflows.scoring import score_file
+    from propensity.workflows.spark import score_table_on_spark
 
     with user_errors(), live_warnings():
         preload_batch_kernel()  # the tree kernel loads while the bundle does
         loaded = resolve_model(model, tracking_uri=tracking_uri)
         if loaded.manifest.events:
             _score_events(
-                loaded, input, output, as_of, eligible_only, mapping, engine, export_time, batch_rows, reasons
+                loaded,
+                input,
+                output,
+                as_of,
+                eligible_only,
+                mapping,
+                engine,
+                export_time,
+                batch_rows,
+                reasons,
+                partition_by,
             )
             return
         if as_of is not None or eligible_only or mapping is not None:
@@ -448,17 +472,32 @@ def _score(
                 "--as-of, --eligible-only and --mapping apply to models trained with --from-events; "
                 "this model was trained on a table of features."
             )
+        key = engine.strip().lower()
+        if key not in ("duckdb", "spark"):
+            raise ParameterError(f"--engine must be one of duckdb, spark. Got {engine!r} instead.")
+        if partition_by and key != "spark":
+            raise ParameterError("--partition-by applies to --engine spark (a folder of Parquet part files).")
         with _progress() as bar:
-            task = bar.add_task("scoring rows", total=None)
-            summary = score_file(
-                loaded,
-                input,
-                output,
-                batch_rows=batch_rows,
-                allow_missing=allow_missing,
-                reasons=reasons,
-                progress=lambda done, total: bar.update(task, completed=done, total=total or None),
-            )
+            task = bar.add_task("scoring on Spark" if key == "spark" else "scoring rows", total=None)
+            if key == "spark":
+                summary = score_table_on_spark(
+                    loaded,
+                    input,
+                    output,
+                    allow_missing=allow_missing,
+                    reasons=reasons,
+                    partition_by=partition_by,
+                )
+            else:
+                summary = score_file(
+                    loaded,
+                    input,
+                    output,
+                    batch_rows=batch_rows,
+                    allow_missing=allow_missing,
+                    reasons=reasons,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total or None),
+                )
     line = (
         f"Scored {summary.rows_scored:,} of {summary.rows_in:,} rows in {summary.seconds:.2f}s "
         f"({summary.rows_per_second:,.0f} rows/s) → {summary.output}; {summary.contacted:,} to contact "
@@ -557,6 +596,7 @@ def _score_events(
     export_time: str | None,
     batch_rows: int,
     reasons: int,
+    partition_by: list[str],
 ) -> None:
     from propensity.workflows.events import score_events
 
@@ -573,6 +613,7 @@ def _score_events(
             export_time=export_time,
             batch_rows=batch_rows,
             reasons=reasons,
+            partition_by=partition_by,
         )
     if as_of is None:
         err.print(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
-from propensity.errors import ParameterError
+from propensity.errors import DataError, ParameterError
 from propensity.sources import sniff_delimiter, table_columns, table_format, transcoded_utf8
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["SparkEngine", "java_pattern", "spark_session"]
+__all__ = ["SparkEngine", "java_pattern", "parquet_input", "spark_session"]
 
 _SPARK_LOCK = threading.Lock()
 _SPARK: Any = None
@@ -31,8 +32,11 @@ _SPARK: Any = None
 def spark_session(master: str | None = None) -> Any:
     """The process-wide Spark session (created once; local mode unless ``master`` is given).
 
-    Sets ``SPARK_LOCAL_IP=127.0.0.1`` when unset (no network needed) and the session time
-    zone to UTC. ``master`` defaults to ``PROPENSITY_SPARK_MASTER`` or ``local[2]``.
+    Sets ``SPARK_LOCAL_IP=127.0.0.1`` when unset (no network needed), the session time zone to
+    UTC, and the executors' Python to this interpreter (``PYSPARK_PYTHON``, unless set) so that
+    scoring on executors imports the same propensity. ``master``, the shuffle partitions and
+    the driver memory come from the settings (``PROPENSITY_SPARK_MASTER``, default ``local[2]``;
+    ``PROPENSITY_SPARK_PARTITIONS``; ``PROPENSITY_SPARK_DRIVER_MEMORY``).
     """
     global _SPARK
     with _SPARK_LOCK:
@@ -42,16 +46,22 @@ def spark_session(master: str | None = None) -> Any:
             from pyspark.sql import SparkSession
         except ImportError as exc:
             raise ParameterError("The spark engine needs PySpark: pip install 'propensity[spark]'.") from exc
+        from propensity.config import get_settings
+
+        settings = get_settings()
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        master = master or os.environ.get("PROPENSITY_SPARK_MASTER") or "local[2]"
+        # Executors start "python3" from PATH unless told: that may lack pandas, or be another propensity.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        master = master or settings.spark_master
         builder = (
             SparkSession.builder.master(master)
             .appName("propensity")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", os.environ.get("PROPENSITY_SPARK_PARTITIONS", "8"))
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
             .config("spark.sql.ansi.enabled", "false")
-            .config("spark.driver.memory", os.environ.get("PROPENSITY_SPARK_DRIVER_MEMORY", "2g"))
+            .config("spark.driver.memory", settings.spark_driver_memory)
         )
         _SPARK = builder.getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
@@ -69,7 +79,12 @@ def _stop_spark() -> None:
 
 
 class SparkEngine(Engine):
-    """Apache Spark through Ibis (``spark.master`` from ``PROPENSITY_SPARK_MASTER``, else ``local[2]``)."""
+    """Apache Spark through Ibis (``spark.master`` from ``PROPENSITY_SPARK_MASTER``, else ``local[2]``).
+
+    Besides Ibis expressions, it hands out PySpark DataFrames (:meth:`dataframe`,
+    :meth:`read_parquet_dataframe`) for distributed work such as scoring with ``mapInPandas``
+    (:mod:`propensity.workflows.spark`).
+    """
 
     name = "spark"
 
@@ -111,6 +126,46 @@ class SparkEngine(Engine):
         self._con.to_parquet(expr, str(path))
         return self._con.read_parquet(str(path), table_name=self._name(name))
 
+    @property
+    def session(self) -> Any:
+        """The PySpark ``SparkSession`` (for work Ibis does not express, e.g. ``mapInPandas``)."""
+        return self._spark
+
+    def dataframe(self, expr: ir.Table) -> Any:
+        """``expr`` as a lazy PySpark DataFrame (nothing is computed or collected)."""
+        self._con._run_pre_execute_hooks(expr)
+        return self._spark.sql(self._con.compile(expr))
+
+    def read_parquet_dataframe(self, path: str | Path) -> Any:
+        """A Parquet file, folder of part files or partitioned dataset as a lazy PySpark DataFrame.
+
+        Adds ``_row_index`` (the 0-based row within its file) and ``_file`` (the file's name), so
+        that work done on executors can still name the input row.
+
+        Raises
+        ------
+        DataError
+            The path does not exist, or is not Parquet (with what to do).
+        """
+        from pyspark.errors import PySparkException
+
+        path = parquet_input(path)
+        try:
+            frame = self._spark.read.parquet(str(path))
+        except PySparkException as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"Cannot read '{path}' as Parquet with Spark: {first}. Expected a Parquet file or a folder of "
+                "Parquet part files."
+            ) from exc
+        from pyspark.sql import functions as F
+
+        return frame.select(
+            "*",
+            F.col("_metadata.row_index").alias("_row_index"),
+            F.col("_metadata.file_name").alias("_file"),
+        )
+
     def parse_timestamp(self, text: ir.StringValue, fmt: str | None) -> ir.TimestampValue:
         import ibis.expr.datatypes as dt
 
@@ -120,6 +175,27 @@ class SparkEngine(Engine):
 
     def _zone_to_utc(self, ts: ir.TimestampValue, zone: str) -> ir.TimestampValue:
         return _spark_to_utc()(ts, zone)
+
+
+def parquet_input(path: str | Path) -> Path:
+    """``path`` if it is a Parquet file or a folder (checked before a Spark session is started).
+
+    Raises
+    ------
+    DataError
+        Missing, or a file that is not Parquet (with what to do).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"File not found: '{path}'. Check the path (relative paths start at {Path.cwd()}).")
+    if path.is_file():
+        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
+        if table_format(path) != "parquet":
+            raise DataError(
+                f"'{path}' is not Parquet: the spark engine reads Parquet files and folders. Convert it "
+                "(e.g. pandas.read_csv(...).to_parquet(...)), or score it with --engine duckdb."
+            )
+    return path
 
 
 def _spark_to_timestamp() -> Any:

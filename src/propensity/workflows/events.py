@@ -551,6 +551,13 @@ class EventRows(RowSource):
         scores.insert(5, "as_of", self.as_of)
         return scores
 
+    def counts(self) -> dict[str, Any]:
+        return {
+            "eligible": self.eligible,
+            "contacted_eligible": self.contacted_eligible,
+            **{f"expected_{k}": v for k, v in self.expected.items()},
+        }
+
     def observe(self, scores: pd.DataFrame) -> None:
         p, d, e = scores["probability"], scores["decision"], scores["eligible"]
         self.eligible += int(e.sum())
@@ -663,6 +670,7 @@ def score_events(
     batch_rows: int = 200_000,
     reasons: int = 0,
     tracking_uri: str | None = None,
+    partition_by: Sequence[str] = (),
 ) -> EventScoreSummary:
     """Rebuild an event model's features from a log at ``as_of`` and score every customer seen before it.
 
@@ -675,6 +683,11 @@ def score_events(
     ``reasons=K`` adds ``reason_1`` … ``reason_K`` (as :func:`score_file`), worded from
     the feature registry, e.g. "added to cart 2 days ago (+0.41)".
 
+    With ``engine="spark"`` the features are built by Spark and scored on its executors by the
+    same loop (:mod:`propensity.workflows.spark`); ``out`` is then a folder of Parquet part files,
+    split into sub-folders by the ``partition_by`` columns (e.g. ``["band"]``), rows in no
+    particular order.
+
     Raises
     ------
     BundleError
@@ -685,8 +698,15 @@ def score_events(
     started = time.perf_counter()
     check_reasons(reasons, "score_events")
     out = Path(out)
-    table_format(out)
-    check_output(out, inputs=[source] if not isinstance(source, pd.DataFrame) else [])
+    on_spark = _is_spark(engine)
+    inputs = [source] if not isinstance(source, pd.DataFrame) else []
+    if on_spark:
+        from propensity.workflows.spark import check_spark_output
+
+        check_spark_output(out, inputs, partition_by)
+    else:
+        table_format(out)
+        check_output(out, inputs=inputs)
     preload_batch_kernel()
     trained = resolve_model(model, tracking_uri=tracking_uri)
     spec = model_event_spec(trained)
@@ -709,12 +729,27 @@ def score_events(
         eligible_only=eligible_only,
     ) as (ev, rows):
         summary.as_of = str(rows.as_of)
+        summary.validation = ev.report.to_dict()
+        summary.quarantine = ev.report.quarantine_path
+        if on_spark:  # the same loop, run by every partition on the executors
+            from propensity.workflows.spark import score_events_on_spark
+
+            score_events_on_spark(
+                trained,
+                summary,
+                rows,
+                ev.engine,  # type: ignore[arg-type]
+                out,
+                reasons=reasons,
+                partition_by=partition_by,
+            )
+            summary.seconds = round(time.perf_counter() - started, 3)
+            write_summary(summary, out)
+            return summary
         with TableWriter(out) as writer:
             tally = score_rows(trained, rows, writer, batch_rows=batch_rows, reasons=reasons)
             if writer.rows == 0:
                 raise DataError(f"No customer to score at {rows.as_of} (eligible only: {eligible_only}).")
-        summary.validation = ev.report.to_dict()
-        summary.quarantine = ev.report.quarantine_path
     summary.customers, summary.scored, summary.contacted = tally.rows_in, tally.rows_scored, tally.contacted
     summary.eligible, summary.contacted_eligible = rows.eligible, rows.contacted_eligible
     summary.bands = tally.bands
@@ -725,6 +760,11 @@ def score_events(
     summary.seconds = round(time.perf_counter() - started, 3)
     write_summary(summary, out)
     return summary
+
+
+def _is_spark(engine: str | Engine) -> bool:
+    name = engine if isinstance(engine, str) else engine.name
+    return (name or "").strip().lower() == "spark"
 
 
 def customer_snapshot(

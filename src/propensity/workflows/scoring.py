@@ -8,7 +8,8 @@ bounded by the chunk. What varies is the :class:`RowSource`:
 - :class:`~propensity.workflows.events.EventRows` — every customer's features rebuilt from an
   event log at an as-of, on any engine (:func:`~propensity.workflows.events.score_events`).
 
-A Spark or stream scorer adds a source, not a loop.
+A Spark or stream scorer adds a source, not a loop: on Spark each partition runs this loop on
+its executor (:mod:`propensity.workflows.spark`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ from propensity.sources import (
 )
 
 __all__ = [
+    "ChunkWriter",
     "RowSource",
     "ScoreSummary",
     "ScoringTally",
@@ -84,6 +86,10 @@ class RowSource:
 
     def observe(self, scores: pd.DataFrame) -> None:
         """Count what this source reports about a written chunk of scores."""
+
+    def counts(self) -> dict[str, Any]:
+        """What :meth:`observe` counted, as JSON-able numbers (summed over Spark partitions)."""
+        return {}
 
 
 @dataclass
@@ -127,6 +133,13 @@ def parquet_rows(path: Path) -> int | None:
 # ------------------------------------------------------------------------------ the loop
 
 
+class ChunkWriter(Protocol):
+    """Where :func:`score_rows` puts each chunk of scores (a :class:`~propensity.sources.TableWriter`,
+    or a list kept in memory on a Spark executor)."""
+
+    def write(self, frame: pd.DataFrame) -> None: ...
+
+
 @dataclass
 class ScoringTally:
     """What :func:`score_rows` counted over every chunk."""
@@ -157,7 +170,7 @@ class ScoringTally:
 def score_rows(
     model: TrainedModel,
     source: RowSource,
-    writer: TableWriter,
+    writer: ChunkWriter,
     *,
     batch_rows: int = 200_000,
     reasons: int = 0,
@@ -319,6 +332,9 @@ def score_file(
     K strongest contributions as text (see :func:`propensity.explain.reason_codes`). Invalid rows
     go to ``quarantine_path`` (default: ``<out>.quarantine.csv``) with row, column, value and
     reason; a JSON summary is written to ``<out>.summary.json``.
+
+    :func:`propensity.workflows.spark.score_table_on_spark` runs this same loop on Spark's
+    executors, for Parquet files, folders and partitioned datasets.
 
     Raises
     ------

@@ -1,0 +1,173 @@
+"""Spark local[2] against DuckDB, in the same run: scoring an event log and scoring a table.
+
+Both engines run the same code: the features are one Ibis definition, the scores come from the
+one chunked loop (``score_rows``), on DuckDB in-process and on Spark inside ``mapInPandas`` on the
+executors, with the bundle broadcast once. Each measurement runs in a fresh process, so Spark's
+figure **includes starting its session** (JVM and executors, ~10 s here) — what a user of
+``propensity score --engine spark`` waits for on one machine. The ratio is DuckDB's time over
+Spark's (>1 would mean Spark is faster).
+
+- **events**: the demo's synthetic shop (20,000 customers, 365 days, seed 7; quick: 3,000
+  customers, 120 days); a model trained once on DuckDB (LightGBM, two cutoffs), then
+  ``score_events`` at the end of the data on each engine (validation, features, scores).
+- **table**: 400,000 rows of the synthetic customer table (quick: 50,000) in one Parquet file,
+  scored by ``score_file`` (DuckDB side: the chunked reader) and ``score_table_on_spark``.
+
+On a 2-core machine Spark is expected to lose: both engines get the same two cores and Spark
+pays for its JVM, serialisation to Python workers and a shuffle-free but multi-stage plan. Spark
+wins when there are more cores than one machine holds (partitions × executors on a cluster).
+
+    python -m benchmarks.bench_spark            # both parts
+    python -m benchmarks.bench_spark --quick
+    python -m benchmarks.bench_spark events     # one part: events or table
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks._common import WORK, Figure, guarded, isolated, main_with_parts, speed_ratio
+
+QUICK = False  # a Spark session alone takes ~10 s, twice per part: not in the 5-minute quick set
+COMMAND = "python -m benchmarks.bench_spark"
+SEED = 7
+SHOP = {"customers": 20_000, "days": 365}
+QUICK_SHOP = {"customers": 3_000, "days": 120}
+TABLE_ROWS, QUICK_TABLE_ROWS = 400_000, 50_000
+BASELINE = "DuckDB in-process, same code and data, same run"
+
+
+def _spark_ready() -> str | None:
+    """Why Spark cannot run here, or ``None``."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "PySpark is not installed"
+    if shutil.which("java") is None:
+        return "no Java runtime on PATH"
+    return None
+
+
+def _score_events(model: str, log: str, out: str, engine: str) -> dict:
+    from propensity.workflows.events import score_events
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return score_events(model, log, out, engine=engine).to_dict()
+
+
+def _score_table(model: str, table: str, out: str, engine: str) -> dict:
+    if engine == "spark":
+        from propensity.workflows.spark import score_table_on_spark
+
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        return score_table_on_spark(model, table, out).to_dict()
+    from propensity.workflows.scoring import score_file
+
+    return score_file(model, table, out).to_dict()
+
+
+def _clear(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _compare(name: str, fn, args: tuple[str, str], out: Path, params: dict, command: str, rows_key: str):
+    times, results = {}, {}
+    for engine in ("duckdb", "spark"):
+        target = out.with_name(f"{out.stem}_{engine}.parquet")
+        _clear(target)
+        start = time.perf_counter()
+        results[engine], _, _ = isolated(fn, *args, str(target), engine)
+        times[engine] = time.perf_counter() - start
+    rows = results["spark"][rows_key]
+    same = results["spark"][rows_key] == results["duckdb"][rows_key]
+    return [
+        Figure(
+            f"{name}_spark_seconds",
+            round(times["spark"], 2),
+            "s",
+            "lower",
+            baseline=round(times["duckdb"], 2),
+            baseline_name=BASELINE,
+            ratio=round(speed_ratio(times["spark"], times["duckdb"], "lower"), 3),
+            note=f"{rows:,} rows scored on both (same count: {same}); Spark time includes its session start "
+            "in a fresh process; ratio = DuckDB seconds / Spark seconds (>1: Spark faster)",
+            params={**params, "spark_master": "local[2]"},
+            command=command,
+        )
+    ]
+
+
+def events(quick: bool) -> list[Figure]:
+    from propensity.datasets import generate_shop
+    from propensity.workflows.events import train_from_events
+
+    shop = QUICK_SHOP if quick else SHOP
+    folder = WORK / f"spark_shop_{shop['customers']}_{shop['days']}"
+    meta = folder / "shop.json"
+    if not meta.exists() or json.loads(meta.read_text()).get("customers") != shop["customers"]:
+        generate_shop(shop["customers"], days=shop["days"], seed=SEED, out=folder)
+    log = folder / "events.parquet"
+    model = folder / "model"
+    if not (model / "manifest.json").exists():
+        train_from_events(log, horizon_days=30, cutoffs=2, out=model, candidates=["lightgbm"], seed=SEED)
+    import pyarrow.parquet as pq
+
+    n_events = pq.ParquetFile(log).metadata.num_rows
+    params = {**shop, "seed": SEED, "events": n_events}
+    command = COMMAND + (" --quick" if quick else "") + " events"
+    return _compare(
+        "events_score", _score_events, (str(model), str(log)), folder / "scores", params, command, "scored"
+    )
+
+
+def table(quick: bool) -> list[Figure]:
+    import propensity
+    from propensity.datasets import make_customer_table
+
+    rows = QUICK_TABLE_ROWS if quick else TABLE_ROWS
+    folder = WORK / f"spark_table_{rows}"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "customers.parquet"
+    model = folder / "model"
+    if not data.exists():
+        frame = make_customer_table(rows, seed=SEED)
+        frame.drop(columns="purchased").to_parquet(data, index=False)
+        if not (model / "manifest.json").exists():
+            propensity.train(
+                frame.head(20_000), target="purchased", out=model, candidates=["lightgbm"], seed=SEED
+            )
+    params = {"rows": rows, "seed": SEED}
+    command = COMMAND + (" --quick" if quick else "") + " table"
+    return _compare(
+        "table_score",
+        _score_table,
+        (str(model), str(data)),
+        folder / "scores",
+        params,
+        command,
+        "rows_scored",
+    )
+
+
+def run(quick: bool, only: set[str] | None = None) -> list[Figure]:
+    why = _spark_ready()
+    if why:
+        return [Figure("skipped", None, "", "higher", note=f"Spark unavailable: {why}")]
+    figures: list[Figure] = []
+    for name, part in (("events", events), ("table", table)):
+        if only is None or name in only:
+            figures += guarded(
+                name, COMMAND + (" --quick" if quick else "") + f" {name}", lambda p=part: p(quick)
+            )
+    return figures
+
+
+if __name__ == "__main__":
+    main_with_parts("spark", run)
