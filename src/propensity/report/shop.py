@@ -109,29 +109,9 @@ def _product_findings(p: dict[str, Any], kpis: dict[str, Any]) -> list[dict[str,
                 best_orders=best["orders"],
             )
         )
-    cats = p["categories"].get("revenue") or []
-    if cats:
-        c = cats[0]
-        text = f"{c['category']} is the largest category: {percent(c['revenue_share'])} of revenue ({fmt(c['revenue'], 'money')})"
-        conv = p["categories"].get("conversion") or []
-        numbers: dict[str, Any] = {
-            "category": c["category"],
-            "revenue": c["revenue"],
-            "revenue_share": c["revenue_share"],
-        }
-        if conv:
-            text += (
-                f"; {conv[0]['category']} converts best ({percent(conv[0]['conversion_rate'])} of its "
-                f"{conv[0]['viewers']:,} viewers buy from it), {conv[-1]['category']} worst "
-                f"({percent(conv[-1]['conversion_rate'])})"
-            )
-            numbers.update(
-                best_converting=conv[0]["category"],
-                best_conversion=conv[0]["conversion_rate"],
-                worst_converting=conv[-1]["category"],
-                worst_conversion=conv[-1]["conversion_rate"],
-            )
-        found.append(_finding(text + ".", **numbers))
+    category = _category_finding(p)
+    if category is not None:
+        found.append(category)
     conv = p["rankings"].get("conversion") or []
     if conv:
         b = conv[0]
@@ -183,6 +163,34 @@ def _product_findings(p: dict[str, Any], kpis: dict[str, Any]) -> list[dict[str,
             )
         )
     return found
+
+
+def _category_finding(p: dict[str, Any]) -> dict[str, Any] | None:
+    """The largest category by revenue, and the best and worst converting ones."""
+    cats = p["categories"].get("revenue") or []
+    if not cats:
+        return None
+    c = cats[0]
+    text = f"{c['category']} is the largest category: {percent(c['revenue_share'])} of revenue ({fmt(c['revenue'], 'money')})"
+    conv = p["categories"].get("conversion") or []
+    numbers: dict[str, Any] = {
+        "category": c["category"],
+        "revenue": c["revenue"],
+        "revenue_share": c["revenue_share"],
+    }
+    if conv:
+        text += (
+            f"; {conv[0]['category']} converts best ({percent(conv[0]['conversion_rate'])} of its "
+            f"{conv[0]['viewers']:,} viewers buy from it), {conv[-1]['category']} worst "
+            f"({percent(conv[-1]['conversion_rate'])})"
+        )
+        numbers.update(
+            best_converting=conv[0]["category"],
+            best_conversion=conv[0]["conversion_rate"],
+            worst_converting=conv[-1]["category"],
+            worst_conversion=conv[-1]["conversion_rate"],
+        )
+    return _finding(text + ".", **numbers)
 
 
 def _cat(row: dict[str, Any]) -> str:
