@@ -225,15 +225,19 @@ class _Counts:
     #: What the row source counted (:meth:`RowSource.counts`), summed over partitions.
     source: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, tally: Any, chunk: pd.DataFrame) -> None:
-        self.rows_in += tally.rows_in
-        self.rows_scored += tally.rows_scored
-        self.rows_quarantined += tally.rows_quarantined
-        self.contacted += tally.contacted
-        for key, n in tally.bands.items():
+    def _add_sums(self, other: Any) -> None:
+        """The counters summed (``other``: a chunk's ScoringTally, or another partition's counts)."""
+        self.rows_in += other.rows_in
+        self.rows_scored += other.rows_scored
+        self.rows_quarantined += other.rows_quarantined
+        self.contacted += other.contacted
+        for key, n in other.bands.items():
             self.bands[key] = self.bands.get(key, 0) + n
-        for key, n in tally.unknown_categories.items():
+        for key, n in other.unknown_categories.items():
             self.unknown_categories[key] = self.unknown_categories.get(key, 0) + n
+
+    def add(self, tally: Any, chunk: pd.DataFrame) -> None:
+        self._add_sums(tally)
         self.missing_optional = list(tally.missing_optional)
         bad = tally.quarantine.to_frame()
         if not bad.empty:
@@ -245,14 +249,7 @@ class _Counts:
             self.quarantine.extend(bad.to_dict("records"))
 
     def merge(self, other: _Counts) -> None:
-        self.rows_in += other.rows_in
-        self.rows_scored += other.rows_scored
-        self.rows_quarantined += other.rows_quarantined
-        self.contacted += other.contacted
-        for key, n in other.bands.items():
-            self.bands[key] = self.bands.get(key, 0) + n
-        for key, n in other.unknown_categories.items():
-            self.unknown_categories[key] = self.unknown_categories.get(key, 0) + n
+        self._add_sums(other)
         self.missing_optional = sorted(set(self.missing_optional) | set(other.missing_optional))
         self.quarantine.extend(other.quarantine)
         for key, value in other.source.items():
