@@ -7,8 +7,11 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sklearn import metrics as skm
@@ -134,12 +137,12 @@ def _chromium_or_skip():
     return sync_playwright
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_report_renders_in_chromium(report, artifacts):
-    sync_playwright = _chromium_or_skip()
-    _, out, _, ev = report
+@contextmanager
+def chromium_page(sync_playwright: Any, *, height: int) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A page of Debian's Chromium (a throwaway profile), with the page's errors and every URL it
+    requested collected in the yielded lists; closed and cleaned up afterwards."""
     errors: list[str] = []
+    requests: list[str] = []
     profile = tempfile.mkdtemp(prefix="propensity-chromium-")
     try:
         with sync_playwright() as pw:
@@ -148,7 +151,7 @@ def test_report_renders_in_chromium(report, artifacts):
                 executable_path=str(CHROMIUM),
                 headless=True,
                 args=BROWSER_ARGS,
-                viewport={"width": 1366, "height": 820},
+                viewport={"width": 1366, "height": height},
             )
             try:
                 page = browser.new_page()
@@ -157,46 +160,53 @@ def test_report_renders_in_chromium(report, artifacts):
                     "console",
                     lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
                 )
-                page.on(
-                    "request",
-                    lambda req: (
-                        errors.append(f"network: {req.url}")
-                        if not req.url.startswith(("file:", "data:", "blob:", "about:"))
-                        else None
-                    ),
-                )
-                start = time.perf_counter()
-                page.goto((out / "report.html").resolve().as_uri())
-                page.wait_for_selector("body[data-rendered=true]", timeout=60_000)
-                seconds = time.perf_counter() - start
-                for section in SECTIONS:
-                    assert page.locator(f"section#{section}").is_visible(), section
-                    assert page.locator(f"section#{section} h2").inner_text().strip()
-                plots = page.locator(".js-plotly-plot").count()
-                assert plots >= 14, plots
-                assert (
-                    page.locator("#fig-roc .main-svg").count() > 0
-                )  # plotly drew SVG, the page is not blank
-                shown = page.locator('[data-metric="test.roc_auc"]').first.inner_text()
-                assert shown == f"{ev['datasets']['test']['metrics']['roc_auc']:.4f}"
-                # the profit calculator recomputes in the browser
-                page.fill("#profit-value", "50")
-                page.fill("#profit-cost", "2")
-                summary = page.locator("#profit-summary").inner_text()
-                assert summary.startswith("Best: contact the top")
-                pf = ev["datasets"]["test"]["profit"]
-                best = max(b * 50 - c * 2 for b, c in zip(pf["buyers"], pf["contacted"], strict=True))
-                assert f"{best:,.0f}" in summary
-                page.fill("#profit-value", "10")
-                page.fill("#profit-cost", "1")
-                page.screenshot(path=str(artifacts / "report_synthetic.png"), full_page=True)
-                (artifacts / "report_render.json").write_text(
-                    json.dumps({"render_seconds": round(seconds, 2), "plots": plots})
-                )
+                page.on("request", lambda req: requests.append(req.url))
+                yield page, errors, requests
             finally:
                 browser.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def assert_offline(requests: list[str]) -> None:
+    """The page asked for nothing outside its file (it must work offline)."""
+    external = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+    assert not external, external
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_report_renders_in_chromium(report, artifacts):
+    sync_playwright = _chromium_or_skip()
+    _, out, _, ev = report
+    with chromium_page(sync_playwright, height=820) as (page, errors, requests):
+        start = time.perf_counter()
+        page.goto((out / "report.html").resolve().as_uri())
+        page.wait_for_selector("body[data-rendered=true]", timeout=60_000)
+        seconds = time.perf_counter() - start
+        for section in SECTIONS:
+            assert page.locator(f"section#{section}").is_visible(), section
+            assert page.locator(f"section#{section} h2").inner_text().strip()
+        plots = page.locator(".js-plotly-plot").count()
+        assert plots >= 14, plots
+        assert page.locator("#fig-roc .main-svg").count() > 0  # plotly drew SVG, the page is not blank
+        shown = page.locator('[data-metric="test.roc_auc"]').first.inner_text()
+        assert shown == f"{ev['datasets']['test']['metrics']['roc_auc']:.4f}"
+        # the profit calculator recomputes in the browser
+        page.fill("#profit-value", "50")
+        page.fill("#profit-cost", "2")
+        summary = page.locator("#profit-summary").inner_text()
+        assert summary.startswith("Best: contact the top")
+        pf = ev["datasets"]["test"]["profit"]
+        best = max(b * 50 - c * 2 for b, c in zip(pf["buyers"], pf["contacted"], strict=True))
+        assert f"{best:,.0f}" in summary
+        page.fill("#profit-value", "10")
+        page.fill("#profit-cost", "1")
+        page.screenshot(path=str(artifacts / "report_synthetic.png"), full_page=True)
+        (artifacts / "report_render.json").write_text(
+            json.dumps({"render_seconds": round(seconds, 2), "plots": plots})
+        )
+    assert_offline(requests)
     assert not errors, errors
     assert seconds < 30
     print(f"report rendered in {seconds:.2f} s with {plots} plots")
