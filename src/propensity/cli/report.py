@@ -192,8 +192,7 @@ def _lifetime_values(clv: Path, events: Path) -> Any:
     from propensity.workflows.shop import read_customer_table
 
     if clv.is_dir() and is_clv_bundle(clv):
-        from propensity.workflows.clv import clv_snapshot
+        from propensity.workflows.clv import lifetime_values
 
-        frame, _, _ = clv_snapshot(clv, events)
-        return frame[["customer_id", "clv"]].astype({"customer_id": str})
+        return lifetime_values(clv, events)[["customer_id", "clv"]]
     return read_customer_table(clv, ("customer_id", "clv"))

@@ -196,10 +196,9 @@ def snapshot(ctx: Context) -> pd.DataFrame | None:
 
 @st.cache_resource(show_spinner="Scoring lifetime values (once per run)…")
 def _clv_scores(clv_ref: str, events: str, mtime_ns: int, as_of: str) -> pd.DataFrame:
-    from propensity.workflows.clv import clv_snapshot
+    from propensity.workflows.clv import lifetime_values
 
-    frame, _, _ = clv_snapshot(clv_ref, events, as_of=as_of)
-    return frame[[c for c in ("customer_id", "p_alive", "expected_purchases", "clv") if c in frame.columns]]
+    return lifetime_values(clv_ref, events, as_of=as_of).drop(columns="expected_spend", errors="ignore")
 
 
 def clv_scores(ctx: Context) -> pd.DataFrame | None:

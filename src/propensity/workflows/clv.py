@@ -49,6 +49,7 @@ __all__ = [
     "clv_snapshot",
     "event_data",
     "fit_clv_from_events",
+    "lifetime_values",
     "resolve_clv",
     "score_clv",
 ]
@@ -699,6 +700,19 @@ def clv_snapshot(
         validation = ev.report
     scored = _scores(clv_model, current, cutoff, horizon_days=horizon_days, discount_rate=discount_rate)
     return scored, cutoff, validation
+
+
+#: What a lookup, the dashboard or a report joins onto its customers (see :func:`lifetime_values`).
+LIFETIME_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+
+
+def lifetime_values(model: str | Path | ClvModel, source: EventSource, *, as_of: Any = None) -> pd.DataFrame:
+    """``customer_id`` (text) and :data:`LIFETIME_COLUMNS` of every buyer of a log at ``as_of``
+    (default: the end of the data), scored with a saved CLV bundle — the columns other outputs
+    join onto their customers (customers without a purchase have no row)."""
+    frame, _, _ = clv_snapshot(model, source, as_of=as_of)
+    frame = frame.assign(customer_id=frame["customer_id"].astype(str))
+    return frame[["customer_id", *(c for c in LIFETIME_COLUMNS if c in frame.columns)]]
 
 
 # ------------------------------------------------------------------------------ features

@@ -471,7 +471,11 @@ class CustomerLookup:
             shown = str(frame["as_of"].iat[0]) if len(frame) else str(as_of)
             self.source = f"event log {source_name(events)} at {shown}"
             if clv is not None:
-                self._clv = _lifetime_values(clv, events, shown if len(frame) else as_of)
+                from propensity.workflows.clv import lifetime_values
+
+                self._clv = lifetime_values(clv, events, as_of=shown if len(frame) else as_of).set_index(
+                    "customer_id"
+                )
         else:
             raise ParameterError("A customer lookup needs a live store, or a model and an event log.")
 
@@ -511,19 +515,6 @@ class CustomerLookup:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-
-
-#: The lifetime-value fields a lookup record carries with ``clv`` (from ``propensity clv`` scores).
-CLV_FIELDS = ("p_alive", "expected_purchases", "expected_spend", "clv")
-
-
-def _lifetime_values(clv: str | Path, events: EventSource, as_of: Any) -> pd.DataFrame:
-    """The CLV bundle's scores of the log's buyers at ``as_of``, indexed by customer id."""
-    from propensity.workflows.clv import clv_snapshot
-
-    frame, _, _ = clv_snapshot(clv, events, as_of=as_of)
-    frame = frame.assign(customer_id=frame["customer_id"].astype(str))
-    return frame.set_index("customer_id")[[c for c in CLV_FIELDS if c in frame.columns]]
 
 
 #: The score fields of a lookup record (besides the id, reasons and features).
