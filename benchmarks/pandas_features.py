@@ -147,6 +147,9 @@ def pandas_features(
     out["avg_order_value"] = og["o_amount"].mean()
     out["interpurchase_days_mean"] = og["gap"].mean()
     out["interpurchase_days_std"] = og["gap"].std(ddof=1)
+    first, last = og["o_age"].max() / DAY, og["o_age"].min() / DAY
+    out["repeat_orders_per_30d"] = (og.size() - 1) * 30.0 / first.clip(lower=1.0)
+    out["last_order_share_of_life"] = ((first - last) / first).where(first > 0)
     cats = ev[ev["category"].notna()].groupby(["customer_id", "category"]).size().rename("n").reset_index()
     out["n_categories_all"] = cats.groupby("customer_id").size()
     cats = cats.sort_values(["customer_id", "n", "category"], ascending=[True, False, True])

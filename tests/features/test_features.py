@@ -58,6 +58,9 @@ def test_customer_a_by_hand(hand):
     assert a.avg_order_value == pytest.approx(35.0)
     assert a.interpurchase_days_mean == pytest.approx((50 + 13 / 24 + 40 / 1440) - 1.5)
     assert math.isnan(a.interpurchase_days_std)  # one gap has no spread
+    first_order = 50 + 13 / 24 + 40 / 1440  # days before the cutoff
+    assert a.repeat_orders_per_30d == pytest.approx(30 / first_order)  # one repeat order
+    assert a.last_order_share_of_life == pytest.approx((first_order - 1.5) / first_order)
     assert a.events_trend_30d == pytest.approx(math.log((5 + 1) / (3 + 1)))
     assert a.share_weekend == pytest.approx(2 / 8)  # 2024-02-25 was a Sunday
     assert (
@@ -85,6 +88,7 @@ def test_customer_b_window_edges_by_hand(hand):
     assert b.cart_to_purchase_rate == 0.0 and b.view_to_cart_rate == 1.0
     assert (b.n_orders_all, b.spend_all) == (0, 0.0)
     assert math.isnan(b.days_since_last_purchase) and math.isnan(b.avg_order_value)
+    assert math.isnan(b.repeat_orders_per_30d) and math.isnan(b.last_order_share_of_life)
 
 
 def test_customer_d_orders_returns_and_90_day_edge_by_hand(hand):
@@ -95,6 +99,8 @@ def test_customer_d_orders_returns_and_90_day_edge_by_hand(hand):
     assert d.tenure_days == pytest.approx(90.5)
     assert (d.n_events_90d, d.n_events_all, d.n_orders_90d) == (2, 3, 1)  # 90.5 days ago is outside 90d
     assert d.interpurchase_days_mean == pytest.approx(14.0)
+    assert d.repeat_orders_per_30d == pytest.approx(30 / 90.5)
+    assert d.last_order_share_of_life == pytest.approx(14 / 90.5)
     assert (d.n_sessions_all, d.avg_events_per_session, d.avg_session_minutes) == (
         2,
         1.0,

@@ -57,7 +57,7 @@ EligibleDays = Annotated[
     int | None,
     typer.Option(
         "--eligible-days",
-        help="Eligible = active within N days before the cutoff (default: longest lookback; 0 = all).",
+        help="Eligible = active within N days before the cutoff (default or 0: everyone seen before it).",
     ),
 ]
 

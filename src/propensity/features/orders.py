@@ -78,4 +78,26 @@ def build(ctx: Context) -> tuple[list[FeatureDef], ir.Table]:
         template="order rhythm varies by {value:.0f} days",
         group="monetary",
     )
+    first, last = orders.o_age.max() / DAY, orders.o_age.min() / DAY
+    out.add(
+        "repeat_orders_per_30d",
+        (orders.count() - 1) * 30.0 / ibis.greatest(first, 1.0),
+        definition="orders after the first, per 30 days since the first order (missing without orders)",
+        window="lifetime",
+        description="repeat-order rate since the first order",
+        unit="orders per 30 days",
+        template="{value:.2f} repeat orders a month since the first",
+        group="monetary",
+    )
+    out.add(
+        "last_order_share_of_life",
+        ibis.ifelse(first > 0, (first - last) / first, ibis.null(dt.float64)),
+        definition="days from the first to the last order over days from the first order to the cutoff "
+        "(0: no repeat order; 1: ordered just now; missing without orders)",
+        window="lifetime",
+        description="how late in the customer's life the last order came",
+        unit="share",
+        template="last order at {value:.0%} of the customer's life so far",
+        group="recency",
+    )
     return out.defs, orders.group_by("customer_id").aggregate(**out.exprs)

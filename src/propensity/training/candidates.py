@@ -18,6 +18,9 @@ from propensity.errors import ParameterError
 
 __all__ = ["FAMILIES", "Family", "FitContext", "available_families", "get_family"]
 
+#: Below this many training rows, boosted trees default to small, strongly regularised trees.
+SMALL_ROWS = 10_000
+
 
 @dataclass
 class FitContext:
@@ -73,7 +76,11 @@ class LogisticFamily(Family):
     name = "logistic_regression"
 
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
-        return {"C": 1.0}
+        # Stronger than scikit-learn's C=1. Measured (5-fold, scaled as in build, no class
+        # weights): CoIL 2000 top-20 % capture 0.491 at C=1, 0.506 at 0.1, 0.529 at 0.03; online
+        # shoppers PR-AUC 0.695 / 0.698 / 0.701 (ROC-AUC 0.914 / 0.913 / 0.913); social ads
+        # unchanged. The penalty does not grow with the rows, so large tables are barely held back.
+        return {"C": 0.03}
 
     def search_space(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
         return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
@@ -83,25 +90,23 @@ class LogisticFamily(Family):
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline, make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
+        from sklearn.preprocessing import OneHotEncoder
+
+        from propensity.training.scaling import ShapeScaler
 
         numeric = [i for i in range(ctx.n_features) if i not in set(ctx.categorical)]
         parts: list[tuple[str, Any, list[int]]] = []
         if numeric:
-            # Quantile-normal scaling: shop data are heavy-tailed (durations, spend), which a
-            # linear model on raw or standardised values handles badly. Missing values get the
-            # median plus an indicator column, so "missing" can carry its own weight.
+            # Quantile-normal scaling of many-valued columns (shop data are heavy-tailed), plain
+            # standardisation of flags and few-level ordinals (see propensity.training.scaling).
+            # Missing values get the median plus an indicator column, so "missing" can carry its
+            # own weight.
             parts.append(
                 (
                     "num",
                     make_pipeline(
                         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                        QuantileTransformer(
-                            output_distribution="normal",
-                            n_quantiles=min(1000, max(10, ctx.n_rows // 2)),
-                            subsample=100_000,
-                            random_state=ctx.seed,
-                        ),
+                        ShapeScaler(n_quantiles=min(1000, max(10, ctx.n_rows // 2)), random_state=ctx.seed),
                     ),
                     numeric,
                 )
@@ -183,7 +188,7 @@ class RandomForestFamily(Family):
             params = {**params, "max_samples": None}
         return RandomForestClassifier(
             criterion="gini",
-            class_weight="balanced_subsample" if _sk_weight(ctx) else None,
+            class_weight="balanced_subsample" if _sk_weight(ctx, forest=True) else None,
             n_jobs=ctx.n_jobs,
             random_state=ctx.seed,
             **params,
@@ -198,6 +203,16 @@ class LightGBMFamily(Family):
         # Leaves grow with the table (20 rows up to 40k rows, 200 from 400k): on large tables
         # 20-row leaves fit noise and need more rounds. Measured on 320k rows: 145 rounds instead
         # of 263 and a slightly better test ROC-AUC (0.8270 vs 0.8266).
+        if ctx.n_rows < SMALL_ROWS:
+            return {
+                "learning_rate": 0.03,
+                "num_leaves": 8,
+                "min_child_samples": max(10, min(30, ctx.n_rows // 20)),
+                "colsample_bytree": 0.5,
+                "subsample": 0.8,
+                "reg_lambda": 5.0,
+                "n_estimators": 2000,
+            }
         return {
             "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
             "num_leaves": 31,
@@ -225,7 +240,7 @@ class LightGBMFamily(Family):
         return LGBMClassifier(
             objective="binary",
             subsample_freq=1,
-            class_weight=_sk_weight(ctx, boosted=True),
+            class_weight=_sk_weight(ctx),
             n_jobs=ctx.n_jobs,
             random_state=ctx.seed,
             verbose=-1,
@@ -276,6 +291,16 @@ class XGBoostFamily(Family):
     def default_params(self, ctx: FitContext) -> dict[str, Any]:
         # As LightGBM's leaves, the minimum hessian per leaf grows with the table (1 up to 10k rows,
         # 30 from 300k). Measured on 320k rows: 231 rounds instead of 293, test ROC-AUC 0.8267 vs 0.8260.
+        if ctx.n_rows < SMALL_ROWS:
+            return {
+                "learning_rate": 0.03,
+                "max_depth": 3,
+                "min_child_weight": 3.0,
+                "subsample": 0.8,
+                "colsample_bytree": 0.5,
+                "reg_lambda": 5.0,
+                "n_estimators": 2000,
+            }
         return {
             "learning_rate": 0.05 if ctx.n_rows <= 100_000 else 0.1,
             "max_depth": 6,
@@ -301,7 +326,7 @@ class XGBoostFamily(Family):
         from xgboost import XGBClassifier
 
         weight = 1.0
-        if _sk_weight(ctx, boosted=True) and 0 < ctx.positive_rate < 1:
+        if _sk_weight(ctx) and 0 < ctx.positive_rate < 1:
             weight = (1 - ctx.positive_rate) / ctx.positive_rate
         return XGBClassifier(
             tree_method="hist",
@@ -357,14 +382,15 @@ def _final_rounds(params: dict[str, Any], best_iterations: Sequence[int | None])
     return out
 
 
-def _sk_weight(ctx: FitContext, boosted: bool = False) -> str | None:
-    """Class weights: ``auto`` weights the linear model and the forest, not boosted trees.
+def _sk_weight(ctx: FitContext, forest: bool = False) -> str | None:
+    """Class weights: ``auto`` weights the random forest only, not boosted trees or the linear model.
 
     Measured on out-of-fold PR-AUC (online shoppers, e-commerce churn, social ads), balanced
-    weights cost boosted trees up to 0.01 while helping the linear model; calibration
-    repairs the probabilities either way.
+    weights cost boosted trees up to 0.01. The linear model (5-fold, C=0.03): online shoppers
+    PR-AUC 0.701 without weights, 0.661 with (ROC-AUC 0.913 / 0.918); CoIL 2000 top-20 % capture
+    0.529 / 0.489. Calibration repairs the probabilities either way.
     """
-    if ctx.class_weight == "balanced" or (ctx.class_weight == "auto" and not boosted):
+    if ctx.class_weight == "balanced" or (ctx.class_weight == "auto" and forest):
         return "balanced"
     return None
 

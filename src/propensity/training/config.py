@@ -64,8 +64,8 @@ class TrainConfig:
         blend beats its best member out of fold. Default on; one candidate family
         (``candidates=["lightgbm"]``) always gives a single model.
     class_weight
-        ``auto`` (default: balanced weights for the linear model and the forest, none for
-        boosted trees), ``balanced`` (all) or ``none``.
+        ``auto`` (default: balanced weights for the random forest, none for boosted trees and
+        the linear model), ``balanced`` (all) or ``none``.
     resample
         ``none`` (default), ``under`` or ``over``, applied inside training folds only.
     seed
