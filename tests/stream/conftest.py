@@ -183,7 +183,7 @@ class TansuServer:
 
         return Consumer({"bootstrap.servers": f"127.0.0.1:{self.port}", "group.id": "tests-reader"})
 
-    def _read(self, reader: Any, topic: str, ends: dict[int, int], idle: float) -> list[dict[str, str]]:
+    def _read(self, reader: Any, topic: str, ends: dict[int, int], idle: float) -> list[bytes]:
         """What ``reader`` (assigned to every partition of ``topic``) gets until ``idle`` s without a record."""
         out = []
         while True:
@@ -192,7 +192,7 @@ class TansuServer:
                 return out
             for r in got:
                 ends[r.partition()] = r.offset() + 1
-                out.append(json.loads(r.value()))
+                out.append(r.value())
 
     def _assigned(self, topic: str) -> Any:
         from confluent_kafka import TopicPartition
@@ -206,7 +206,7 @@ class TansuServer:
         """Every record of the topic ``stream``, per partition in order."""
         reader = self._assigned(stream)
         try:
-            return self._read(reader, stream, {}, idle=1.0)
+            return [json.loads(v) for v in self._read(reader, stream, {}, idle=1.0)]
         finally:
             reader.close()
 

@@ -83,6 +83,24 @@ def test_poison_events_go_to_the_dead_letter_stream_with_their_reason(broker_ser
     assert row["as_of"] == "2024-03-01T10:05:01" and row["features"]["n_add_to_cart_7d"] == 1
 
 
+@pytest.mark.kafka
+def test_a_kafka_record_that_is_no_event_is_dead_lettered_as_it_is(tansu_server, stream_model, tmp_path):
+    from confluent_kafka import Producer
+
+    good = {"customer_id": "C1", "ts": "2024-03-01 10:00:00", "event_type": "view", "device": "mobile"}
+    open_sender(tansu_server.url, "events").send([good])  # the topic, with one partition
+    producer = Producer({"bootstrap.servers": tansu_server.url.removeprefix("kafka://")})
+    for raw in (b"not json", b'["a", "list"]'):
+        producer.produce("events", value=raw)
+    producer.flush(10)
+    stats = drain(tansu_server, stream_model, tmp_path / "live.db")
+    assert (stats.events, stats.new, stats.dead) == (1, 1, 0)  # the loop never saw them
+    dead = tansu_server.records("events-dead")
+    assert sorted((d["_id"], d["_value"]) for d in dead) == [("0:1", "not json"), ("0:2", '["a", "list"]')]
+    assert all(d["_reason"].startswith("not a JSON object of event fields") for d in dead)
+    assert tansu_server.backlog("events", "scorer") == 0  # and their offsets are committed
+
+
 def _scorer(
     model: Path, url: str, store: Path, consumer: str, log: Path, *extra: str
 ) -> subprocess.Popen[bytes]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -109,17 +109,25 @@ def _client(kind: str, settings: dict[str, Any], url: str) -> Any:
 
 
 class _Delivery:
-    """Collects a producer's delivery reports: the ids of what arrived, the errors of what did not."""
+    """Collects a producer's delivery reports: the ids of what arrived (in the order produced, which
+    reports across partitions do not keep), the errors of what did not."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.errors: list[str] = []
 
-    def __call__(self, error: Any, record: Any) -> None:
-        if error is not None:
-            self.errors.append(error.str())
-        else:
-            self.ids.append(f"{record.partition()}:{record.offset()}")
+    def report(self) -> Callable[[Any, Any], None]:
+        """The delivery callback of the next record produced."""
+        index = len(self.ids)
+        self.ids.append("")
+
+        def delivered(error: Any, record: Any) -> None:
+            if error is not None:
+                self.errors.append(error.str())
+            else:
+                self.ids[index] = f"{record.partition()}:{record.offset()}"
+
+        return delivered
 
     def flush(self, producer: Any, timeout: float = 30.0) -> list[str]:
         """Wait for every report; :class:`BrokerDown` when something did not arrive."""
@@ -132,9 +140,10 @@ class _Delivery:
 
 
 def _produce(producer: Any, topic: str, key: str | None, value: bytes, delivery: _Delivery) -> None:
+    report = delivery.report()
     while True:
         try:
-            producer.produce(topic, value=value, key=key, on_delivery=delivery)
+            producer.produce(topic, value=value, key=key, on_delivery=report)
             producer.poll(0)
             return
         except BufferError:  # the local queue is full: let it drain
@@ -235,6 +244,8 @@ class KafkaTopic:
                 continue
             fields = {str(k): "" if v is None else str(v) for k, v in value.items()}
             out.append(Message(mid, fields, float(stamp) if kind != kafka.TIMESTAMP_NOT_AVAILABLE else None))
+        if not out and self._skipped:  # nothing for the loop to acknowledge: commit past them now
+            self.ack([])
         return out
 
     def _dead_record(self, record: Any, mid: str, exc: Exception) -> None:
