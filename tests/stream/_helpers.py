@@ -4,35 +4,30 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import redis
 
 from propensity.events.validate import DUPLICATE, load_events
 from propensity.stream.broker import StreamStats, run
-from propensity.stream.redis import RedisStreams, backlog, connect
+from propensity.stream.dispatch import open_broker
 from propensity.workflows.events import score_events
 from propensity.workflows.live import LiveScorer
 from propensity.workflows.store import EventStore
 
 
-def wait_until_done(url: str, stream: str, group: str, timeout: float = 90.0) -> None:
-    """Wait until ``group`` has delivered and acknowledged every event of ``stream``."""
-    client = connect(url)
+def wait_until_done(server: Any, stream: str, group: str, timeout: float = 90.0) -> None:
+    """Wait until ``group`` has delivered and acknowledged every event of ``stream`` on ``server``
+    (a broker fixture of conftest.py)."""
     deadline = time.monotonic() + timeout
-    try:
-        while backlog(client, stream, group) != 0:
-            assert time.monotonic() < deadline, (
-                f"{group} still has {backlog(client, stream, group)} events to do"
-            )
-            time.sleep(0.1)
-    finally:
-        client.close()
+    while server.backlog(stream, group) != 0:
+        assert time.monotonic() < deadline, f"{group} still has {server.backlog(stream, group)} events to do"
+        time.sleep(0.1)
 
 
 def drain(
-    url: str,
+    server: Any,
     model: Path,
     store: Path,
     *,
@@ -41,29 +36,25 @@ def drain(
     group: str = "scorer",
     consumer: str = "test",
     timeout: float = 90.0,
-    **broker_options: object,
+    **broker_options: Any,
 ) -> StreamStats:
-    """Run the scorer in this process until the group has nothing left to do."""
-    client = connect(url)
+    """Run the scorer in this process until the group has nothing left to do on ``server``."""
     deadline = time.monotonic() + timeout
+    # Kafka: a group's first join waits on tansu for half the session timeout (claim_idle_ms)
+    broker_options.setdefault("claim_idle_ms", 2000)
 
     def done() -> bool:
         assert time.monotonic() < deadline, "the stream was not drained in time"
-        try:
-            return backlog(client, stream, group) == 0
-        except (redis.ConnectionError, redis.ResponseError):  # the broker is restarting
-            return False
+        return server.backlog(stream, group) == 0  # None while the broker restarts
 
     with EventStore(store) as live:
         scorer = LiveScorer(model, live)
-        broker = RedisStreams(url, stream, group, consumer, **broker_options)  # type: ignore[arg-type]
-        broker._ensure_group()
+        broker = open_broker(server.url, stream, group, consumer, **broker_options)
         try:
             return run(broker, scorer, batch=batch, block_ms=100, stop=done)
         finally:
             broker.close()
             scorer.close()
-            client.close()
 
 
 def batch_validation(log: Path) -> tuple[int, int]:

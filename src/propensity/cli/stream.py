@@ -20,9 +20,11 @@ from propensity.cli._common import app, err, out, user_errors
 def stream(
     model: Annotated[str, typer.Argument(help="An event-trained bundle folder, or models:/name@alias.")],
     source: Annotated[
-        str, typer.Option("--source", help="The broker: redis://HOST:PORT/DB.")
+        str, typer.Option("--source", help="The broker: redis://HOST:PORT/DB or kafka://HOST:PORT.")
     ] = "redis://127.0.0.1:6379/0",
-    stream_name: Annotated[str, typer.Option("--stream", help="The stream of events.")] = "events",
+    stream_name: Annotated[
+        str, typer.Option("--stream", help="The stream (Kafka: topic) of events.")
+    ] = "events",
     group: Annotated[str, typer.Option("--group", help="The consumer group.")] = "scorer",
     consumer: Annotated[
         str | None,
@@ -31,10 +33,13 @@ def stream(
         ),
     ] = None,
     out_stream: Annotated[
-        str | None, typer.Option("--out-stream", help="Publish each new score to this stream.")
+        str | None, typer.Option("--out-stream", help="Publish each new score to this stream (Kafka: topic).")
     ] = None,
     dead_stream: Annotated[
-        str | None, typer.Option("--dead-stream", help="Refused events, with why (default: STREAM:dead).")
+        str | None,
+        typer.Option(
+            "--dead-stream", help="Refused events, with why (default: STREAM:dead; Kafka: STREAM-dead)."
+        ),
     ] = None,
     store: Annotated[
         Path, typer.Option("--store", help="The live store (SQLite) of events and current scores.")
@@ -45,7 +50,11 @@ def stream(
     ] = 200,
     claim_idle_ms: Annotated[
         int,
-        typer.Option("--claim-idle-ms", min=1, help="Take over other consumers' events un-acked this long."),
+        typer.Option(
+            "--claim-idle-ms",
+            min=1,
+            help="Take over other consumers' events un-acked this long (Kafka: the group's session timeout).",
+        ),
     ] = 30_000,
     reasons: Annotated[int, typer.Option("--reasons", min=0, max=10, help="Reasons kept per customer.")] = 3,
     max_batches: Annotated[
@@ -54,7 +63,7 @@ def stream(
 ) -> None:
     """Consume events from a broker, keep the store's customer scores current (stop with Ctrl-C)."""
     from propensity.stream.broker import StreamStats, run
-    from propensity.stream.redis import RedisStreams
+    from propensity.stream.dispatch import open_broker
     from propensity.workflows.live import BatchResult, LiveScorer
     from propensity.workflows.store import EventStore
 
@@ -71,7 +80,7 @@ def stream(
     with user_errors():
         live_store = EventStore(store)
         scorer = LiveScorer(model, live_store, reasons=reasons)
-        broker = RedisStreams(
+        broker = open_broker(
             source,
             stream_name,
             group,
@@ -123,9 +132,11 @@ def stream(
 def replay(
     events: Annotated[Path, typer.Argument(help="The event log (CSV or Parquet), sent in file order.")],
     to: Annotated[
-        str, typer.Option("--to", help="The broker: redis://HOST:PORT/DB.")
+        str, typer.Option("--to", help="The broker: redis://HOST:PORT/DB or kafka://HOST:PORT.")
     ] = "redis://127.0.0.1:6379/0",
-    stream_name: Annotated[str, typer.Option("--stream", help="The stream to append to.")] = "events",
+    stream_name: Annotated[
+        str, typer.Option("--stream", help="The stream (Kafka: topic) to append to.")
+    ] = "events",
     rate: Annotated[
         float, typer.Option("--rate", min=0, help="Events per second (0: as fast as possible).")
     ] = 0,

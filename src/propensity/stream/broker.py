@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from propensity.workflows.live import BatchResult, LiveScorer
 
-__all__ = ["Broker", "BrokerDown", "Message", "StreamStats", "run"]
+__all__ = ["Broker", "BrokerDown", "Message", "Sender", "StreamStats", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,18 @@ class Broker(Protocol):
 
     def publish(self, scores: pd.DataFrame) -> None:
         """Send new scores to the output channel (if any)."""
+
+    def close(self) -> None: ...
+
+
+class Sender(Protocol):
+    """What a producer (``propensity replay``, the benchmark) needs from a broker."""
+
+    def send(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
+        """Append events to the stream; they are on the broker when this returns. Returns their ids."""
+
+    def backlog(self, group: str) -> int | None:
+        """Events ``group`` has not finished (undelivered + delivered, un-acked); ``None``: unknown yet."""
 
     def close(self) -> None: ...
 

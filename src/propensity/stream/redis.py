@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from propensity.stream.broker import BrokerDown, Message
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["RedisStreams", "backlog", "connect"]
+__all__ = ["RedisSender", "RedisStreams", "backlog", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,35 @@ class RedisStreams:
             for rec in records:
                 pipe.xadd(self.out_stream, rec, maxlen=self.out_maxlen, approximate=True)
             pipe.execute()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RedisSender:
+    """A producer of events into one Redis stream (XADD, pipelined)."""
+
+    def __init__(self, url: str, stream: str) -> None:
+        import redis
+
+        self.url, self.stream = url, stream
+        self.client = connect(url)
+        try:
+            self.client.ping()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.client.close()
+            raise ParameterError(f"Cannot reach the Redis server at {url} ({exc}). Is it running?") from exc
+
+    def send(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
+        with _down():
+            pipe = self.client.pipeline(transaction=False)
+            for m in messages:
+                pipe.xadd(self.stream, dict(m))
+            return [str(i) for i in pipe.execute()]
+
+    def backlog(self, group: str) -> int | None:
+        with _down():
+            return backlog(self.client, self.stream, group)
 
     def close(self) -> None:
         self.client.close()

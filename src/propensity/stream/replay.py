@@ -14,7 +14,8 @@ import pandas as pd
 
 from propensity.errors import ParameterError
 from propensity.sources import table_format
-from propensity.stream.redis import backlog, connect
+from propensity.stream.broker import Sender
+from propensity.stream.dispatch import open_sender
 
 __all__ = ["ReplaySummary", "log_messages", "replay"]
 
@@ -69,19 +70,20 @@ def replay(
     max_backlog: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> ReplaySummary:
-    """Send every row of ``source`` to the Redis stream ``stream``, ``rate`` events per second (0: as fast as possible).
+    """Send every row of ``source`` to ``stream`` on the broker ``url`` (``redis://…`` or
+    ``kafka://…``), ``rate`` events per second (0: as fast as possible).
 
     With ``group`` and ``max_backlog``, sending pauses while that consumer group has more than
-    ``max_backlog`` events not yet delivered (backpressure: the stream stays bounded).
+    ``max_backlog`` events not yet done (backpressure: the stream stays bounded).
 
     Raises
     ------
     ParameterError
-        A negative rate or backlog.
+        A negative rate or backlog, an unknown or malformed broker URL, a broker that does not answer.
     """
     if rate < 0 or max_backlog < 0:
         raise ParameterError(f"rate and max_backlog must be >= 0. Got {rate} and {max_backlog} instead.")
-    client = connect(url)
+    sender = open_sender(url, stream)
     summary = ReplaySummary(
         source="DataFrame" if isinstance(source, pd.DataFrame) else str(source), stream=stream
     )
@@ -92,11 +94,8 @@ def replay(
             for start in range(0, len(messages), step):
                 part = messages[start : start + step]
                 if group and max_backlog:
-                    summary.waited_for_consumers += _wait_for_backlog(client, stream, group, max_backlog)
-                pipe = client.pipeline(transaction=False)
-                for m in part:
-                    pipe.xadd(stream, m)
-                pipe.execute()
+                    summary.waited_for_consumers += _wait_for_backlog(sender, group, max_backlog)
+                sender.send(part)
                 summary.events += len(part)
                 if rate:
                     ahead = summary.events / rate - (time.perf_counter() - started)
@@ -105,17 +104,17 @@ def replay(
                 if progress is not None:
                     progress(summary.events)
     finally:
-        client.close()
+        sender.close()
     summary.seconds = round(time.perf_counter() - started, 3)
     summary.events_per_second = round(summary.events / summary.seconds, 1) if summary.seconds else 0.0
     return summary
 
 
-def _wait_for_backlog(client: Any, stream: str, group: str, limit: int) -> float:
-    """Sleep while ``group`` has more than ``limit`` undelivered events; return the seconds waited."""
+def _wait_for_backlog(sender: Sender, group: str, limit: int) -> float:
+    """Sleep while ``group`` has more than ``limit`` events to do; return the seconds waited."""
     waited = 0.0
     while True:
-        lag = backlog(client, stream, group)
+        lag = sender.backlog(group)
         if lag is None or lag <= limit:
             return waited
         time.sleep(0.02)
