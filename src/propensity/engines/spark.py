@@ -114,11 +114,12 @@ class SparkEngine(Engine):
         )
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:
-        # Through Parquet: Spark infers no type for all-missing object columns, Arrow does (as text).
+        # Through Parquet: Spark infers no type for all-missing object columns, Arrow does (as text);
+        # Spark reads timestamps in micro-, not nanoseconds (pandas' unit).
         table = pa.Table.from_pandas(frame, preserve_index=False)
         fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
         path = self.workdir() / f"{self._name('frame')}.parquet"
-        pq.write_table(table.cast(pa.schema(fields)), path)
+        pq.write_table(table.cast(pa.schema(fields)), path, coerce_timestamps="us")
         return self._con.read_parquet(str(path), table_name=self._name("frame"))
 
     def materialize(self, expr: ir.Table, name: str, *, memory: bool = False) -> ir.Table:
