@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
+from propensity.engines.base import Engine, builtin_function, existing_input, import_ibis
 from propensity.errors import DataError, ParameterError
 from propensity.sources import sniff_delimiter, table_columns, table_format, transcoded_utf8
 
@@ -36,7 +37,12 @@ def spark_session(master: str | None = None) -> Any:
     UTC, and the executors' Python to this interpreter (``PYSPARK_PYTHON``, unless set) so that
     scoring on executors imports the same propensity. ``master``, the shuffle partitions and
     the driver memory come from the settings (``PROPENSITY_SPARK_MASTER``, default ``local[2]``;
-    ``PROPENSITY_SPARK_PARTITIONS``; ``PROPENSITY_SPARK_DRIVER_MEMORY``).
+    ``PROPENSITY_SPARK_PARTITIONS``, by default the cores of a ``local[N]`` master;
+    ``PROPENSITY_SPARK_DRIVER_MEMORY``).
+
+    One shuffle partition per local core: more only queue up, each paying a task's start (and in
+    scoring a Python worker's batch and the model's load). Scoring the 948k-event demo log on
+    local[2] took 68 s with 2 partitions against 111 s with 8 (BENCHMARKS.md).
     """
     global _SPARK
     with _SPARK_LOCK:
@@ -59,14 +65,26 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.driver.memory", settings.spark_driver_memory)
         )
+        partitions = settings.spark_partitions or _local_cores(master)
+        if partitions:
+            builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
         _SPARK = builder.getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
         atexit.register(_stop_spark)
         return _SPARK
+
+
+def _local_cores(master: str) -> int | None:
+    """The worker threads of a ``local``, ``local[N]`` or ``local[*]`` master; ``None`` for a cluster."""
+    found = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master.strip())
+    if found is None:
+        return None
+    if found.group(1) is None:
+        return 1
+    return os.cpu_count() or 1 if found.group(1) == "*" else int(found.group(1))
 
 
 def _stop_spark() -> None:
@@ -104,9 +122,8 @@ class SparkEngine(Engine):
         return f"propensity_{stem}_{id(self)}_{self._n}"
 
     def read(self, path: str | Path) -> ir.Table:
-        path = existing_file(path)
-        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
-        if table_format(path) == "parquet":
+        path = existing_input(path)
+        if path.is_dir() or table_format(path) == "parquet":  # Spark reads folders and partitions itself
             return self._con.read_parquet(str(path), table_name=self._name("parquet"))
         text = transcoded_utf8(path, self.workdir())  # Spark reads UTF-8 unless told otherwise
         return self._con.read_csv(
