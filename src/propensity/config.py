@@ -46,11 +46,8 @@ class Settings(BaseSettings):
         default="local[2]",
         description="spark.master of the spark engine: local[N] or a cluster URL such as spark://host:7077.",
     )
-    spark_partitions: int | None = Field(
-        default=None,
-        ge=1,
-        description="spark.sql.shuffle.partitions of the spark engine (default: the cores of a local[N] "
-        "master, Spark's own default on a cluster).",
+    spark_partitions: int = Field(
+        default=8, ge=1, description="spark.sql.shuffle.partitions of the spark engine."
     )
     spark_driver_memory: str = Field(default="2g", description="spark.driver.memory of the spark engine.")
 

@@ -158,8 +158,6 @@ def test_score_on_a_standalone_cluster_equals_duckdb(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PROPENSITY_SPARK_MASTER": standalone_cluster,
-        # one shuffle partition per core of the worker (on a cluster the default is Spark's own, 200)
-        "PROPENSITY_SPARK_PARTITIONS": "2",
     }
     events = small_shop / "events.parquet"
     _score(bundle, events, tmp_path / "duck.parquet", "duckdb", env)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import sys
 import threading
 from pathlib import Path
@@ -37,12 +36,7 @@ def spark_session(master: str | None = None) -> Any:
     UTC, and the executors' Python to this interpreter (``PYSPARK_PYTHON``, unless set) so that
     scoring on executors imports the same propensity. ``master``, the shuffle partitions and
     the driver memory come from the settings (``PROPENSITY_SPARK_MASTER``, default ``local[2]``;
-    ``PROPENSITY_SPARK_PARTITIONS``, by default the cores of a ``local[N]`` master;
-    ``PROPENSITY_SPARK_DRIVER_MEMORY``).
-
-    One shuffle partition per local core: more only queue up, each paying a task's start (and in
-    scoring a Python worker's batch and the model's load). Scoring the 948k-event demo log on
-    local[2] took 68 s with 2 partitions against 111 s with 8 (BENCHMARKS.md).
+    ``PROPENSITY_SPARK_PARTITIONS``; ``PROPENSITY_SPARK_DRIVER_MEMORY``).
     """
     global _SPARK
     with _SPARK_LOCK:
@@ -65,26 +59,14 @@ def spark_session(master: str | None = None) -> Any:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.driver.memory", settings.spark_driver_memory)
         )
-        partitions = settings.spark_partitions or _local_cores(master)
-        if partitions:
-            builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
         _SPARK = builder.getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
         atexit.register(_stop_spark)
         return _SPARK
-
-
-def _local_cores(master: str) -> int | None:
-    """The worker threads of a ``local``, ``local[N]`` or ``local[*]`` master; ``None`` for a cluster."""
-    found = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master.strip())
-    if found is None:
-        return None
-    if found.group(1) is None:
-        return 1
-    return os.cpu_count() or 1 if found.group(1) == "*" else int(found.group(1))
 
 
 def _stop_spark() -> None:
