@@ -12,6 +12,10 @@ Spark's (>1 would mean Spark is faster).
   ``score_events`` at the end of the data on each engine (validation, features, scores).
 - **table**: 400,000 rows of the synthetic customer table (quick: 50,000) in one Parquet file,
   scored by ``score_file`` (DuckDB side: the chunked reader) and ``score_table_on_spark``.
+- **scale_score**, **scale_features** (not in the default run): the same shop generator scaled to
+  ~10M events (211,000 customers, 365 days, seed 7; quick: 40,000 customers), scored with the
+  events part's model (``score_events``: validation, features, scores), and its features
+  alone (``compute_features`` at the end of the data, written to Parquet).
 
 On a 2-core machine Spark is expected to lose: both engines get the same two cores and Spark
 pays for its JVM, serialisation to Python workers and a shuffle-free but multi-stage plan. Spark
@@ -19,7 +23,8 @@ wins when there are more cores than one machine holds (partitions × executors o
 
     python -m benchmarks.bench_spark            # both parts
     python -m benchmarks.bench_spark --quick
-    python -m benchmarks.bench_spark events     # one part: events or table
+    python -m benchmarks.bench_spark events     # one part: events, table, scale_score or scale_features
+    python -m benchmarks.bench_spark scale_score scale_features    # the ~10M-event log (~25 min here)
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ SEED = 7
 SHOP = {"customers": 20_000, "days": 365}
 QUICK_SHOP = {"customers": 3_000, "days": 120}
 TABLE_ROWS, QUICK_TABLE_ROWS = 400_000, 50_000
+FEATURES_AS_OF = "2024-12-31"  # the last day of the generated year (2024-01-01 + 365 days)
+#: ~47 events per customer and year: 211,000 customers give ~10M events.
+SCALE_SHOP, QUICK_SCALE_SHOP = {"customers": 211_000, "days": 365}, {"customers": 40_000, "days": 365}
 BASELINE = "DuckDB in-process, same code and data, same run"
 
 
@@ -59,6 +67,14 @@ def _score_events(model: str, log: str, out: str, engine: str) -> dict:
     return score_events(model, log, out, engine=engine).to_dict()
 
 
+def _features(log: str, out: str, engine: str) -> dict:
+    from propensity.workflows.events import compute_features
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    _, summary = compute_features(log, FEATURES_AS_OF, out=out, engine=engine)
+    return {**summary.to_dict(), "rows": summary.customers}
+
+
 def _score_table(model: str, table: str, out: str, engine: str) -> dict:
     if engine == "spark":
         from propensity.workflows.spark import score_table_on_spark
@@ -77,7 +93,7 @@ def _clear(path: Path) -> None:
         path.unlink()
 
 
-def _compare(name: str, fn, args: tuple[str, str], out: Path, params: dict, command: str, rows_key: str):
+def _compare(name: str, fn, args: tuple[str, ...], out: Path, params: dict, command: str, rows_key: str):
     times, results = {}, {}
     for engine in ("duckdb", "spark"):
         target = out.with_name(f"{out.stem}_{engine}.parquet")
@@ -96,7 +112,7 @@ def _compare(name: str, fn, args: tuple[str, str], out: Path, params: dict, comm
             baseline=round(times["duckdb"], 2),
             baseline_name=BASELINE,
             ratio=round(speed_ratio(times["spark"], times["duckdb"], "lower"), 3),
-            note=f"{rows:,} rows scored on both (same count: {same}); Spark time includes its session start "
+            note=f"{rows:,} rows {'scored' if 'score' in name else 'of features'} on both (same count: {same}); Spark time includes its session start "
             "in a fresh process; ratio = DuckDB seconds / Spark seconds (>1: Spark faster)",
             params={**params, "spark_master": "local[2]"},
             command=command,
@@ -104,26 +120,60 @@ def _compare(name: str, fn, args: tuple[str, str], out: Path, params: dict, comm
     ]
 
 
-def events(quick: bool) -> list[Figure]:
-    from propensity.datasets import generate_shop
-    from propensity.workflows.events import train_from_events
+def _shop(shop: dict[str, int]) -> tuple[Path, dict]:
+    """The demo shop's event log at this size (generated once), and its parameters."""
+    import pyarrow.parquet as pq
 
-    shop = QUICK_SHOP if quick else SHOP
+    from propensity.datasets import generate_shop
+
     folder = WORK / f"spark_shop_{shop['customers']}_{shop['days']}"
     meta = folder / "shop.json"
     if not meta.exists() or json.loads(meta.read_text()).get("customers") != shop["customers"]:
         generate_shop(shop["customers"], days=shop["days"], seed=SEED, out=folder)
     log = folder / "events.parquet"
-    model = folder / "model"
+    return log, {**shop, "seed": SEED, "events": pq.ParquetFile(log).metadata.num_rows}
+
+
+def _event_model(quick: bool) -> Path:
+    """The events part's model (LightGBM, two cutoffs), trained once on DuckDB."""
+    from propensity.workflows.events import train_from_events
+
+    log, _ = _shop(QUICK_SHOP if quick else SHOP)
+    model = log.parent / "model"
     if not (model / "manifest.json").exists():
         train_from_events(log, horizon_days=30, cutoffs=2, out=model, candidates=["lightgbm"], seed=SEED)
-    import pyarrow.parquet as pq
+    return model
 
-    n_events = pq.ParquetFile(log).metadata.num_rows
-    params = {**shop, "seed": SEED, "events": n_events}
+
+def events(quick: bool) -> list[Figure]:
+    log, params = _shop(QUICK_SHOP if quick else SHOP)
+    model = _event_model(quick)
     command = COMMAND + (" --quick" if quick else "") + " events"
     return _compare(
-        "events_score", _score_events, (str(model), str(log)), folder / "scores", params, command, "scored"
+        "events_score",
+        _score_events,
+        (str(model), str(log)),
+        log.parent / "scores",
+        params,
+        command,
+        "scored",
+    )
+
+
+def scale_score(quick: bool) -> list[Figure]:
+    log, params = _shop(QUICK_SCALE_SHOP if quick else SCALE_SHOP)
+    model = _event_model(quick)
+    command = COMMAND + (" --quick" if quick else "") + " scale_score"
+    return _compare(
+        "scale_score", _score_events, (str(model), str(log)), log.parent / "scores", params, command, "scored"
+    )
+
+
+def scale_features(quick: bool) -> list[Figure]:
+    log, params = _shop(QUICK_SCALE_SHOP if quick else SCALE_SHOP)
+    command = COMMAND + (" --quick" if quick else "") + " scale_features"
+    return _compare(
+        "scale_features", _features, (str(log),), log.parent / "features", params, command, "rows"
     )
 
 
@@ -161,8 +211,15 @@ def run(quick: bool, only: set[str] | None = None) -> list[Figure]:
     if why:
         return [Figure("skipped", None, "", "higher", note=f"Spark unavailable: {why}")]
     figures: list[Figure] = []
-    for name, part in (("events", events), ("table", table)):
-        if only is None or name in only:
+    parts = (
+        ("events", events),
+        ("table", table),
+        ("scale_score", scale_score),
+        ("scale_features", scale_features),
+    )
+    for name, part in parts:
+        # the ~10M-event parts take ~25 minutes here: only when named
+        if (only is None and not name.startswith("scale")) or (only is not None and name in only):
             figures += guarded(
                 name, COMMAND + (" --quick" if quick else "") + f" {name}", lambda p=part: p(quick)
             )

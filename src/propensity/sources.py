@@ -46,6 +46,7 @@ __all__ = [
     "file_sha256",
     "frame_sha256",
     "iter_table",
+    "parquet_parts",
     "read_table",
     "read_yaml_mapping",
     "reading_encoding",
@@ -774,12 +775,25 @@ def read_yaml_mapping(path: str | Path, kind: str, shape: str) -> dict[str, Any]
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the hex SHA-256 of a file's bytes."""
+    """Return the hex SHA-256 of a file's bytes; of a Parquet dataset folder, of its part files' names and bytes."""
+    path = Path(path)
     digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+    for file in parquet_parts(path) if path.is_dir() else [path]:
+        if file != path:
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """The Parquet part files under ``folder`` (any depth), without hidden or ``_``-prefixed ones."""
+    return sorted(
+        p
+        for p in folder.rglob("*.parquet")
+        if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    )
 
 
 def frame_sha256(frame: pd.DataFrame) -> str:

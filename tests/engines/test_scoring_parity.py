@@ -43,22 +43,6 @@ AS_OF = "2024-04-01"
 
 
 @pytest.fixture(scope="module")
-def event_model(tmp_path_factory, small_shop):
-    out = tmp_path_factory.mktemp("spark_event_model") / "model"
-    result = train_from_events(
-        small_shop / "events.parquet",
-        horizon_days=14,
-        cutoffs=2,
-        step_days=14,
-        lookbacks=(7, 30),
-        out=out,
-        candidates=["lightgbm"],
-        seed=3,
-    )
-    return result.model, out
-
-
-@pytest.fixture(scope="module")
 def dirty_table(tmp_path_factory, customer_table) -> Path:
     """The session's customer table without its target, with rows the model must quarantine."""
     frame = customer_table.drop(columns="purchased").copy()

@@ -1,7 +1,7 @@
 """Shop analytics for people who want to look, not read JSON: the numbers behind the dashboard's
 Overview and Behaviour pages and ``propensity analyze``.
 
-Tables (:mod:`propensity.analytics.tables`, DuckDB on the canonical event log): headline KPIs,
+Tables (:mod:`propensity.analytics.tables`, Ibis on the canonical event log, run by DuckDB or Spark): headline KPIs,
 activity and conversion over time with new vs returning customers, the session funnel with
 drop-off by device or channel, purchase-cohort retention, and RFM segments with their value
 and predicted propensity. Charts (:mod:`propensity.analytics.charts`, Plotly, imported lazily)
@@ -28,7 +28,7 @@ from propensity.analytics.tables import (
     segment_summary,
     summary_kpis,
 )
-from propensity.analytics.writer import AnalyticsSummary, prepare_events, write_analytics
+from propensity.analytics.writer import AnalyticsSummary, analytics_tables, prepare_events, write_analytics
 
 __all__ = [
     "FUNNEL_STEPS",
@@ -37,6 +37,7 @@ __all__ = [
     "EventStore",
     "EventsLike",
     "activity_over_time",
+    "analytics_tables",
     "cohort_retention",
     "funnel",
     "prepare_events",

@@ -1,4 +1,9 @@
-"""Shop analytics on the canonical event log, computed by DuckDB: KPIs, activity, funnel, cohorts, RFM.
+"""Shop analytics on the canonical event log: KPIs, activity, funnel, cohorts, RFM — on any engine.
+
+Every aggregate is an Ibis expression on the canonical events, so the engine of the
+:class:`EventStore` runs it (:mod:`propensity.engines`: DuckDB in-process by default, Spark);
+only the small results (one row per period, funnel step, cohort month or customer) reach
+pandas, where gaps are filled and rates divided.
 
 Every function takes canonical events (see :mod:`propensity.events.mapping`) — an
 :class:`EventStore`, a Parquet/CSV path of *validated* canonical events (``propensity validate
@@ -15,21 +20,27 @@ Definitions used throughout
   without an order id is an order of its own. **Revenue** is the sum of ``amount`` over purchase
   events (gross: returns are reported separately).
 - A session **converts** when it holds a purchase event.
-- Periods are DuckDB's ``date_trunc``: days, weeks starting on Monday, months.
+- Periods start at midnight UTC: days, weeks starting on Monday, months.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from propensity.errors import DataError, ParameterError, SchemaError
+from propensity.errors import DataError, ParameterError, PropensityError, SchemaError
 from propensity.events.mapping import CANONICAL_COLUMNS, FUNNEL_EVENTS, STRING_COLUMNS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ibis.expr.types as ir
+
+    from propensity.engines import Engine
 
 __all__ = [
     "FUNNEL_STEPS",
@@ -62,26 +73,49 @@ SEGMENTS: dict[str, str] = {
     "prospects": "seen, never bought",
 }
 
-_PERIODS = {"day": "day", "week": "week", "month": "month"}
+#: Ibis truncation unit and pandas frequency of each period.
+_PERIODS = {"day": ("D", "D"), "week": ("W", "W-MON"), "month": ("M", "MS")}
 _BY = ("device", "channel")
+_ACTIVITY_COLUMNS = [
+    "period",
+    "active_customers",
+    "new_customers",
+    "returning_customers",
+    "sessions",
+    "converting_sessions",
+    "conversion_rate",
+    "orders",
+    "revenue",
+    "buyers",
+    "new_buyers",
+    "returning_buyers",
+    "revenue_new",
+    "revenue_returning",
+]
 
 
 class EventStore:
-    """Canonical events loaded once into an in-process DuckDB database (table ``events``).
+    """Canonical events loaded once into an engine (DuckDB by default, or Spark) as the table :attr:`events`.
 
-    Queries run on a fresh cursor each, so one store can serve several threads (a dashboard's
-    sessions) at once.
+    Queries are serialised by a lock, so one store can serve several threads (a dashboard's
+    sessions) at once. An engine the store starts is released by :meth:`close` (or leaving a
+    ``with`` block), else when the store is garbage collected.
 
     Parameters
     ----------
     source
         A Parquet or CSV path of canonical events, or a DataFrame with canonical columns
         (``customer_id``, ``ts`` and ``event_type`` are required; the others may be absent).
+    engine
+        ``"duckdb"`` (default), ``"spark"``, or an open :class:`~propensity.engines.Engine`
+        (which the store then uses and does not close).
     threads
-        DuckDB worker threads (default: DuckDB's choice).
+        DuckDB worker threads (default: DuckDB's choice); ignored by Spark.
 
     Raises
     ------
+    ParameterError
+        An unknown engine name.
     SchemaError
         A required canonical column is absent (the message lists the columns found).
     DataError
@@ -89,32 +123,57 @@ class EventStore:
 
     Example
     -------
-    >>> store = EventStore("data/shop/validated/events.parquet")  # doctest: +SKIP
-    >>> funnel(store, by="device").head()                         # doctest: +SKIP
+    >>> store = EventStore("data/shop/validated/events.parquet", engine="spark")  # doctest: +SKIP
+    >>> funnel(store, by="device").head()                                         # doctest: +SKIP
     """
 
-    def __init__(self, source: str | Path | pd.DataFrame, *, threads: int | None = None) -> None:
-        import duckdb
+    def __init__(
+        self,
+        source: str | Path | pd.DataFrame,
+        *,
+        engine: str | Engine = "duckdb",
+        threads: int | None = None,
+    ) -> None:
+        from propensity.engines import get_engine
 
-        self._con = duckdb.connect()
+        if not isinstance(source, pd.DataFrame) and not Path(source).exists():
+            raise DataError(f"The event log '{source}' does not exist.")
         self._lock = threading.Lock()
-        if threads:
-            self._con.execute(f"SET threads = {int(threads)}")
-        if isinstance(source, pd.DataFrame):
-            self._con.register("_source", source)
-            relation = "_source"
-            self.source = "DataFrame"
+        self._release: Any = None
+        if isinstance(engine, str):
+            duck = engine.strip().lower() == "duckdb"
+            self.engine = get_engine(engine, **({"threads": threads} if duck and threads else {}))
+            # An engine the store started is closed with it, or when it is garbage collected.
+            self._release = weakref.finalize(self, self.engine.close)
         else:
-            path = Path(source)
-            if not path.exists():
-                raise DataError(f"The event log '{path}' does not exist.")
-            reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") else "read_csv_auto"
-            relation = f"{reader}('{_sql_text(str(path))}')"
-            self.source = str(path)
+            self.engine = engine
+        self.source = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
         try:
-            present = [str(r[0]) for r in self._con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-        except duckdb.Error as exc:
-            raise DataError(f"Cannot read the event log '{self.source}': {exc}") from exc
+            self.events = self._load(source)
+            stats = self.execute(
+                self.events.aggregate(
+                    n=self.events.count(), first=self.events.ts.min(), last=self.events.ts.max()
+                )
+            ).iloc[0]
+        except BaseException:
+            self.close()
+            raise
+        self.rows = int(stats["n"])
+        if self.rows == 0:
+            self.close()
+            raise DataError(f"The event log '{self.source}' has no events.")
+        self.first_event = pd.Timestamp(stats["first"])
+        self.last_event = pd.Timestamp(stats["last"])
+        #: Where the data is taken to end: midnight after the last event (as in validation).
+        self.data_end = self.last_event.normalize() + pd.Timedelta(days=1)
+
+    def _load(self, source: str | Path | pd.DataFrame) -> ir.Table:
+        """The canonical columns with their types (absent ones as NULL), computed once by the engine."""
+        import ibis
+        import ibis.expr.datatypes as dt
+
+        raw = self.engine.from_frame(source) if isinstance(source, pd.DataFrame) else self.engine.read(source)
+        present = list(raw.columns)
         missing = [c for c in ("customer_id", "ts", "event_type") if c not in present]
         if missing:
             raise SchemaError(
@@ -122,38 +181,39 @@ class EventStore:
                 f"(it has: {', '.join(present[:20])}). Validate a raw log first: propensity validate LOG --out DIR "
                 "writes DIR/events.parquet in canonical form."
             )
-        cols = []
+        columns = {}
         for col in CANONICAL_COLUMNS:
-            kind = "TIMESTAMP" if col == "ts" else "VARCHAR" if col in STRING_COLUMNS else "DOUBLE"
-            cols.append(
-                f'CAST("{col}" AS {kind}) AS {col}' if col in present else f"CAST(NULL AS {kind}) AS {col}"
-            )
+            kind = dt.Timestamp() if col == "ts" else dt.string if col in STRING_COLUMNS else dt.float64
+            columns[col] = raw[col].cast(kind) if col in present else ibis.null().cast(kind)
         try:
-            self._con.execute(f"CREATE TABLE events AS SELECT {', '.join(cols)} FROM {relation}")
-        except duckdb.Error as exc:
-            raise DataError(f"Cannot load the event log '{self.source}': {exc}") from exc
-        if isinstance(source, pd.DataFrame):
-            self._con.unregister("_source")
-        stats = self.query("SELECT count(*) AS n, min(ts) AS first, max(ts) AS last FROM events").iloc[0]
-        self.rows = int(stats["n"])
-        if self.rows == 0:
-            raise DataError(f"The event log '{self.source}' has no events.")
-        self.first_event = pd.Timestamp(stats["first"])
-        self.last_event = pd.Timestamp(stats["last"])
-        #: Where the data is taken to end: midnight after the last event (as in validation).
-        self.data_end = self.last_event.normalize() + pd.Timedelta(days=1)
+            return self.engine.materialize(raw.select(**columns), "events", memory=True)
+        except PropensityError:
+            raise
+        except Exception as exc:  # the engines' own errors (DuckDB, Spark) on a file they cannot cast
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"Cannot load the event log '{self.source}': {first}") from exc
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run ``sql`` (which reads the table ``events``) and return a DataFrame."""
+    def execute(self, expr: ir.Table) -> pd.DataFrame:
+        """Run an Ibis expression on :attr:`events` with the store's engine and return a DataFrame."""
         with self._lock:
-            cursor = self._con.cursor()
-        try:
-            return cursor.execute(sql, params or []).df()
-        finally:
-            cursor.close()
+            return self.engine.execute(expr)
+
+    def close(self) -> None:
+        """Release the engine if the store started it (also done when the store is garbage collected)."""
+        if self._release is not None:
+            self._release()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
-        return f"EventStore({self.rows:,} events, {self.first_event} .. {self.last_event}, source={self.source!r})"
+        return (
+            f"EventStore({self.rows:,} events, {self.first_event} .. {self.last_event}, "
+            f"source={self.source!r}, engine={self.engine.name!r})"
+        )
 
 
 EventsLike = EventStore | str | Path | pd.DataFrame
@@ -163,11 +223,7 @@ def _store(events: EventsLike) -> EventStore:
     return events if isinstance(events, EventStore) else EventStore(events)
 
 
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def _period(freq: str) -> str:
+def _period(freq: str) -> tuple[str, str]:
     unit = _PERIODS.get(str(freq).lower())
     if unit is None:
         raise ParameterError(
@@ -189,8 +245,30 @@ def _as_of(store: EventStore, as_of: Any) -> pd.Timestamp:
     return ts
 
 
-# The key of an order: its id, or the purchase event itself when it has none.
-_ORDER_KEY = "coalesce(order_id, '#' || CAST(ts AS VARCHAR) || '#' || coalesce(CAST(amount AS VARCHAR), ''))"
+def _order_key(e: ir.Table) -> ir.StringValue:
+    """The key of an order, unique across customers: the customer and its order id, or the purchase event itself."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    event = "#" + e.ts.cast(dt.string) + "#" + ibis.coalesce(e.amount.cast(dt.string), ibis.literal(""))
+    return e.customer_id + "|" + ibis.coalesce(e.order_id, event)
+
+
+def _sessions(e: ir.Table, **more: Any) -> ir.Table:
+    """One row per session: ``converted`` (it holds a purchase) and the aggregates in ``more``."""
+    part = e.filter(e.session_id.notnull())
+    return part.group_by(["customer_id", "session_id"]).aggregate(
+        converted=(part.event_type == "purchase").any(), **{k: f(part) for k, f in more.items()}
+    )
+
+
+def _ints(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Counts as int64 (zero where a left merge found nothing)."""
+    return frame.astype({c: "int64" for c in columns if c in frame.columns})
+
+
+def _timestamps(values: Any) -> pd.Series:
+    return pd.Series(pd.to_datetime(values)).astype("datetime64[ns]")
 
 
 def summary_kpis(events: EventsLike) -> dict[str, Any]:
@@ -205,36 +283,36 @@ def summary_kpis(events: EventsLike) -> dict[str, Any]:
         ``first_event``, ``last_event`` (ISO text), ``event_types`` {type: events}.
     """
     store = _store(events)
-    row = store.query(
-        f"""
-        WITH s AS (
-            SELECT customer_id, session_id, bool_or(event_type = 'purchase') AS converted
-            FROM events WHERE session_id IS NOT NULL GROUP BY ALL
+    e = store.events
+    purchase = e.event_type == "purchase"
+    row = store.execute(
+        e.aggregate(
+            events=e.count(),
+            customers=e.customer_id.nunique(),
+            orders=_order_key(e).nunique(where=purchase),
+            buyers=e.customer_id.nunique(where=purchase),
+            revenue=e.amount.sum(where=purchase),
+            returns=e.count(where=e.event_type == "return"),
         )
-        SELECT
-            (SELECT count(*) FROM events)::BIGINT AS events,
-            (SELECT count(DISTINCT customer_id) FROM events)::BIGINT AS customers,
-            (SELECT count(*) FROM s)::BIGINT AS sessions,
-            (SELECT count(*) FILTER (WHERE converted) FROM s)::BIGINT AS converting_sessions,
-            (SELECT count(DISTINCT (customer_id, {_ORDER_KEY})) FROM events WHERE event_type = 'purchase')::BIGINT
-                AS orders,
-            (SELECT count(DISTINCT customer_id) FROM events WHERE event_type = 'purchase')::BIGINT AS buyers,
-            (SELECT coalesce(sum(amount), 0) FROM events WHERE event_type = 'purchase')::DOUBLE AS revenue,
-            (SELECT count(*) FROM events WHERE event_type = 'return')::BIGINT AS returns
-        """
     ).iloc[0]
-    types = store.query("SELECT event_type, count(*)::BIGINT AS n FROM events GROUP BY 1 ORDER BY 2 DESC")
-    sessions, orders = int(row["sessions"]), int(row["orders"])
+    s = _sessions(e)
+    sess = store.execute(
+        s.aggregate(sessions=s.count(), converting_sessions=s.count(where=s.converted))
+    ).iloc[0]
+    types = store.execute(e.group_by("event_type").aggregate(n=e.count()))
+    types = types.sort_values(["n", "event_type"], ascending=[False, True], kind="stable")
+    sessions, orders = int(sess["sessions"]), int(row["orders"])
+    revenue = 0.0 if pd.isna(row["revenue"]) else float(row["revenue"])
     return {
         "events": int(row["events"]),
         "customers": int(row["customers"]),
         "sessions": sessions,
-        "converting_sessions": int(row["converting_sessions"]),
-        "conversion_rate": int(row["converting_sessions"]) / sessions if sessions else None,
+        "converting_sessions": int(sess["converting_sessions"]),
+        "conversion_rate": int(sess["converting_sessions"]) / sessions if sessions else None,
         "orders": orders,
         "buyers": int(row["buyers"]),
-        "revenue": float(row["revenue"]),
-        "avg_order_value": float(row["revenue"]) / orders if orders else None,
+        "revenue": revenue,
+        "avg_order_value": revenue / orders if orders else None,
         "returns": int(row["returns"]),
         "first_event": store.first_event.isoformat(),
         "last_event": store.last_event.isoformat(),
@@ -260,88 +338,64 @@ def activity_over_time(events: EventsLike, *, freq: Literal["day", "week", "mont
           ``revenue_new`` and ``revenue_returning`` (revenue of those two groups).
     """
     store = _store(events)
-    unit = _period(freq)
-    frame = store.query(
-        f"""
-        WITH first_seen AS (
-            SELECT customer_id, date_trunc('{unit}', min(ts)) AS first_period FROM events GROUP BY 1
-        ),
-        first_buy AS (
-            SELECT customer_id, date_trunc('{unit}', min(ts)) AS first_buy
-            FROM events WHERE event_type = 'purchase' GROUP BY 1
-        ),
-        periods AS (
-            SELECT unnest(generate_series(
-                (SELECT date_trunc('{unit}', min(ts)) FROM events),
-                (SELECT date_trunc('{unit}', max(ts)) FROM events),
-                INTERVAL 1 {unit})) AS period
-        ),
-        active AS (
-            SELECT a.period,
-                   count(*)::BIGINT AS active_customers,
-                   count(*) FILTER (WHERE f.first_period = a.period)::BIGINT AS new_customers
-            FROM (SELECT DISTINCT date_trunc('{unit}', ts) AS period, customer_id FROM events) a
-            JOIN first_seen f USING (customer_id)
-            GROUP BY 1
-        ),
-        sess AS (
-            SELECT date_trunc('{unit}', min(ts)) AS period, bool_or(event_type = 'purchase') AS converted
-            FROM events WHERE session_id IS NOT NULL GROUP BY customer_id, session_id
-        ),
-        sess_p AS (
-            SELECT period, count(*)::BIGINT AS sessions,
-                   count(*) FILTER (WHERE converted)::BIGINT AS converting_sessions
-            FROM sess GROUP BY 1
-        ),
-        buys AS (
-            SELECT date_trunc('{unit}', e.ts) AS period, e.customer_id, {_ORDER_KEY} AS order_key,
-                   e.amount, b.first_buy
-            FROM events e JOIN first_buy b USING (customer_id)
-            WHERE e.event_type = 'purchase'
-        ),
-        buys_p AS (
-            SELECT period,
-                   count(DISTINCT (customer_id, order_key))::BIGINT AS orders,
-                   coalesce(sum(amount), 0)::DOUBLE AS revenue,
-                   count(DISTINCT customer_id)::BIGINT AS buyers,
-                   count(DISTINCT customer_id) FILTER (WHERE first_buy = period)::BIGINT AS new_buyers,
-                   coalesce(sum(amount) FILTER (WHERE first_buy = period), 0)::DOUBLE AS revenue_new
-            FROM buys GROUP BY 1
-        )
-        SELECT p.period,
-               coalesce(a.active_customers, 0)::BIGINT AS active_customers,
-               coalesce(a.new_customers, 0)::BIGINT AS new_customers,
-               (coalesce(a.active_customers, 0) - coalesce(a.new_customers, 0))::BIGINT AS returning_customers,
-               coalesce(s.sessions, 0)::BIGINT AS sessions,
-               coalesce(s.converting_sessions, 0)::BIGINT AS converting_sessions,
-               coalesce(b.orders, 0)::BIGINT AS orders,
-               coalesce(b.revenue, 0)::DOUBLE AS revenue,
-               coalesce(b.buyers, 0)::BIGINT AS buyers,
-               coalesce(b.new_buyers, 0)::BIGINT AS new_buyers,
-               (coalesce(b.buyers, 0) - coalesce(b.new_buyers, 0))::BIGINT AS returning_buyers,
-               coalesce(b.revenue_new, 0)::DOUBLE AS revenue_new,
-               (coalesce(b.revenue, 0) - coalesce(b.revenue_new, 0))::DOUBLE AS revenue_returning
-        FROM periods p
-        LEFT JOIN active a USING (period)
-        LEFT JOIN sess_p s USING (period)
-        LEFT JOIN buys_p b USING (period)
-        ORDER BY p.period
-        """
+    unit, pandas_freq = _period(freq)
+    e = store.events
+    purchase = e.event_type == "purchase"
+    first_seen = e.group_by("customer_id").aggregate(first_period=e.ts.min().truncate(unit))
+    seen = e.select("customer_id", period=e.ts.truncate(unit)).distinct().join(first_seen, "customer_id")
+    active = seen.group_by("period").aggregate(
+        active_customers=seen.count(), new_customers=seen.count(where=seen.first_period == seen.period)
     )
-    frame["period"] = pd.to_datetime(frame["period"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame.insert(
-            6,
-            "conversion_rate",
-            np.where(
-                frame["sessions"] > 0, frame["converting_sessions"] / frame["sessions"].clip(lower=1), np.nan
-            ),
-        )
-    return frame
+    s = _sessions(e, period=lambda t: t.ts.min().truncate(unit))
+    sessions = s.group_by("period").aggregate(
+        sessions=s.count(), converting_sessions=s.count(where=s.converted)
+    )
+    first_buy = e.filter(purchase).group_by("customer_id").aggregate(first_buy=e.ts.min().truncate(unit))
+    buys = (
+        e.filter(purchase)
+        .select("customer_id", "amount", period=e.ts.truncate(unit), order=_order_key(e))
+        .join(first_buy, "customer_id")
+    )
+    new = buys.first_buy == buys.period
+    bought = buys.group_by("period").aggregate(
+        orders=buys.order.nunique(),
+        revenue=buys.amount.sum(),
+        buyers=buys.customer_id.nunique(),
+        new_buyers=buys.customer_id.nunique(where=new),
+        revenue_new=buys.amount.sum(where=new),
+    )
+    parts = [store.execute(t) for t in (active, sessions, bought)]
+    for part in parts:
+        part["period"] = _timestamps(part["period"])
+    frame = pd.DataFrame(
+        {"period": pd.date_range(parts[0]["period"].min(), parts[0]["period"].max(), freq=pandas_freq)}
+    )
+    frame["period"] = _timestamps(frame["period"])
+    for part in parts:
+        frame = frame.merge(part, on="period", how="left")
+    counts = [
+        "active_customers",
+        "new_customers",
+        "sessions",
+        "converting_sessions",
+        "orders",
+        "buyers",
+        "new_buyers",
+    ]
+    frame = _ints(frame.fillna({c: 0 for c in [*counts, "revenue", "revenue_new"]}), counts)
+    frame = frame.astype({"revenue": "float64", "revenue_new": "float64"})
+    frame["returning_customers"] = frame["active_customers"] - frame["new_customers"]
+    frame["conversion_rate"] = np.where(
+        frame["sessions"] > 0, frame["converting_sessions"] / frame["sessions"].clip(lower=1), np.nan
+    )
+    frame["returning_buyers"] = frame["buyers"] - frame["new_buyers"]
+    frame["revenue_returning"] = frame["revenue"] - frame["revenue_new"]
+    return frame[_ACTIVITY_COLUMNS]
 
 
 def _present_steps(store: EventStore) -> list[str]:
-    types = set(store.query("SELECT DISTINCT event_type FROM events")["event_type"].astype(str))
+    e = store.events
+    types = set(store.execute(e.select("event_type").distinct())["event_type"].astype(str))
     return [s for s in FUNNEL_STEPS if s in types]
 
 
@@ -361,6 +415,8 @@ def funnel(events: EventsLike, *, by: Literal["device", "channel"] | None = None
         previous step; NaN at the first step) and ``drop_off`` (1 − conversion_from_previous).
         Groups are ordered by their number of sessions, largest first.
     """
+    import ibis
+
     store = _store(events)
     if by is not None and by not in _BY:
         raise ParameterError(
@@ -377,24 +433,23 @@ def funnel(events: EventsLike, *, by: Literal["device", "channel"] | None = None
             "drop_off",
         ]
         return pd.DataFrame(columns=columns)
-    depth = " ".join(f"WHEN '{s}' THEN {i + 1}" for i, s in enumerate(steps))
-    group = (
-        f", coalesce(arg_min({by}, ts) FILTER (WHERE {by} IS NOT NULL), '(unknown)') AS grp"
-        if by
-        else ", 'all' AS grp"
-    )
-    counts = ", ".join(
-        f"count(*) FILTER (WHERE depth >= {i + 1})::BIGINT AS s{i + 1}" for i in range(len(steps))
-    )
-    wide = store.query(
-        f"""
-        WITH s AS (
-            SELECT max(CASE event_type {depth} END) AS depth {group}
-            FROM events WHERE session_id IS NOT NULL GROUP BY customer_id, session_id
+
+    def depth(t: ir.Table) -> Any:
+        return ibis.cases(*((t.event_type == s, i + 1) for i, s in enumerate(steps))).max()
+
+    def group(t: ir.Table) -> Any:
+        if by is None:
+            return ibis.literal("all")
+        return ibis.coalesce(t[by].argmin(t.ts, where=t[by].notnull()), ibis.literal("(unknown)"))
+
+    s = _sessions(store.events, depth=depth, grp=group)
+    s = s.filter(s.depth.notnull())
+    wide = store.execute(
+        s.group_by("grp").aggregate(
+            **{f"s{i + 1}": s.count(where=s.depth >= i + 1) for i in range(len(steps))}
         )
-        SELECT grp, {counts} FROM s WHERE depth IS NOT NULL GROUP BY grp ORDER BY s1 DESC, grp
-        """
     )
+    wide = wide.sort_values(["s1", "grp"], ascending=[False, True], kind="stable")
     rows = []
     for rec in wide.itertuples(index=False):
         values = [int(getattr(rec, f"s{i + 1}")) for i in range(len(steps))]
@@ -425,33 +480,38 @@ def cohort_retention(events: EventsLike) -> pd.DataFrame:
         (of those, customers who purchased in that month) and ``retention`` (active / size).
     """
     store = _store(events)
-    frame = store.query(
-        """
-        WITH buys AS (
-            SELECT customer_id, date_trunc('month', ts) AS month FROM events WHERE event_type = 'purchase'
-        ),
-        cohorts AS (SELECT customer_id, min(month) AS cohort FROM buys GROUP BY 1),
-        sizes AS (SELECT cohort, count(*)::BIGINT AS cohort_size FROM cohorts GROUP BY 1),
-        last_month AS (SELECT max(date_trunc('month', ts)) AS m FROM events),
-        grid AS (
-            SELECT s.cohort, unnest(range(0, datediff('month', s.cohort, (SELECT m FROM last_month)) + 1))
-                AS months_since
-            FROM sizes s
-        ),
-        act AS (
-            SELECT c.cohort, datediff('month', c.cohort, b.month) AS months_since,
-                   count(DISTINCT b.customer_id)::BIGINT AS active
-            FROM buys b JOIN cohorts c USING (customer_id) GROUP BY 1, 2
-        )
-        SELECT g.cohort, g.months_since::BIGINT AS months_since, s.cohort_size,
-               coalesce(a.active, 0)::BIGINT AS active
-        FROM grid g JOIN sizes s USING (cohort) LEFT JOIN act a USING (cohort, months_since)
-        ORDER BY g.cohort, g.months_since
-        """
+    e = store.events
+    buys = e.filter(e.event_type == "purchase").select("customer_id", month=e.ts.truncate("M"))
+    cohorts = buys.group_by("customer_id").aggregate(cohort=buys.month.min())
+    sizes = store.execute(cohorts.group_by("cohort").aggregate(cohort_size=cohorts.count()))
+    joined = buys.join(cohorts, "customer_id")
+    joined = joined.mutate(
+        months_since=(joined.month.year() * 12 + joined.month.month())
+        - (joined.cohort.year() * 12 + joined.cohort.month())
     )
-    frame["cohort"] = pd.to_datetime(frame["cohort"])
+    act = store.execute(
+        joined.group_by(["cohort", "months_since"]).aggregate(active=joined.customer_id.nunique())
+    )
+    columns = ["cohort", "months_since", "cohort_size", "active", "retention"]
+    if sizes.empty:
+        return pd.DataFrame(columns=columns)
+    sizes["cohort"] = _timestamps(sizes["cohort"])
+    act["cohort"] = _timestamps(act["cohort"])
+    last = store.last_event
+    last_month = last.year * 12 + last.month
+    grid = pd.DataFrame(
+        [
+            (cohort, months, size)
+            for cohort, size in zip(sizes["cohort"], sizes["cohort_size"], strict=True)
+            for months in range(last_month - (cohort.year * 12 + cohort.month) + 1)
+        ],
+        columns=["cohort", "months_since", "cohort_size"],
+    )
+    frame = grid.merge(act, on=["cohort", "months_since"], how="left").fillna({"active": 0})
+    frame = _ints(frame, ["months_since", "cohort_size", "active"])
+    frame = frame.sort_values(["cohort", "months_since"], kind="stable").reset_index(drop=True)
     frame["retention"] = frame["active"] / frame["cohort_size"]
-    return frame
+    return frame[columns]
 
 
 def rfm_table(events: EventsLike, *, as_of: Any = None) -> pd.DataFrame:
@@ -478,33 +538,47 @@ def rfm_table(events: EventsLike, *, as_of: Any = None) -> pd.DataFrame:
         prospects), ``frequency`` (orders), ``monetary`` (revenue), ``r_score``, ``f_score``,
         ``m_score`` (nullable ints), ``segment``; sorted by ``customer_id``.
     """
+    import ibis
+
     store = _store(events)
     cutoff = _as_of(store, as_of)
-    frame = store.query(
-        f"""
-        WITH e AS (SELECT * FROM events WHERE ts < ?),
-        seen AS (SELECT DISTINCT customer_id FROM e),
-        buyers AS (
-            SELECT customer_id,
-                   (epoch(?::TIMESTAMP) - epoch(max(ts))) / 86400.0 AS recency_days,
-                   count(DISTINCT {_ORDER_KEY})::BIGINT AS frequency,
-                   coalesce(sum(amount), 0)::DOUBLE AS monetary
-            FROM e WHERE event_type = 'purchase' GROUP BY 1
-        ),
-        scored AS (
-            SELECT *,
-                   1 + floor(5 * (rank() OVER (ORDER BY recency_days DESC) - 1) / count(*) OVER ())::INTEGER AS r_score,
-                   1 + floor(5 * (rank() OVER (ORDER BY frequency) - 1) / count(*) OVER ())::INTEGER AS f_score,
-                   1 + floor(5 * (rank() OVER (ORDER BY monetary) - 1) / count(*) OVER ())::INTEGER AS m_score
-            FROM buyers
-        )
-        SELECT s.customer_id, b.recency_days, coalesce(b.frequency, 0)::BIGINT AS frequency,
-               coalesce(b.monetary, 0)::DOUBLE AS monetary, b.r_score, b.f_score, b.m_score
-        FROM seen s LEFT JOIN scored b USING (customer_id)
-        ORDER BY s.customer_id
-        """,
-        [cutoff.to_pydatetime(), cutoff.to_pydatetime()],
+    e = store.events
+    e = e.filter(e.ts < ibis.literal(cutoff.to_pydatetime()))
+    # Epoch seconds on both engines (their day differences disagree, see propensity.engines).
+    cutoff_seconds = (cutoff - pd.Timestamp(0)).total_seconds()
+    p = e.filter(e.event_type == "purchase")
+    buyers = p.group_by("customer_id").aggregate(
+        recency_days=(cutoff_seconds - p.ts.max().epoch_seconds()) / 86400.0,
+        frequency=_order_key(p).nunique(),
+        monetary=p.amount.sum(),
     )
+    everyone = ibis.window()
+
+    def score(order: Any) -> Any:
+        return 1 + (5 * ibis.rank().over(order_by=order) / buyers.count().over(everyone)).floor()
+
+    scored = buyers.mutate(
+        r_score=score(ibis.desc(buyers.recency_days)),
+        f_score=score(buyers.frequency),
+        m_score=score(buyers.monetary),
+    )
+    seen = e.select("customer_id").distinct()
+    joined = seen.left_join(scored, seen.customer_id == scored.customer_id)
+    frame = store.execute(
+        joined.select(
+            seen.customer_id,
+            scored.recency_days,
+            scored.frequency,
+            scored.monetary,
+            scored.r_score,
+            scored.f_score,
+            scored.m_score,
+        )
+    )
+    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    frame["recency_days"] = frame["recency_days"].astype("float64")
+    frame["frequency"] = frame["frequency"].fillna(0).astype("int64")
+    frame["monetary"] = frame["monetary"].fillna(0).astype("float64")
     for col in ("r_score", "f_score", "m_score"):
         frame[col] = frame[col].astype("Int64")
     frame["segment"] = [

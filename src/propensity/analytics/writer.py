@@ -6,7 +6,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,7 +23,10 @@ from propensity.analytics.tables import (
 from propensity.events.mapping import MappingLike, as_mapping
 from propensity.events.validate import ValidationReport, validate_events
 
-__all__ = ["AnalyticsSummary", "prepare_events", "write_analytics"]
+if TYPE_CHECKING:  # pragma: no cover
+    from propensity.engines import Engine
+
+__all__ = ["AnalyticsSummary", "analytics_tables", "prepare_events", "write_analytics"]
 
 _STAMP = "source.json"
 
@@ -39,13 +42,14 @@ def _signature(source: Path, mapping: MappingLike) -> dict[str, Any]:
 
 
 def prepare_events(
-    source: str | Path, out: str | Path, *, mapping: MappingLike = None
+    source: str | Path, out: str | Path, *, mapping: MappingLike = None, engine: str | Engine = "duckdb"
 ) -> tuple[Path, ValidationReport]:
     """Validate a raw event or order log into ``out/events.parquet`` (canonical events), once.
 
     The folder also receives ``quarantine.csv`` and ``validation.json`` (as ``propensity
     validate --out``) and a stamp of the source (path, size, modification time, mapping): when
-    the stamp matches, the earlier result is reused and nothing is validated again.
+    the stamp matches, the earlier result is reused and nothing is validated again. ``engine``
+    validates (``duckdb``, ``spark`` or an open engine; both give the same events).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def prepare_events(
                 return events, ValidationReport(**json.loads(report_path.read_text()))
         except (json.JSONDecodeError, TypeError):
             pass  # an unreadable or older stamp: validate again
-    report = validate_events(source, mapping, out=folder)
+    report = validate_events(source, mapping, out=folder, engine=engine)
     stamp.write_text(json.dumps(signature, indent=2))
     return events, report
 
@@ -81,6 +85,33 @@ class AnalyticsSummary:
         return asdict(self)
 
 
+def analytics_tables(
+    events: EventsLike, *, as_of: Any = None, scores: pd.DataFrame | None = None
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """The headline KPIs and every analytics table of :func:`write_analytics`, by name.
+
+    Returns
+    -------
+    (kpis, tables)
+        :func:`~propensity.analytics.summary_kpis`, and ``activity_daily``, ``activity_weekly``,
+        ``funnel``, ``funnel_by_device``, ``funnel_by_channel``, ``cohort_retention``,
+        ``rfm_customers`` (at ``as_of``) and ``rfm_segments`` (with ``scores`` when given).
+    """
+    store = events if isinstance(events, EventStore) else EventStore(events)
+    tables: dict[str, pd.DataFrame] = {
+        "activity_daily": activity_over_time(store, freq="day"),
+        "activity_weekly": activity_over_time(store, freq="week"),
+        "funnel": funnel(store),
+        "funnel_by_device": funnel(store, by="device"),
+        "funnel_by_channel": funnel(store, by="channel"),
+        "cohort_retention": cohort_retention(store),
+    }
+    rfm = rfm_table(store, as_of=as_of)
+    tables["rfm_customers"] = rfm
+    tables["rfm_segments"] = segment_summary(rfm, scores)
+    return summary_kpis(store), tables
+
+
 def write_analytics(
     events: EventsLike,
     out: str | Path,
@@ -98,7 +129,8 @@ def write_analytics(
     Parameters
     ----------
     events
-        Canonical events (see :class:`~propensity.analytics.EventStore`).
+        Canonical events (see :class:`~propensity.analytics.EventStore`; pass a store to choose
+        the engine that computes the tables).
     out
         Folder (created).
     as_of
@@ -110,20 +142,9 @@ def write_analytics(
     """
     started = time.perf_counter()
     store = events if isinstance(events, EventStore) else EventStore(events)
+    kpis, tables = analytics_tables(store, as_of=as_of, scores=scores)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    kpis = summary_kpis(store)
-    tables: dict[str, pd.DataFrame] = {
-        "activity_daily": activity_over_time(store, freq="day"),
-        "activity_weekly": activity_over_time(store, freq="week"),
-        "funnel": funnel(store),
-        "funnel_by_device": funnel(store, by="device"),
-        "funnel_by_channel": funnel(store, by="channel"),
-        "cohort_retention": cohort_retention(store),
-    }
-    rfm = rfm_table(store, as_of=as_of)
-    tables["rfm_customers"] = rfm
-    tables["rfm_segments"] = segment_summary(rfm, scores)
     files: dict[str, str] = {}
     (folder / "kpis.json").write_text(json.dumps(kpis, indent=2))
     files["kpis"] = str(folder / "kpis.json")

@@ -12,6 +12,7 @@ import typer
 from propensity.cli._child import run_supervised
 from propensity.cli._common import app, err, out, user_errors
 from propensity.cli.events import (
+    Engine,
     MapCols,
     MapEvents,
     MappingFile,
@@ -107,6 +108,7 @@ def analyze(
         str | None, typer.Option("--as-of", help="Cutoff for RFM and scores (default: the end of the data).")
     ] = None,
     charts: Annotated[bool, typer.Option("--charts/--no-charts", help="Also write charts.html.")] = True,
+    engine: Engine = "duckdb",
     mapping: MappingFile = None,
     map_cols: MapCols = None,
     map_events: MapEvents = None,
@@ -117,15 +119,19 @@ def analyze(
     session_gap: SessionGap = None,
 ) -> None:
     """Shop analytics from an event log: KPIs, activity over time, funnel by device/channel, cohort
-    retention and RFM segments, as CSV tables and one self-contained charts.html."""
-    from propensity.analytics import EventStore, prepare_events, write_analytics
+    retention and RFM segments, as CSV tables and one self-contained charts.html.
 
-    with user_errors():
+    --engine spark validates the log and computes the tables on Spark (PROPENSITY_SPARK_MASTER,
+    default local[2]); the tables equal DuckDB's."""
+    from propensity.analytics import EventStore, prepare_events, write_analytics
+    from propensity.engines import get_engine
+
+    with user_errors(), get_engine(engine) as eng:
         mp = build_mapping(
             mapping, map_cols, map_events, order_log, returns, timezone, ts_format, session_gap
         )
-        canonical, report = prepare_events(events, out_dir / "validated", mapping=mp)
-        store = EventStore(canonical)
+        canonical, report = prepare_events(events, out_dir / "validated", mapping=mp, engine=eng)
+        store = EventStore(canonical, engine=eng)
         scores = None
         if model is not None:
             from propensity.loading import resolve_model

@@ -16,12 +16,12 @@ import pandas as pd
 import pyarrow as pa
 
 from propensity.errors import DataError, ParameterError
-from propensity.sources import atomic_path, parquet_writer, table_format
+from propensity.sources import atomic_path, parquet_parts, parquet_writer, table_columns, table_format
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["Engine", "builtin_function", "existing_file", "import_ibis"]
+__all__ = ["Engine", "builtin_function", "existing_file", "existing_input", "import_ibis"]
 
 
 def import_ibis() -> Any:
@@ -65,7 +65,8 @@ class Engine:
 
     # -- input ------------------------------------------------------------------------
     def read(self, path: str | Path) -> ir.Table:
-        """A CSV (text columns, compressed ok) or Parquet file (its own types) as a table."""
+        """A CSV (text columns, compressed ok) or Parquet file (its own types) as a table; or a folder
+        of Parquet part files, partitioned datasets included (``key=value/`` folders become columns)."""
         raise NotImplementedError
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:
@@ -170,4 +171,27 @@ def existing_file(path: str | Path) -> Path:
         raise DataError(f"File not found: '{path}'. Check the path (relative paths start at {Path.cwd()}).")
     if path.is_dir():
         raise DataError(f"'{path}' is a folder, not a file.")
+    return path
+
+
+def existing_input(path: str | Path) -> Path:
+    """``path`` if it is a readable table file, or a folder holding Parquet part files.
+
+    Raises
+    ------
+    DataError
+        Missing, a folder without Parquet files, or a file that is not a table (with what to do).
+    """
+    path = Path(path)
+    if path.is_dir():
+        parts = parquet_parts(path)
+        if not parts:
+            raise DataError(
+                f"'{path}' is a folder without Parquet files. Expected a CSV or Parquet file, or a folder of "
+                "Parquet part files (e.g. Spark's output, or a dataset partitioned into key=value folders)."
+            )
+        table_columns(parts[0])  # refuses binary files, non-Parquet .parquet, duplicate names
+        return path
+    path = existing_file(path)
+    table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
     return path

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
+from propensity.engines.base import Engine, builtin_function, existing_input, import_ibis
 from propensity.errors import DataError
-from propensity.sources import renamed_header, table_columns, table_format, transcoded_utf8
+from propensity.sources import renamed_header, table_format, transcoded_utf8
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -62,9 +62,15 @@ class DuckDBEngine(Engine):
     def read(self, path: str | Path) -> ir.Table:
         import duckdb
 
-        path = existing_file(path)
-        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
+        path = existing_input(path)
         try:
+            if path.is_dir():  # part files at any depth; key=value folders become columns, as on Spark
+                return self._con.read_parquet(
+                    str(path / "**" / "*.parquet"),
+                    table_name=self._name("parquet"),
+                    hive_partitioning=True,
+                    union_by_name=True,
+                )
             if table_format(path) == "parquet":
                 return self._con.read_parquet(str(path), table_name=self._name("parquet"))
             text = transcoded_utf8(path, self.workdir())  # DuckDB reads UTF-8 (and UTF-16/latin-1) only

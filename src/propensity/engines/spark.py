@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from propensity.engines.base import Engine, builtin_function, existing_file, import_ibis
+from propensity.engines.base import Engine, builtin_function, existing_input, import_ibis
 from propensity.errors import DataError, ParameterError
 from propensity.sources import sniff_delimiter, table_columns, table_format, transcoded_utf8
 
@@ -104,9 +104,8 @@ class SparkEngine(Engine):
         return f"propensity_{stem}_{id(self)}_{self._n}"
 
     def read(self, path: str | Path) -> ir.Table:
-        path = existing_file(path)
-        table_columns(path)  # refuses binary files, non-Parquet .parquet, duplicate names
-        if table_format(path) == "parquet":
+        path = existing_input(path)
+        if path.is_dir() or table_format(path) == "parquet":  # Spark reads folders and partitions itself
             return self._con.read_parquet(str(path), table_name=self._name("parquet"))
         text = transcoded_utf8(path, self.workdir())  # Spark reads UTF-8 unless told otherwise
         return self._con.read_csv(
@@ -114,11 +113,12 @@ class SparkEngine(Engine):
         )
 
     def from_frame(self, frame: pd.DataFrame) -> ir.Table:
-        # Through Parquet: Spark infers no type for all-missing object columns, Arrow does (as text).
+        # Through Parquet: Spark infers no type for all-missing object columns, Arrow does (as text);
+        # Spark reads timestamps in micro-, not nanoseconds (pandas' unit).
         table = pa.Table.from_pandas(frame, preserve_index=False)
         fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
         path = self.workdir() / f"{self._name('frame')}.parquet"
-        pq.write_table(table.cast(pa.schema(fields)), path)
+        pq.write_table(table.cast(pa.schema(fields)), path, coerce_timestamps="us")
         return self._con.read_parquet(str(path), table_name=self._name("frame"))
 
     def materialize(self, expr: ir.Table, name: str, *, memory: bool = False) -> ir.Table:

@@ -665,8 +665,8 @@ def _is_reader_error(exc: BaseException) -> bool:
 
 
 def _encoding_of(source: EventSource) -> str | None:
-    if isinstance(source, pd.DataFrame) or table_format(source) == "parquet":
-        return None
+    if isinstance(source, pd.DataFrame) or Path(source).is_dir() or table_format(source) == "parquet":
+        return None  # not text (a folder is a Parquet dataset)
     return encoding_label(source)
 
 

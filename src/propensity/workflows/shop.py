@@ -126,7 +126,7 @@ def shop_insights(
         The log already validated: (canonical events file, its validation report), e.g. from
         ``train_from_events(..., clean_out=...)``; ``cache`` is then not used.
     engine
-        Runs the product aggregates: ``duckdb`` (default) or ``spark``.
+        Runs the aggregates (KPIs, funnel, RFM, products): ``duckdb`` (default) or ``spark``.
     min_support, top_items, min_pair_orders
         See :func:`propensity.analytics.products.product_analytics`.
 
@@ -144,16 +144,16 @@ def shop_insights(
     if validated is not None:
         canonical, validation = Path(validated[0]), validated[1]
     else:
-        canonical, validation = prepare_events(events, Path(cache), mapping=mapping)
+        canonical, validation = prepare_events(events, Path(cache), mapping=mapping, engine=engine)
     seconds["validation"] = round(time.perf_counter() - started, 3)
-    t = time.perf_counter()
-    store = EventStore(canonical)
-    kpis = summary_kpis(store)
-    funnel_table = funnel(store)
-    rfm = rfm_table(store)
-    seconds["kpis_funnel_rfm"] = round(time.perf_counter() - t, 3)
-    t = time.perf_counter()
     with get_engine(engine) as eng:
+        t = time.perf_counter()
+        store = EventStore(canonical, engine=eng)
+        kpis = summary_kpis(store)
+        funnel_table = funnel(store)
+        rfm = rfm_table(store)
+        seconds["kpis_funnel_rfm"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
         pa = product_analytics(
             eng.read(canonical),
             engine=eng,
@@ -161,7 +161,7 @@ def shop_insights(
             top_items=top_items,
             min_pair_orders=min_pair_orders,
         )
-    seconds["products"] = round(time.perf_counter() - t, 3)
+        seconds["products"] = round(time.perf_counter() - t, 3)
     facts = None
     if model is not None:
         facts = _model_facts(model)
