@@ -235,6 +235,11 @@ class ScoreProfile(_Model):
     mean: float
     decision_rate: float = Field(description="Share of the rows at or above the policy threshold.")
     histogram: Histogram
+    estimated_roc_auc: float | None = Field(
+        default=None,
+        description="ROC-AUC these probabilities imply if calibrated (CBPE): what the monitor's estimate on new "
+        "rows is compared with (older bundles: the test ROC-AUC).",
+    )
 
 
 class EventLabel(_Model):

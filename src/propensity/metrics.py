@@ -19,6 +19,7 @@ __all__ = [
     "METRICS",
     "RANKING_METRICS",
     "binary_metrics",
+    "cbpe",
     "confusion_at",
     "lift_at",
     "logit",
@@ -166,3 +167,39 @@ def binary_metrics(
             undefined["recall"] = "no positives in the data"
     out["undefined"] = undefined
     return out
+
+
+def cbpe(probability: np.ndarray, threshold: float) -> dict[str, float]:
+    """Expected ROC-AUC, precision, recall and positive rate of calibrated probabilities.
+
+    Each row counts as ``p`` of a positive and ``1 - p`` of a negative; ranking by ``p`` gives
+    the expected true- and false-positive rates at every cut, and their trapezoid the expected
+    ROC-AUC (NannyML's CBPE). Right when the calibration still holds on the new rows.
+    """
+    p = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
+    if not len(p):
+        return {
+            "roc_auc": float("nan"),
+            "precision": float("nan"),
+            "recall": float("nan"),
+            "positive_rate": float("nan"),
+        }
+    order = np.argsort(-p, kind="stable")
+    ps = p[order]
+    pos, neg = ps.sum(), (1 - ps).sum()
+    selected = p >= threshold
+    expected = {
+        "positive_rate": float(p.mean()),
+        "precision": float(p[selected].mean()) if selected.any() else float("nan"),
+        "recall": float(p[selected].sum() / pos) if pos > 0 else float("nan"),
+    }
+    if pos <= 0 or neg <= 0:
+        expected["roc_auc"] = float("nan")
+        return expected
+    # Ties share one step: group equal probabilities so the curve does not depend on row order.
+    _, first = np.unique(-ps, return_index=True)
+    ends = np.append(first[1:], len(ps))
+    tpr = np.concatenate([[0.0], np.cumsum(ps)[ends - 1] / pos])
+    fpr = np.concatenate([[0.0], np.cumsum(1 - ps)[ends - 1] / neg])
+    expected["roc_auc"] = float(np.trapezoid(tpr, fpr))
+    return expected

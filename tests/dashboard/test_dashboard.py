@@ -346,7 +346,13 @@ def test_analyze_command_writes_tables_and_charts(tmp_path, small_shop):
     assert result.exit_code == 0, result.output
     assert "Segments at" in result.output and "quarantined" in result.output
     kpis = json.loads((out / "kpis.json").read_text())
-    assert kpis == summary_kpis(EventStore(out / "validated" / "events.parquet"))
+    expected = summary_kpis(EventStore(out / "validated" / "events.parquet"))
+    floats = {k for k, v in expected.items() if isinstance(v, float)}
+    assert {k: v for k, v in kpis.items() if k not in floats} == {
+        k: v for k, v in expected.items() if k not in floats
+    }
+    for k in floats:  # sums run in parallel: equal up to the last bits
+        assert kpis[k] == pytest.approx(expected[k], rel=1e-12), k
     assert (out / "charts.html").stat().st_size > 1_000_000  # plotly.js embedded once
     assert pd.read_csv(out / "rfm_segments.csv")["customers"].sum() == kpis["customers"]
 

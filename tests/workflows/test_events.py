@@ -28,6 +28,7 @@ def shop_model(tmp_path_factory, small_shop):
         cutoffs=4,
         step_days=14,
         lookbacks=(7, 30),
+        eligible_days=30,
         out=out,
         **FAST,
     ).model
@@ -103,6 +104,9 @@ def test_scoring_a_log_needs_only_the_model_and_the_log(shop_model, small_shop, 
     assert len(scores) == summary.customers == fsum.customers == len(feats)
     assert set(scores["customer_id"]) == set(feats["customer_id"])
     assert 0 < summary.eligible == int(scores["eligible"].sum()) == fsum.eligible < len(scores)
+    # by default everyone seen before the cutoff is eligible: the population scoring ranks
+    _, everyone = compute_features(small_shop / "events.parquet", as_of, lookbacks=(7, 30))
+    assert everyone.eligible == everyone.customers == len(scores)
     assert scores["probability"].between(0, 1).all()
     assert ((scores["probability"] >= summary.threshold) == scores["decision"]).all()
     # the rebuilt features score exactly like the same features passed as a table

@@ -32,7 +32,7 @@ from propensity.manifest import (
     ScoreProfile,
     TaskSpec,
 )
-from propensity.metrics import binary_metrics
+from propensity.metrics import binary_metrics, cbpe
 from propensity.pipeline import TabularEncoder
 from propensity.schema import Role, RoleTable
 from propensity.training.config import TrainConfig
@@ -114,7 +114,12 @@ def score_profile(probability: np.ndarray, threshold: float) -> ScoreProfile:
         mean=float(p.mean()),
         decision_rate=float((p >= threshold).mean()),
         histogram=Histogram(edges=edges.tolist(), shares=(counts / max(1, counts.sum())).tolist()),
+        estimated_roc_auc=_finite(cbpe(p, threshold)["roc_auc"]),
     )
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
 
 
 def _feature_specs(
