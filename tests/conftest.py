@@ -24,6 +24,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # so that no test writes a .propensity/ store into the working directory.
 os.environ.setdefault("PROPENSITY_TRACKING", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# The CLI prints 160 columns when its output is not a terminal, unless COLUMNS says otherwise;
+# pytest-xdist's workers export COLUMNS=80, which would wrap the paths the tests look for.
+os.environ["COLUMNS"] = "160"
 
 
 def shared_file(*parts: str) -> Path:
