@@ -174,3 +174,19 @@ def test_the_dashboard_data_is_the_same_on_either_engine(small_shop, event_model
     np.testing.assert_allclose(b["probability"], a["probability"], rtol=0, atol=1e-12)
     assert b["band"].tolist() == a["band"].tolist()
     assert_same_features(b.drop(columns=["probability", "band"]), a.drop(columns=["probability", "band"]))
+
+
+def test_customer_scores_are_the_snapshot_scores(small_shop, event_model):
+    """The batch scoring path ``analyze --model`` and ``report-shop`` now take gives the customers,
+    probabilities and bands the in-memory snapshot gave them (DuckDB; the engines agree above)."""
+    from propensity.workflows.events import customer_scores, customer_snapshot
+
+    model, _ = event_model
+    events = small_shop / "events.parquet"
+    scored = customer_scores(model, events, as_of="2024-04-01")
+    snap = customer_snapshot(model, events, as_of="2024-04-01")
+    assert list(scored.columns) == ["customer_id", "probability", "decision", "band", "eligible"]
+    assert scored["customer_id"].tolist() == snap["customer_id"].tolist() and len(scored) > 500
+    np.testing.assert_allclose(scored["probability"], snap["probability"], rtol=0, atol=1e-12)
+    assert scored["band"].tolist() == snap["band"].astype(str).tolist()
+    assert scored["decision"].tolist() == snap["decision"].tolist()
