@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         default=None, description="File of API keys (plain or sha256:<hex> per line)."
     )
     seed: int = Field(default=42, description="Default random seed.")
+    engine: str = Field(
+        default="duckdb",
+        description="Engine of event work when none is given: duckdb or spark (the dashboard's analytics, "
+        "validation and scoring, and the default of every command's --engine). Checked when used.",
+    )
     spark_master: str = Field(
         default="local[2]",
         description="spark.master of the spark engine: local[N] or a cluster URL such as spark://host:7077.",

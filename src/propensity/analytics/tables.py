@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -197,6 +199,14 @@ class EventStore:
         """Run an Ibis expression on :attr:`events` with the store's engine and return a DataFrame."""
         with self._lock:
             return self.engine.execute(expr)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Engine]:
+        """The store's engine, held by the caller alone (the lock :meth:`execute` takes), for work
+        that runs its own queries on :attr:`events` — e.g.
+        :func:`~propensity.analytics.products.product_analytics` (do not call :meth:`execute` inside)."""
+        with self._lock:
+            yield self.engine
 
     def close(self) -> None:
         """Release the engine if the store started it (also done when the store is garbage collected)."""

@@ -121,8 +121,8 @@ def analyze(
     """Shop analytics from an event log: KPIs, activity over time, funnel by device/channel, cohort
     retention and RFM segments, as CSV tables and one self-contained charts.html.
 
-    --engine spark validates the log and computes the tables on Spark (PROPENSITY_SPARK_MASTER,
-    default local[2]); the tables equal DuckDB's."""
+    --engine spark validates the log, computes the tables and (with --model) scores the customers on
+    Spark (PROPENSITY_SPARK_MASTER, default local[2]); the tables equal DuckDB's."""
     from propensity.analytics import EventStore, prepare_events, write_analytics
     from propensity.engines import get_engine
 
@@ -134,11 +134,11 @@ def analyze(
         store = EventStore(canonical, engine=eng)
         scores = None
         if model is not None:
-            from propensity.loading import resolve_model
-            from propensity.workflows.events import customer_snapshot
+            from propensity.workflows.events import customer_scores
 
-            snap = customer_snapshot(resolve_model(model), canonical, as_of=as_of or store.data_end)
-            scores = snap[["customer_id", "probability"]]
+            # Scored by the engine's batch scoring (on Spark: on the executors).
+            scored = customer_scores(model, canonical, as_of=as_of or store.data_end, engine=eng)
+            scores = scored[["customer_id", "probability"]]
         summary = write_analytics(store, out_dir, as_of=as_of, scores=scores, charts=charts)
     k = summary.kpis
     rate = k["conversion_rate"]

@@ -45,7 +45,15 @@ SessionGap = Annotated[
     float | None,
     typer.Option("--session-gap", help="Minutes of inactivity that start a new session (default 30)."),
 ]
-Engine = Annotated[str, typer.Option("--engine", help="duckdb (in-process, default) or spark.")]
+Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        envvar="PROPENSITY_ENGINE",
+        help="duckdb (in-process, default) or spark.",
+        show_envvar=True,
+    ),
+]
 ExportTime = Annotated[
     str | None,
     typer.Option(

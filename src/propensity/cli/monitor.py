@@ -53,7 +53,13 @@ def monitor(
     ] = 200_000,
     no_report: Annotated[bool, typer.Option("--no-report", help="Write monitor.json only.")] = False,
     engine: Annotated[
-        str, typer.Option("--engine", help="Engine of event-log features: duckdb or spark.")
+        str,
+        typer.Option(
+            "--engine",
+            envvar="PROPENSITY_ENGINE",
+            show_envvar=True,
+            help="Engine of event-log features: duckdb or spark.",
+        ),
     ] = "duckdb",
 ) -> None:
     """Has anything moved since training? Drift per feature, of the score, and performance (exit 3 on an alert)."""

@@ -169,7 +169,7 @@ def report_shop(
             from propensity.loading import resolve_model
 
             loaded = resolve_model(model)
-        values = _lifetime_values(clv, events) if clv is not None else None
+        values = _lifetime_values(clv, events, engine) if clv is not None else None
         result = run_report(
             events,
             out_path,
@@ -186,7 +186,7 @@ def report_shop(
     out.print(f"Written: {result.report} and {result.json} (in {result.seconds:.1f}s)", highlight=False)
 
 
-def _lifetime_values(clv: Path, events: Path) -> Any:
+def _lifetime_values(clv: Path, events: Path, engine: str) -> Any:
     """``customer_id`` and ``clv``: a CLV bundle scored on the log (at its end), or a table as given."""
     from propensity.bundle import is_clv_bundle
     from propensity.workflows.shop import read_customer_table
@@ -194,5 +194,5 @@ def _lifetime_values(clv: Path, events: Path) -> Any:
     if clv.is_dir() and is_clv_bundle(clv):
         from propensity.workflows.clv import lifetime_values
 
-        return lifetime_values(clv, events)[["customer_id", "clv"]]
+        return lifetime_values(clv, events, engine=engine)[["customer_id", "clv"]]
     return read_customer_table(clv, ("customer_id", "clv"))

@@ -1,10 +1,14 @@
 """Data behind the dashboard, loaded once per process and cached (Streamlit's resource/data caches).
 
 The expensive steps happen once: validating the raw log into canonical events (cached on disk
-by :func:`propensity.analytics.prepare_events`), loading it into DuckDB, and — for a model
+by :func:`propensity.analytics.prepare_events`), loading it into the engine, and — for a model
 trained on events — rebuilding every customer's features at the end of the log and scoring
 them (:func:`customer_snapshot`, cached on disk per model version). Aggregates are then cached
 in memory, so a page renders from cached tables after the first load.
+
+Every step runs on the engine of the settings (``PROPENSITY_ENGINE``: ``duckdb``, the default,
+or ``spark``): validation, the event store behind every aggregate (KPIs, activity, funnel,
+cohorts, RFM, products), the customers' features, lifetime values and the log's monitoring.
 """
 
 from __future__ import annotations
@@ -89,10 +93,24 @@ def _load_evaluation(path: str) -> dict[str, Any] | None:
     return json.loads(file.read_text()) if file.exists() else None
 
 
+def engine_name() -> str:
+    """The engine of the settings (``PROPENSITY_ENGINE``), checked (an unknown name is a ParameterError)."""
+    from propensity.config import get_settings
+    from propensity.engines import ENGINES
+    from propensity.errors import ParameterError
+
+    name = (get_settings().engine or "duckdb").strip().lower()
+    if name not in ENGINES:
+        raise ParameterError(
+            f"The 'engine' setting (PROPENSITY_ENGINE) must be one of {', '.join(ENGINES)}. Got {name!r} instead."
+        )
+    return name
+
+
 @st.cache_resource(show_spinner="Validating the event log (once; cached on disk)…")
-def _load_store(events: str, cache: str) -> tuple[EventStore, dict[str, Any]]:
-    canonical, report = prepare_events(events, Path(cache) / "validated")
-    return EventStore(canonical, threads=2), report.to_dict()
+def _load_store(events: str, cache: str, engine: str) -> tuple[EventStore, dict[str, Any]]:
+    canonical, report = prepare_events(events, Path(cache) / "validated", engine=engine)
+    return EventStore(canonical, engine=engine, threads=2), report.to_dict()
 
 
 def context() -> Context:
@@ -108,7 +126,7 @@ def context() -> Context:
             ctx.problems.append(f"The model '{sources.model}' could not be loaded: {exc}")
     if sources.events:
         try:
-            ctx.store, ctx.validation = _load_store(sources.events, str(sources.cache))
+            ctx.store, ctx.validation = _load_store(sources.events, str(sources.cache), engine_name())
         except PropensityError as exc:
             ctx.problems.append(f"The event log '{sources.events}' could not be read: {exc}")
     return ctx
@@ -146,13 +164,10 @@ def segments(_store: EventStore, key: str, _scores: pd.DataFrame | None, scores_
 
 @st.cache_data(show_spinner="Counting products and categories…", max_entries=8)
 def products(_store: EventStore, key: str, min_support: int) -> ProductAnalytics | None:
-    """Product and category tables of the log (``None`` when it names no product or category)."""
-    from propensity.engines import get_engine
-
-    if not Path(_store.source).is_file():
-        return None
-    with get_engine("duckdb", threads=2) as eng:
-        return product_analytics(eng.read(_store.source), engine=eng, min_support=min_support)
+    """Product and category tables of the log (``None`` when it names no product or category),
+    computed by the store's engine on its events."""
+    with _store.exclusive() as engine:
+        return product_analytics(_store.events, engine=engine, min_support=min_support)
 
 
 @st.cache_resource(show_spinner="Scoring every customer of the log (once; cached on disk)…")
@@ -170,7 +185,7 @@ def _snapshot(model_ref: str, version: str, canonical: str, cache: str, as_of: s
             pass
     from propensity.workflows.events import customer_snapshot
 
-    frame = customer_snapshot(_load_model(model_ref), canonical, as_of=as_of)
+    frame = customer_snapshot(_load_model(model_ref), canonical, as_of=as_of, engine=engine_name())
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     stamp.write_text(json.dumps({"canonical": canonical, "mtime_ns": mtime, "as_of": as_of}))
@@ -198,7 +213,9 @@ def snapshot(ctx: Context) -> pd.DataFrame | None:
 def _clv_scores(clv_ref: str, events: str, mtime_ns: int, as_of: str) -> pd.DataFrame:
     from propensity.workflows.clv import lifetime_values
 
-    return lifetime_values(clv_ref, events, as_of=as_of).drop(columns="expected_spend", errors="ignore")
+    return lifetime_values(clv_ref, events, as_of=as_of, engine=engine_name()).drop(
+        columns="expected_spend", errors="ignore"
+    )
 
 
 def clv_scores(ctx: Context) -> pd.DataFrame | None:
@@ -242,7 +259,9 @@ def with_clv(frame: pd.DataFrame, clv: pd.DataFrame | None) -> pd.DataFrame:
 def _monitor_log(model_ref: str, version: str, canonical: str, mtime_ns: int, as_of: str) -> dict[str, Any]:
     from propensity.workflows.monitoring import monitor
 
-    return monitor(_load_model(model_ref), canonical, as_of=as_of, report=False).to_dict()
+    return monitor(
+        _load_model(model_ref), canonical, as_of=as_of, report=False, engine=engine_name()
+    ).to_dict()
 
 
 def monitor_log(ctx: Context, as_of: str) -> dict[str, Any] | None:

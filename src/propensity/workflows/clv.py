@@ -706,11 +706,14 @@ def clv_snapshot(
 LIFETIME_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
 
-def lifetime_values(model: str | Path | ClvModel, source: EventSource, *, as_of: Any = None) -> pd.DataFrame:
+def lifetime_values(
+    model: str | Path | ClvModel, source: EventSource, *, as_of: Any = None, engine: str | Engine = "duckdb"
+) -> pd.DataFrame:
     """``customer_id`` (text) and :data:`LIFETIME_COLUMNS` of every buyer of a log at ``as_of``
     (default: the end of the data), scored with a saved CLV bundle — the columns other outputs
-    join onto their customers (customers without a purchase have no row)."""
-    frame, _, _ = clv_snapshot(model, source, as_of=as_of)
+    join onto their customers (customers without a purchase have no row). ``engine`` validates
+    the log and computes the per-customer summary the bundle scores."""
+    frame, _, _ = clv_snapshot(model, source, as_of=as_of, engine=engine)
     frame = frame.assign(customer_id=frame["customer_id"].astype(str))
     return frame[["customer_id", *(c for c in LIFETIME_COLUMNS if c in frame.columns)]]
 

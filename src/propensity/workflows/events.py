@@ -6,6 +6,8 @@
   manifest's ``events`` block records everything needed to rebuild the features;
 - :func:`event_features_at` — the customers of a log at an as-of, as the model was trained:
   the row source of :func:`propensity.workflows.scoring.score_events`;
+- :func:`customer_scores` — every customer's score at an as-of, in memory, scored by
+  :func:`score_events` on the chosen engine (analytics and reports by segment);
 - :func:`customer_snapshot` — the same in memory, with the features (the dashboard's view).
 """
 
@@ -73,6 +75,7 @@ __all__ = [
     "EventScoreSummary",
     "FeaturesSummary",
     "compute_features",
+    "customer_scores",
     "customer_snapshot",
     "event_features_at",
     "model_event_spec",
@@ -768,21 +771,81 @@ def _is_spark(engine: str | Engine) -> bool:
     return (name or "").strip().lower() == "spark"
 
 
+#: The columns of :func:`customer_scores`.
+CUSTOMER_SCORE_COLUMNS = ("customer_id", "probability", "decision", "band", "eligible")
+
+
+def customer_scores(
+    model: ModelRef,
+    events: EventSource,
+    *,
+    as_of: Any = None,
+    engine: str | Engine = "duckdb",
+    mapping: MappingLike = None,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """Every customer of a log scored at ``as_of`` by :func:`score_events` on ``engine``, read back.
+
+    The batch scoring path itself runs (on Spark: features built by Spark, scored on the
+    executors by ``mapInPandas``); only the small result (one row per customer) reaches pandas.
+    ``events`` are read with ``mapping`` — by default the canonical names, as in a validated log
+    (``propensity validate --out``), not the model's mapping of its raw training log.
+
+    Parameters
+    ----------
+    out
+        Where the scores are written before they are read back (default: a temporary folder,
+        removed afterwards). On a Spark cluster of several machines give a folder every node
+        and the driver can reach (executors write it, the driver reads it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CUSTOMER_SCORE_COLUMNS` (``customer_id`` as text), by probability (highest first),
+        then ``customer_id``: the same rows and values on every engine.
+    """
+    import tempfile
+
+    spark = _is_spark(engine)
+    with tempfile.TemporaryDirectory(prefix="propensity-scores-") as tmp:
+        target = Path(out) if out is not None else Path(tmp) / ("scores" if spark else "scores.parquet")
+        score_events(
+            model,
+            events,
+            target,
+            as_of=as_of,
+            mapping=mapping if mapping is not None else EventMapping(),
+            engine=engine,
+        )
+        frame = pd.read_parquet(target, columns=list(CUSTOMER_SCORE_COLUMNS))
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame["band"] = frame["band"].astype(str)
+    frame = frame.sort_values(["probability", "customer_id"], ascending=[False, True], kind="stable")
+    return frame.reset_index(drop=True)
+
+
 def customer_snapshot(
-    model: TrainedModel, events: EventSource, *, as_of: Any, mapping: MappingLike = None
+    model: TrainedModel,
+    events: EventSource,
+    *,
+    as_of: Any,
+    mapping: MappingLike = None,
+    engine: str | Engine = "duckdb",
 ) -> pd.DataFrame:
     """Every customer seen before ``as_of``, with the model's features at ``as_of`` and their score.
 
     Rebuilds the features the way the model was trained (the manifest's feature configuration
-    and eligibility) with :func:`compute_features` and scores them with the model — what
-    :func:`~propensity.workflows.scoring.score_events` writes, kept in memory with the features
-    (the dashboard explains customers from them).
+    and eligibility) with :func:`compute_features` on ``engine`` and scores them with the model —
+    what :func:`~propensity.workflows.scoring.score_events` writes, kept in memory with the
+    features (the dashboard explains customers from them, so they come to this process anyway;
+    :func:`customer_scores` is the scores alone, scored where the engine runs).
 
     Returns
     -------
     pandas.DataFrame
         ``customer_id``, ``probability``, ``decision``, ``band``, ``eligible`` and every model
-        feature, sorted by probability (highest first). Rows the model cannot score are left out.
+        feature, sorted by probability (highest first), then ``customer_id``. Rows the model
+        cannot score are left out.
 
     Raises
     ------
@@ -791,11 +854,16 @@ def customer_snapshot(
     """
     spec = model_event_spec(model)
     frame, summary = compute_features(
-        events, as_of, mapping=mapping, config=spec.config, eligible_days=spec.eligibility.active_days or 0
+        events,
+        as_of,
+        mapping=mapping,
+        config=spec.config,
+        eligible_days=spec.eligibility.active_days or 0,
+        engine=engine,
     )
     assert frame is not None
     if spec.block.clv_features:
-        with load_events(events, mapping if mapping is not None else spec.mapping) as ev:
+        with load_events(events, mapping if mapping is not None else spec.mapping, engine=engine) as ev:
             more, _ = clv_columns_at(ev, to_timestamp(summary.as_of), spec.block.label.horizon_days)
         frame = frame.merge(
             more.astype({"customer_id": frame["customer_id"].dtype}), on="customer_id", how="left"
@@ -812,4 +880,6 @@ def customer_snapshot(
     )
     out["customer_id"] = out["customer_id"].astype(str)
     out.attrs["as_of"] = summary.as_of
-    return out.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
+    # Ties by customer: the engines return the features in no particular order.
+    out = out.sort_values(["probability", "customer_id"], ascending=[False, True], kind="stable")
+    return out.reset_index(drop=True)

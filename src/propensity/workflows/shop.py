@@ -126,7 +126,8 @@ def shop_insights(
         The log already validated: (canonical events file, its validation report), e.g. from
         ``train_from_events(..., clean_out=...)``; ``cache`` is then not used.
     engine
-        Runs the aggregates (KPIs, funnel, RFM, products): ``duckdb`` (default) or ``spark``.
+        Runs the aggregates (KPIs, funnel, RFM, products) and scores the customers with ``model``:
+        ``duckdb`` (default) or ``spark``.
     min_support, top_items, min_pair_orders
         See :func:`propensity.analytics.products.product_analytics`.
 
@@ -162,15 +163,16 @@ def shop_insights(
             min_pair_orders=min_pair_orders,
         )
         seconds["products"] = round(time.perf_counter() - t, 3)
-    facts = None
-    if model is not None:
-        facts = _model_facts(model)
-        if scores is None:
-            t = time.perf_counter()
-            from propensity.workflows.events import customer_snapshot
+        facts = None
+        if model is not None:
+            facts = _model_facts(model)
+            if scores is None:
+                t = time.perf_counter()
+                from propensity.workflows.events import customer_scores
 
-            scores = customer_snapshot(model, canonical, as_of=store.data_end)
-            seconds["scoring"] = round(time.perf_counter() - t, 3)
+                # The engine's batch scoring (on Spark: on the executors), not a second path.
+                scores = customer_scores(model, canonical, as_of=store.data_end, engine=eng)
+                seconds["scoring"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     segments = risk_segments(rfm, scores, clv)
     seconds["segments"] = round(time.perf_counter() - t, 3)
