@@ -15,16 +15,20 @@ and a customer's score row is replaced, never appended.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from propensity.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 __all__ = ["SCORE_COLUMNS", "EventStore", "event_key", "event_record"]
 
@@ -114,18 +118,27 @@ class EventStore:
 
     # ------------------------------------------------------------------ events
 
-    def add_events(self, rows: Sequence[tuple[str, str, str, str]], fields: Iterable[str] = ()) -> int:
+    def add_events(
+        self,
+        rows: Sequence[tuple[str, str, str, str]],
+        fields: Iterable[str] = (),
+        *,
+        fields_complete: bool = False,
+    ) -> int:
         """Insert ``(key, customer_id, ts, payload)`` rows in one transaction; return how many were new.
 
         ``ts`` is the canonical timestamp as ISO text (it orders as time); re-delivered keys are
         ignored. The store's watermark (latest event time) and the union of the fields seen
         (``fields``, which may name fields every event left empty) move in the same transaction.
+        ``fields_complete``: the caller vouches that ``fields`` names every field of every payload
+        (the live scorer builds the payloads from those fields), so the payloads are not parsed again.
         """
         if not rows:
             return 0
         seen = set(self.fields()) | set(fields)
-        for _, _, _, payload in rows:
-            seen.update(json.loads(payload))
+        if not fields_complete:
+            for _, _, _, payload in rows:
+                seen.update(json.loads(payload))
         latest = max(r[2] for r in rows)
         with self._lock:
             con = self._con
@@ -166,8 +179,7 @@ class EventStore:
     def event_count(self) -> int:
         return int(self._con.execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def history(self, customers: Iterable[str]) -> pd.DataFrame:
-        """Every stored event of ``customers`` as it arrived (one text column per field)."""
+    def _payloads(self, customers: Iterable[str]) -> list[str]:
         ids = list(dict.fromkeys(customers))
         payloads: list[str] = []
         for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
@@ -179,8 +191,28 @@ class EventStore:
                     f"SELECT payload FROM events WHERE customer_id IN ({marks}) ORDER BY ts, key", part
                 )
             ]
+        return payloads
+
+    def history(self, customers: Iterable[str]) -> pd.DataFrame:
+        """Every stored event of ``customers`` as it arrived (one text column per field)."""
+        payloads = self._payloads(customers)
         frame = pd.DataFrame.from_records([json.loads(p) for p in payloads], columns=self.fields())
         return frame.astype("string")
+
+    def history_table(self, customers: Iterable[str], fields: Sequence[str] | None = None) -> pa.Table:
+        """:meth:`history` as an Arrow table of text columns ``fields`` (default: :meth:`fields`),
+        the payloads parsed by Arrow's JSON reader (the live scorer's path: no Python object per cell)."""
+        import pyarrow as pa
+        import pyarrow.json as pj
+
+        schema = pa.schema([(f, pa.string()) for f in (self.fields() if fields is None else fields)])
+        payloads = self._payloads(customers)
+        if not payloads:
+            return schema.empty_table()
+        options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        # newline-delimited JSON: json.dumps escapes any newline inside a value
+        table = pj.read_json(io.BytesIO("\n".join(payloads).encode()), parse_options=options)
+        return table.select(schema.names)
 
     # ------------------------------------------------------------------ scores
 
