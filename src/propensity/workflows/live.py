@@ -589,6 +589,8 @@ def _stamps(ts: pa.ChunkedArray) -> list[str]:
     """:func:`_stamp` of every instant of ``ts`` (valid events' times), vectorised."""
     import pyarrow as pa
 
+    if ts.type.tz is None:  # Arrow writes a naive instant as "2024-01-31 09:05:00.000000"
+        return cast("list[str]", ts.cast(pa.timestamp("us")).cast(pa.string()).to_pylist())
     micros = ts.cast(pa.timestamp("us", tz=ts.type.tz)).to_numpy().astype("datetime64[us]")
     return [t.replace("T", " ") for t in np.datetime_as_string(micros, unit="us").tolist()]
 
