@@ -227,13 +227,10 @@ class EventStore:
         if scores.empty:
             return
         names = list(features.columns)
-        # column by column (as Python objects, missing as None): a record per row without to_dict's cost
-        values = [features[c].astype(object).where(features[c].notna(), None).tolist() for c in names]
-        feats = (
-            [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-            if names
-            else [{}] * len(features)
-        )
+        # one object array (missing as None), then a record per row: no per-column pandas calls
+        cells = features.astype(object).to_numpy()
+        cells[features.isna().to_numpy()] = None
+        feats = [dict(zip(names, row, strict=True)) for row in cells.tolist()]
         reason_lists = (
             scores[list(reasons)].astype(object).where(scores[list(reasons)].notna(), None).values.tolist()
             if reasons
