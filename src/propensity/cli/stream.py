@@ -44,7 +44,12 @@ def stream(
     store: Annotated[
         Path, typer.Option("--store", help="The live store (SQLite) of events and current scores.")
     ] = Path("live.db"),
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Most events per micro-batch.")] = 5000,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", min=1, help="Most events per micro-batch (it takes what is waiting, up to this)."
+        ),
+    ] = 20_000,
     block_ms: Annotated[
         int, typer.Option("--block-ms", min=1, help="Wait this long for new events before a smaller batch.")
     ] = 200,

@@ -44,6 +44,7 @@ from propensity.workflows.store import EventStore, event_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
+    import pyarrow as pa
 
     from propensity.engines import Engine
     from propensity.pipeline import TrainedModel
@@ -149,6 +150,7 @@ class _CompiledQuery:
 
         self.engine = engine
         self.columns = dict(columns)
+        self.input_schema = _arrow_schema(self.columns)
         table = ibis.table(self.columns, name=self.TABLE)
         expr_a = build(table, self._A)
         engine.con._run_pre_execute_hooks(expr_a)  # registers the expression's in-memory tables, once
@@ -179,17 +181,27 @@ class _CompiledQuery:
         """The query's answer over ``frame`` (its columns as :attr:`columns`) at ``instant`` (whole seconds)."""
         import pyarrow as pa
 
-        types = pa.schema([(name, ibis_type_to_arrow(t)) for name, t in self.columns.items()])
+        types = self.input_schema
         table = pa.table(
             {f.name: pa.Array.from_pandas(frame[f.name], type=f.type) for f in types}, schema=types
         )
+        return self.run_arrow(table, instant).to_pandas()
+
+    def run_arrow(self, table: pa.Table, instant: pd.Timestamp) -> pa.Table:
+        """:meth:`run` over an Arrow table already of :attr:`input_schema` (no pandas on the way in or out)."""
         con = self.engine.con.con
         con.register(self.TABLE, table)
         try:
             out = con.sql(self._substitute(self.sql, self._A, instant)).to_arrow_table()
         finally:
             con.unregister(self.TABLE)
-        return (out if out.schema == self.schema else out.cast(self.schema)).to_pandas()
+        return out if out.schema == self.schema else out.cast(self.schema)
+
+
+def _arrow_schema(columns: Mapping[str, str]) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(name, ibis_type_to_arrow(t)) for name, t in columns.items()])
 
 
 def ibis_type_to_arrow(name: str) -> Any:
@@ -264,6 +276,8 @@ class LiveScorer:
         self.engine = engine
         self._validator: Engine | None = None
         self._queries: dict[tuple[str, tuple[str, ...]], _CompiledQuery] = {}
+        if store.fields():  # a store written before: its events' fields are likely the next ones
+            self.prepare(store.fields())
 
     def close(self) -> None:
         if self._validator is not None:
@@ -297,23 +311,14 @@ class LiveScorer:
         # an empty field is a missing value (as an empty CSV cell); the field still exists
         raw = [{k: str(v) for k, v in e.items() if v is not None and v != ""} for e in events]
         names = sorted({k for e in events for k in e})
-        frame = pd.DataFrame.from_records(raw, columns=names).astype("string")
-        verdicts = self._verdicts(frame)
-        bad = verdicts["reason"].notna().to_numpy()
-        for i in np.flatnonzero(bad):
-            v = verdicts.iloc[i]
-            result.dead.append(
-                DeadEvent(int(i), str(v["reason"]), _text_or_none(v["column"]), _text_or_none(v["value"]))
-            )
-        good = np.flatnonzero(~bad).tolist()
-        ids = verdicts["customer_id"].astype(str).tolist()
-        stamps = verdicts["ts"].tolist()  # refused rows may hold instants pandas cannot (year 2999)
-        rows = [
-            (key, ids[i], _stamp(stamps[i]), payload) for i in good for key, payload in [event_record(raw[i])]
-        ]
-        result.new = self.store.add_events(rows, names)
+        result.dead, good, ids, stamps = self._verdict_rows(raw, names)
+        rows = []
+        for i, cid, ts in zip(good, ids, stamps, strict=True):
+            key, payload = event_record(raw[i])
+            rows.append((key, cid, ts, payload))
+        result.new = self.store.add_events(rows, names, fields_complete=True)
         result.duplicates = len(rows) - result.new
-        customers = sorted({r[1] for r in rows})
+        customers = sorted(set(ids))
         if customers:
             watermark = self.store.watermark()
             assert watermark is not None
@@ -321,6 +326,59 @@ class LiveScorer:
             result.scores = self.rescore(customers, result.as_of)
         result.seconds = time.perf_counter() - started
         return result
+
+    def prepare(self, fields: Sequence[str]) -> None:
+        """Compile the validation and feature queries for events carrying ``fields`` now, rather
+        than on the first batch that carries them (~1 s; the service calls it before it reads)."""
+        names = tuple(sorted(set(fields)))
+        self._query("verdicts", names)
+        self._query("features", tuple(sorted(set(self.store.fields()) | set(names))))
+
+    def _verdict_rows(
+        self, raw: Sequence[Mapping[str, str]], names: list[str]
+    ) -> tuple[list[DeadEvent], list[int], list[str], list[str]]:
+        """:func:`flag_rows`'s verdicts on ``raw``: the refused events, and the positions, customer
+        ids and canonical times (text that sorts as time) of the valid ones."""
+        query = self._query("verdicts", tuple(names))
+        if query is None:
+            frame = pd.DataFrame.from_records(list(raw), columns=names).astype("string")
+            return self._verdicts_by_batch_functions(frame)
+        import pyarrow as pa
+
+        columns = [pa.array([r.get(n) for r in raw], type=pa.string()) for n in names]
+        table = pa.Table.from_arrays(
+            [*columns, pa.array(np.arange(len(raw), dtype="int64"))], schema=query.input_schema
+        )
+        # the export time is now, rounded up to the second (the compiled query takes whole seconds)
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).ceil("s")
+        verdicts = query.run_arrow(table, now)
+        reasons = verdicts.column("reason").to_pylist()
+        good = [i for i, r in enumerate(reasons) if r is None]
+        dead = []
+        if len(good) < len(reasons):
+            cols, values = verdicts.column("column").to_pylist(), verdicts.column("value").to_pylist()
+            dead = [
+                DeadEvent(i, str(r), _text_or_none(cols[i]), _text_or_none(values[i]))
+                for i, r in enumerate(reasons)
+                if r is not None
+            ]
+        kept = verdicts.take(pa.array(good, type=pa.int64()))
+        ids = [str(c) for c in kept.column("customer_id").to_pylist()]
+        return dead, good, ids, _stamps(kept.column("ts"))
+
+    def _verdicts_by_batch_functions(
+        self, frame: pd.DataFrame
+    ) -> tuple[list[DeadEvent], list[int], list[str], list[str]]:
+        verdicts = flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
+        bad = verdicts["reason"].notna().to_numpy()
+        dead = [
+            DeadEvent(int(i), str(v["reason"]), _text_or_none(v["column"]), _text_or_none(v["value"]))
+            for i, v in ((i, verdicts.iloc[i]) for i in np.flatnonzero(bad))
+        ]
+        good = np.flatnonzero(~bad).tolist()
+        ids = verdicts["customer_id"].astype(str).tolist()
+        stamps = verdicts["ts"].tolist()  # refused rows may hold instants pandas cannot (year 2999)
+        return dead, good, [ids[i] for i in good], [_stamp(stamps[i]) for i in good]
 
     def _query(self, kind: str, fields: tuple[str, ...]) -> _CompiledQuery | None:
         """The compiled ``kind`` query (features, verdicts) of inputs with ``fields`` (DuckDB only;
@@ -333,29 +391,22 @@ class LiveScorer:
         query = self._queries[kind, fields]
         return query if query.usable else None
 
-    def _verdicts(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """:func:`flag_rows` of ``frame`` with the export time now (rounded up to the second: the
-        compiled query takes whole seconds)."""
-        query = self._query("verdicts", tuple(frame.columns))
-        if query is None:
-            return flag_rows(frame, self.spec.mapping, engine=self._validation_engine())
-        now = pd.Timestamp.now(tz="UTC").tz_localize(None).ceil("s")
-        out = query.run(frame.assign(**{ROW: np.arange(len(frame), dtype="int64")}), now)
-        out.index = frame.index
-        return out.drop(columns=ROW)
-
     def rescore(self, customers: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
         """Score ``customers`` at ``as_of`` from their stored history, by the batch path, and store it."""
-        history = self.store.history(customers)
-        if history.empty:
-            return pd.DataFrame()
-        query = self._query("features", tuple(history.columns))
+        fields = self.store.fields()
+        query = self._query("features", tuple(fields))
         if query is None:
+            history = self.store.history(customers)
+            if history.empty:
+                return pd.DataFrame()
             scores, feats = score_log(
                 self.model, history, as_of, reasons=self.reasons, engine=self.engine, in_memory=True
             )
         else:
-            rows = _PrecomputedRows(query.run(history, as_of), as_of, query.engine)
+            table = self.store.history_table(customers, fields)
+            if table.num_rows == 0:
+                return pd.DataFrame()
+            rows = _PrecomputedRows(query.run_arrow(table, as_of).to_pandas(), as_of, query.engine)
             scores, feats = _scored(self.model, rows, self.reasons)
         if scores.empty:
             return scores
@@ -532,6 +583,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.bool_,)):
         return bool(value)
     return value
+
+
+def _stamps(ts: pa.ChunkedArray) -> list[str]:
+    """:func:`_stamp` of every instant of ``ts`` (valid events' times), vectorised."""
+    import pyarrow as pa
+
+    if ts.type.tz is None:  # Arrow writes a naive instant as "2024-01-31 09:05:00.000000"
+        return cast("list[str]", ts.cast(pa.timestamp("us")).cast(pa.string()).to_pylist())
+    micros = ts.cast(pa.timestamp("us", tz=ts.type.tz)).to_numpy().astype("datetime64[us]")
+    return [t.replace("T", " ") for t in np.datetime_as_string(micros, unit="us").tolist()]
 
 
 def _stamp(value: Any) -> str:
