@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), a test file per process at a time (module fixtures stay
+# shared): most of the suite's time waits on servers, JVMs and the browser. JOBS=0 runs in one.
+JOBS ?= 2
+XDIST := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
 
 .PHONY: install system-deps test test-fast demo bench bench-quick lint format clean
 
@@ -22,11 +26,11 @@ system-deps:
 
 ## test: install, then run the whole suite (slow, browser and server tests included)
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## test-fast: the suite without tests marked slow
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 ## demo: install, then run the main job end to end
 demo: install

@@ -244,20 +244,9 @@ def _measure(
     open_sender(url, label).close()  # the stream exists (Kafka: a topic of one partition) before the consumer
     fields = [str(c) for c in frame.columns]
     sent: list[float] = []
+    producer: threading.Thread | None = None
     if rate == 0:  # throughput: the whole log waits in the stream first
         replay(frame, url, label)
-        result, _, peak = isolated(
-            _consume,
-            url,
-            label,
-            str(model) if model else None,
-            store,
-            batch,
-            len(frame),
-            str(ready),
-            False,
-            fields,
-        )
     else:
 
         def produce() -> None:
@@ -267,18 +256,19 @@ def _measure(
 
         producer = threading.Thread(target=produce)
         producer.start()
-        result, _, peak = isolated(
-            _consume,
-            url,
-            label,
-            str(model) if model else None,
-            store,
-            batch,
-            len(frame),
-            str(ready),
-            True,
-            fields,
-        )
+    result, _, peak = isolated(
+        _consume,
+        url,
+        label,
+        str(model) if model else None,
+        store,
+        batch,
+        len(frame),
+        str(ready),
+        rate != 0,
+        fields,
+    )
+    if producer is not None:
         producer.join()
     result["peak_mib"] = peak
     result["sent_per_s"] = sent[0] if sent else None

@@ -130,6 +130,7 @@ def stream(
             }
         ),
         highlight=False,
+        soft_wrap=True,  # one line of JSON, however long, for the caller to parse
     )
 
 
@@ -165,4 +166,4 @@ def replay(
         f"({summary.events_per_second:,.0f}/s).",
         highlight=False,
     )
-    out.print(json.dumps(summary.to_dict()), highlight=False)
+    out.print(json.dumps(summary.to_dict()), highlight=False, soft_wrap=True)
