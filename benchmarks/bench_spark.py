@@ -16,6 +16,8 @@ Spark's (>1 would mean Spark is faster).
   ~10M events (211,000 customers, 365 days, seed 7; quick: 40,000 customers), scored with the
   events part's model (``score_events``: validation, features, scores), and its features
   alone (``compute_features`` at the end of the data, written to Parquet).
+- **scale50_score**, **scale50_features** (not in the default run): the same at ~50M events
+  (1,055,000 customers).
 
 On a 2-core machine Spark is expected to lose: both engines get the same two cores and Spark
 pays for its JVM, serialisation to Python workers and a shuffle-free but multi-stage plan. Spark
@@ -25,6 +27,7 @@ wins when there are more cores than one machine holds (partitions × executors o
     python -m benchmarks.bench_spark --quick
     python -m benchmarks.bench_spark events     # one part: events, table, scale_score or scale_features
     python -m benchmarks.bench_spark scale_score scale_features    # the ~10M-event log (~25 min here)
+    python -m benchmarks.bench_spark scale50_score scale50_features    # the ~50M-event log
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ TABLE_ROWS, QUICK_TABLE_ROWS = 400_000, 50_000
 FEATURES_AS_OF = "2024-12-31"  # the last day of the generated year (2024-01-01 + 365 days)
 #: ~47 events per customer and year: 211,000 customers give ~10M events.
 SCALE_SHOP, QUICK_SCALE_SHOP = {"customers": 211_000, "days": 365}, {"customers": 40_000, "days": 365}
+#: ~50M events: five times the customers of :data:`SCALE_SHOP` (``scale50_score``, ``scale50_features``).
+SCALE50_SHOP = {"customers": 1_055_000, "days": 365}
 BASELINE = "DuckDB in-process, same code and data, same run"
 
 
@@ -160,21 +165,35 @@ def events(quick: bool) -> list[Figure]:
     )
 
 
-def scale_score(quick: bool) -> list[Figure]:
-    log, params = _shop(QUICK_SCALE_SHOP if quick else SCALE_SHOP)
+def _scale_score(name: str, shop: dict[str, int], quick: bool) -> list[Figure]:
+    log, params = _shop(shop)
     model = _event_model(quick)
-    command = COMMAND + (" --quick" if quick else "") + " scale_score"
+    command = COMMAND + (" --quick" if quick else "") + f" {name}"
     return _compare(
-        "scale_score", _score_events, (str(model), str(log)), log.parent / "scores", params, command, "scored"
+        name, _score_events, (str(model), str(log)), log.parent / "scores", params, command, "scored"
     )
+
+
+def _scale_features(name: str, shop: dict[str, int], quick: bool) -> list[Figure]:
+    log, params = _shop(shop)
+    command = COMMAND + (" --quick" if quick else "") + f" {name}"
+    return _compare(name, _features, (str(log),), log.parent / "features", params, command, "rows")
+
+
+def scale_score(quick: bool) -> list[Figure]:
+    return _scale_score("scale_score", QUICK_SCALE_SHOP if quick else SCALE_SHOP, quick)
 
 
 def scale_features(quick: bool) -> list[Figure]:
-    log, params = _shop(QUICK_SCALE_SHOP if quick else SCALE_SHOP)
-    command = COMMAND + (" --quick" if quick else "") + " scale_features"
-    return _compare(
-        "scale_features", _features, (str(log),), log.parent / "features", params, command, "rows"
-    )
+    return _scale_features("scale_features", QUICK_SCALE_SHOP if quick else SCALE_SHOP, quick)
+
+
+def scale50_score(quick: bool) -> list[Figure]:
+    return _scale_score("scale50_score", QUICK_SCALE_SHOP if quick else SCALE50_SHOP, quick)
+
+
+def scale50_features(quick: bool) -> list[Figure]:
+    return _scale_features("scale50_features", QUICK_SCALE_SHOP if quick else SCALE50_SHOP, quick)
 
 
 def table(quick: bool) -> list[Figure]:
@@ -216,9 +235,11 @@ def run(quick: bool, only: set[str] | None = None) -> list[Figure]:
         ("table", table),
         ("scale_score", scale_score),
         ("scale_features", scale_features),
+        ("scale50_score", scale50_score),
+        ("scale50_features", scale50_features),
     )
     for name, part in parts:
-        # the ~10M-event parts take ~25 minutes here: only when named
+        # the ~10M- and ~50M-event parts take long (~25 minutes for the 10M pair here): only when named
         if (only is None and not name.startswith("scale")) or (only is not None and name in only):
             figures += guarded(
                 name, COMMAND + (" --quick" if quick else "") + f" {name}", lambda p=part: p(quick)
