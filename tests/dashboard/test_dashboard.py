@@ -32,7 +32,7 @@ from propensity.errors import DataError, ParameterError, SchemaError
 from propensity.targeting import threshold_view
 from propensity.workflows.events import customer_snapshot, train_from_events
 from propensity.workflows.monitoring import monitor
-from tests._processes import descendants, port_is_free, survivors
+from tests._processes import descendants, port_is_free, stop_process, survivors
 from tests.report.test_report import BROWSER_ARGS, _chromium_or_skip
 
 pytest.importorskip("streamlit")
@@ -454,11 +454,7 @@ def test_dashboard_in_chromium(tmp_path, shop_model, small_shop, free_port, wait
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
         shutil.rmtree(profile, ignore_errors=True)
     assert not errors, errors
 

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests._processes import port_is_free
+from tests._processes import port_is_free, stop_process
 from tests.conftest import _free_port
 
 
@@ -97,13 +97,8 @@ class RedisServer:
             client.close()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: redis flushes the append-only file and exits
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)  # SIGTERM: redis flushes the append-only file and exits
         self.proc = None
 
 
@@ -236,13 +231,10 @@ class TansuServer:
         for reader, _ in self._ends.values():
             reader.close()
         self._ends.clear()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # memory only: nothing to save, so no long wait for clients to go
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(
+                self.proc, timeout=2
+            )  # memory only: nothing to save, so no long wait for clients to go
         self.proc = None
 
 

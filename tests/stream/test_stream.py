@@ -18,7 +18,7 @@ from propensity.stream.dispatch import open_sender
 from propensity.stream.redis import backlog, connect
 from propensity.stream.replay import replay
 from propensity.workflows.store import EventStore
-from tests._processes import alive
+from tests._processes import alive, stop_process
 from tests.stream._helpers import assert_batch_parity, batch_validation, drain, wait_until_done
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -121,13 +121,7 @@ def _scorer(
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, timeout=30)
 
 
 @pytest.mark.slow
