@@ -108,6 +108,9 @@ def _compare(name: str, fn, args: tuple[str, ...], out: Path, params: dict, comm
         times[engine] = time.perf_counter() - start
     rows = results["spark"][rows_key]
     same = results["spark"][rows_key] == results["duckdb"][rows_key]
+    agree = _agreement(
+        out.with_name(f"{out.stem}_duckdb.parquet"), out.with_name(f"{out.stem}_spark.parquet")
+    )
     return [
         Figure(
             f"{name}_spark_seconds",
@@ -117,12 +120,54 @@ def _compare(name: str, fn, args: tuple[str, ...], out: Path, params: dict, comm
             baseline=round(times["duckdb"], 2),
             baseline_name=BASELINE,
             ratio=round(speed_ratio(times["spark"], times["duckdb"], "lower"), 3),
-            note=f"{rows:,} rows {'scored' if 'score' in name else 'of features'} on both (same count: {same}); Spark time includes its session start "
-            "in a fresh process; ratio = DuckDB seconds / Spark seconds (>1: Spark faster)",
+            note=f"{rows:,} rows {'scored' if 'score' in name else 'of features'} on both (same count: {same}); {agree}; "
+            "Spark time includes its session start in a fresh process; ratio = DuckDB seconds / Spark seconds "
+            "(>1: Spark faster)",
             params={**params, "spark_master": "local[2]"},
             command=command,
         )
     ]
+
+
+def _agreement(duck: Path, spark: Path, key: str = "customer_id") -> str:
+    """How the two outputs (a file or a folder of part files each) agree, row by row on ``key``.
+
+    Numeric columns: the largest absolute difference; other columns: how many values differ.
+    Run in DuckDB on the files, so a million-row table is never held in Python.
+    """
+    import duckdb
+
+    def scan(path: Path) -> str:
+        return f"read_parquet('{path / '**' / '*.parquet' if path.is_dir() else path}', union_by_name=true)"
+
+    con = duckdb.connect()
+    a = con.sql(f"select * from {scan(duck)} limit 0")
+    b = {c for c in con.sql(f"select * from {scan(spark)} limit 0").columns}
+    if key not in a.columns or key not in b:
+        return f"not compared (no {key} column)"
+    skip = {key, "scored_at", "_file", "_row_index"}
+    numeric, other = [], []
+    for col, kind in zip(a.columns, a.types, strict=True):
+        if col in skip or col not in b:
+            continue
+        (
+            numeric
+            if str(kind) in {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"}
+            or str(kind).startswith("DECIMAL")
+            else other
+        ).append(col)
+    parts = [f'coalesce(max(abs(a."{c}" - b."{c}")), 0)' for c in numeric] or ["0"]
+    flips = [f'count(*) filter (where a."{c}" is distinct from b."{c}")' for c in other] or ["0"]
+    row = con.execute(
+        f"select count(*), count(b.{key}), greatest({', '.join(parts)}), {' + '.join(flips)} "
+        f"from {scan(duck)} a left join {scan(spark)} b using ({key})"
+    ).fetchall()[0]
+    con.close()
+    total, matched, worst, differ = row
+    return (
+        f"values compared on {key}: {matched:,} of {total:,} DuckDB rows found on Spark, largest difference over "
+        f"{len(numeric)} numeric columns {worst:.3g}, differing values in {len(other)} other columns: {differ:,}"
+    )
 
 
 def _shop(shop: dict[str, int]) -> tuple[Path, dict]:

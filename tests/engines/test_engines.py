@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from propensity.engines import get_engine, java_pattern
@@ -10,6 +13,7 @@ from propensity.errors import ParameterError
 from propensity.events.validate import load_events
 from propensity.features import FeatureConfig
 from propensity.features.labels import Eligibility, LabelSpec, labelled_snapshot
+from propensity.workflows.events import compute_features
 from tests.features.fixtures import AS_OF, LEVELS, hand_log
 from tests.features.test_features import assert_same_features
 
@@ -66,6 +70,38 @@ def test_engines_agree_on_validation_features_and_labels(engine, reference, smal
             assert getattr(report, key) == getattr(ref_report, key), (name, key)
         assert report.timestamps_with_offset == ref_report.timestamps_with_offset
         assert_same_features(snap, ref_snap)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_spark_writes_the_feature_and_quarantine_files_of_duckdb(tmp_path, small_shop, suffix):
+    # Spark writes from the executors (part files read back), never collecting the table to the driver
+    files = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine / f"features{suffix}"
+        out.parent.mkdir()
+        frame, summary = compute_features(
+            small_shop / "events.parquet",
+            "2024-03-10",
+            lookbacks=(7, 30),
+            horizon_days=14,
+            out=out,
+            engine=engine,
+        )
+        assert frame is None and summary.output == str(out)
+        files[engine] = (out, Path(summary.quarantine))
+    (duck, duck_q), (spark, spark_q) = files["duckdb"], files["spark"]
+    read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+    ours, theirs = read(spark), read(duck)
+    assert list(ours.columns) == list(theirs.columns) and len(ours) == len(theirs) > 100
+    if suffix == ".parquet":
+        assert pq.read_schema(spark).equals(pq.read_schema(duck))
+    assert_same_features(ours, theirs)
+    q_spark, q_duck = (pd.read_csv(p, dtype=str) for p in (spark_q, duck_q))
+    q_spark, q_duck = (q.sort_values(list(q.columns)).reset_index(drop=True) for q in (q_spark, q_duck))
+    assert len(q_duck) > 0
+    pd.testing.assert_frame_equal(q_spark, q_duck)
+    assert not list((tmp_path / "spark").glob("*batches*"))  # no part files left beside the output
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import atexit
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,28 @@ class SparkEngine(Engine):
         self._con.to_parquet(expr, str(path))
         return self._con.read_parquet(str(path), table_name=self._name(name))
 
+    def batches(self, expr: ir.Table, rows: int = 500_000) -> Iterator[pa.RecordBatch]:
+        """``expr``'s rows in Arrow batches, written by the executors and read back part by part.
+
+        Collecting through the driver (``toArrow``) holds every task's result in the block
+        manager at once and fails for large tables (a million customers' features); the
+        executors write Parquet part files to the work folder instead, read here one row group
+        at a time in part order (so an ordered ``expr`` stays ordered) and removed afterwards.
+        Batches have ``expr``'s schema (Spark's timestamps are cast back to microseconds).
+        """
+        import shutil
+
+        schema = expr.schema().to_pyarrow()
+        parts = self.workdir() / self._name("batches")
+        self.dataframe(expr).write.parquet(str(parts))
+        try:
+            for part in sorted(parts.glob("part-*.parquet")):
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+                    if batch.num_rows:
+                        yield _conform(batch, schema)
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+
     @property
     def session(self) -> Any:
         """The PySpark ``SparkSession`` (for work Ibis does not express, e.g. ``mapInPandas``)."""
@@ -175,6 +198,15 @@ class SparkEngine(Engine):
 
     def _zone_to_utc(self, ts: ir.TimestampValue, zone: str) -> ir.TimestampValue:
         return _spark_to_utc()(ts, zone)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``'s field types (Spark writes INT96/nanosecond timestamps)."""
+    if batch.schema.equals(schema):
+        return batch
+    return pa.RecordBatch.from_arrays(
+        [col.cast(field.type) for col, field in zip(batch.columns, schema, strict=True)], schema=schema
+    )
 
 
 def parquet_input(path: str | Path) -> Path:
