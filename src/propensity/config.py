@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         default=8, ge=1, description="spark.sql.shuffle.partitions of the spark engine."
     )
     spark_driver_memory: str = Field(default="2g", description="spark.driver.memory of the spark engine.")
+    spark_workdir: Path | None = Field(
+        default=None,
+        description="Folder of the spark engine's intermediate files (executors write them, the driver reads "
+        "them back); default: the system's temporary folder. On a cluster of several machines, a folder every "
+        "node and the driver share.",
+    )
 
 
 @lru_cache(maxsize=1)

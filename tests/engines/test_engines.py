@@ -8,7 +8,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from propensity.config import get_settings
 from propensity.engines import get_engine, java_pattern
+from propensity.engines.spark import SparkEngine
 from propensity.errors import ParameterError
 from propensity.events.validate import load_events
 from propensity.features import FeatureConfig
@@ -74,8 +76,13 @@ def test_engines_agree_on_validation_features_and_labels(engine, reference, smal
 
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_spark_writes_the_feature_and_quarantine_files_of_duckdb(tmp_path, small_shop, suffix):
-    # Spark writes from the executors (part files read back), never collecting the table to the driver
+def test_spark_writes_the_feature_and_quarantine_files_of_duckdb(tmp_path, small_shop, suffix, monkeypatch):
+    # Spark writes from the executors (part files read back), never collecting the table to the driver;
+    # its intermediate files live under PROPENSITY_SPARK_WORKDIR (a shared folder on a real cluster)
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv("PROPENSITY_SPARK_WORKDIR", str(scratch))
+    get_settings.cache_clear()
+    monkeypatch.setattr(SparkEngine, "close", _close_and_record(SparkEngine.close, seen := []))
     files = {}
     for engine in ("duckdb", "spark"):
         out = tmp_path / engine / f"features{suffix}"
@@ -102,6 +109,18 @@ def test_spark_writes_the_feature_and_quarantine_files_of_duckdb(tmp_path, small
     assert len(q_duck) > 0
     pd.testing.assert_frame_equal(q_spark, q_duck)
     assert not list((tmp_path / "spark").glob("*batches*"))  # no part files left beside the output
+    assert seen and all(Path(w).parent == scratch for w in seen)  # the engine worked under the setting
+    assert scratch.is_dir() and not list(scratch.iterdir())  # and removed its folder when closed
+    get_settings.cache_clear()
+
+
+def _close_and_record(close, seen):
+    def wrapped(self):
+        if self._tmp is not None:
+            seen.append(str(self._tmp))
+        close(self)
+
+    return wrapped
 
 
 @pytest.mark.slow

@@ -60,8 +60,12 @@ class Engine:
     def workdir(self) -> Path:
         """A private temporary folder, removed by :meth:`close`."""
         if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix=f"propensity-{self.name}-"))
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"propensity-{self.name}-", dir=self._scratch()))
         return self._tmp
+
+    def _scratch(self) -> Path | None:
+        """Where :meth:`workdir` is created (``None``: the system's temporary folder)."""
+        return None
 
     # -- input ------------------------------------------------------------------------
     def read(self, path: str | Path) -> ir.Table:

@@ -24,7 +24,7 @@ from propensity.sources import sniff_delimiter, table_columns, table_format, tra
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["SparkEngine", "java_pattern", "parquet_input", "spark_session"]
+__all__ = ["SparkEngine", "java_pattern", "parquet_input", "spark_scratch", "spark_session"]
 
 _SPARK_LOCK = threading.Lock()
 _SPARK: Any = None
@@ -70,6 +70,23 @@ def spark_session(master: str | None = None) -> Any:
         return _SPARK
 
 
+def spark_scratch() -> Path | None:
+    """The folder for the spark engine's intermediate files (``PROPENSITY_SPARK_WORKDIR``), created if
+    missing, or ``None`` for the system's temporary folder.
+
+    Executors write these files and the driver reads them back (materialised tables, the part
+    files behind every written output, scores read back for analytics), so on a cluster of
+    several machines it must be a folder that every node and the driver share.
+    """
+    from propensity.config import get_settings
+
+    folder = get_settings().spark_workdir
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _stop_spark() -> None:
     global _SPARK
     if _SPARK is not None:
@@ -103,6 +120,9 @@ class SparkEngine(Engine):
     def _name(self, stem: str) -> str:
         self._n += 1
         return f"propensity_{stem}_{id(self)}_{self._n}"
+
+    def _scratch(self) -> Path | None:
+        return spark_scratch()
 
     def read(self, path: str | Path) -> ir.Table:
         path = existing_input(path)

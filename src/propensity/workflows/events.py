@@ -795,8 +795,8 @@ def customer_scores(
     ----------
     out
         Where the scores are written before they are read back (default: a temporary folder,
-        removed afterwards). On a Spark cluster of several machines give a folder every node
-        and the driver can reach (executors write it, the driver reads it).
+        removed afterwards; on Spark under ``PROPENSITY_SPARK_WORKDIR`` when set, which on a
+        cluster of several machines must be a folder every node and the driver share).
 
     Returns
     -------
@@ -807,7 +807,12 @@ def customer_scores(
     import tempfile
 
     spark = _is_spark(engine)
-    with tempfile.TemporaryDirectory(prefix="propensity-scores-") as tmp:
+    scratch = None
+    if spark:
+        from propensity.engines.spark import spark_scratch
+
+        scratch = spark_scratch()
+    with tempfile.TemporaryDirectory(prefix="propensity-scores-", dir=scratch) as tmp:
         target = Path(out) if out is not None else Path(tmp) / ("scores" if spark else "scores.parquet")
         score_events(
             model,
